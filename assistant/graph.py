@@ -1,0 +1,36 @@
+"""The agent graph, wired in one place: decide → (run_tools → decide)* → respond."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from assistant.nodes import decide, respond, run_tools
+from assistant.state import AgentContext, AgentState
+
+
+def route_after_decide(state: AgentState) -> str:
+    """Follow the route `decide` chose."""
+    return {"tools": "run_tools", "respond": "respond"}.get(state.get("route", "end"), END)
+
+
+def build_graph(
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+) -> CompiledStateGraph[AgentState, AgentContext, AgentState, AgentState]:
+    """Compile the agent graph, optionally with a checkpointer for persistent sessions."""
+    builder = StateGraph(AgentState, context_schema=AgentContext)
+    builder.add_node("decide", decide)
+    builder.add_node("run_tools", run_tools)
+    builder.add_node("respond", respond)
+    builder.add_edge(START, "decide")
+    builder.add_conditional_edges("decide", route_after_decide, ["run_tools", "respond", END])
+    builder.add_edge("run_tools", "decide")
+    builder.add_edge("respond", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+graph = build_graph()
+"""Module-level graph without persistence (for inspection and tests)."""

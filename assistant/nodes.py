@@ -1,0 +1,165 @@
+"""Graph nodes: decide (tool or answer), run_tools, respond. Verbs; wired in graph.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from assistant import prompts
+from assistant.actions import action_schema, native_tools, parse_action
+from assistant.errors import InputError, ToolArgumentError, ToolError
+from assistant.llm import ChatRequest, ToolCall, collect
+from assistant.messages import ARTIFACTS_KEY, SYNTHETIC_KEY, to_openai
+from assistant.state import AgentContext, AgentState, Route
+from tools.registry import Tool, ToolContext
+
+
+def _recent(state: AgentState, ctx: AgentContext) -> list[AnyMessage]:
+    messages = list(state.get("messages", []))
+    return messages[-ctx.history_messages :]
+
+
+def _usable_tools(ctx: AgentContext) -> list[Tool]:
+    return ctx.registry.available(has_images=bool(ctx.attachments))
+
+
+def _forced(state: AgentState, ctx: AgentContext) -> Tool | None:
+    name = state.get("force_tool")
+    return ctx.registry.get(name) if name and state.get("steps", 0) == 0 else None
+
+
+def _as_ai_message(calls: Sequence[ToolCall], text: str = "") -> AIMessage:
+    parsed = []
+    for call in calls:
+        try:
+            args = json.loads(call.arguments or "{}")
+        except json.JSONDecodeError:
+            args = {"__raw__": call.arguments}
+        parsed.append({"id": call.id, "name": call.name, "args": args if isinstance(args, dict) else {"__raw__": args}})
+    return AIMessage(content=text, tool_calls=parsed)
+
+
+async def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Ask the model for the next step: a tool call, or (constrained mode) hand over to respond."""
+    ctx = runtime.context
+    if state.get("steps", 0) >= ctx.max_steps:
+        return {"route": "respond"}
+    if ctx.profile.tool_calling == "native":
+        return await _decide_native(state, ctx)
+    forced = _forced(state, ctx)
+    tools = [forced] if forced else _usable_tools(ctx)
+    attachments = list(ctx.attachments.values())
+    request = ChatRequest(
+        messages=to_openai(
+            _recent(state, ctx),
+            ctx.profile,
+            ctx.attachments,
+            ctx.session_dir,
+            prompts.action_prompt(tools, attachments),
+        ),
+        max_tokens=ctx.profile.sampling.action_max_tokens,
+        temperature=0.0,
+        json_schema=action_schema(tools, list(ctx.attachments), allow_answer=forced is None),
+    )
+    reply = await collect(ctx.model, request)
+    writer = get_stream_writer()
+    try:
+        call = parse_action(reply.text)
+    except ToolArgumentError as exc:
+        writer({"event": "notice", "text": f"model action ignored: {exc}"})
+        return {"route": "respond"}
+    if call is None:
+        return {"route": "respond"}
+    return {"messages": [_as_ai_message([call])], "route": "tools"}
+
+
+async def _decide_native(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
+    forced = _forced(state, ctx)
+    tools = [forced] if forced else _usable_tools(ctx)
+    request = ChatRequest(
+        messages=to_openai(
+            _recent(state, ctx),
+            ctx.profile,
+            ctx.attachments,
+            ctx.session_dir,
+            prompts.native_prompt(list(ctx.attachments.values())),
+        ),
+        max_tokens=ctx.profile.sampling.max_tokens,
+        temperature=ctx.profile.sampling.temperature,
+        tools=native_tools(tools, list(ctx.attachments)) or None,
+        tool_choice=forced.name if forced else ("auto" if tools else None),
+    )
+    writer = get_stream_writer()
+    text, calls = "", []
+    async for chunk in ctx.model.stream(request):
+        if chunk.text:
+            text += chunk.text
+            writer({"event": "token", "text": chunk.text})
+        calls.extend(chunk.tool_calls)
+    route: Route = "tools" if calls else "end"
+    return {"messages": [_as_ai_message(calls, text)], "route": route}
+
+
+async def run_tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Execute the last message's tool calls; argument and input errors go back to the model."""
+    ctx = runtime.context
+    last = state["messages"][-1]
+    assert isinstance(last, AIMessage), "run_tools follows an AIMessage with tool calls"
+    writer = get_stream_writer()
+    tool_ctx = ToolContext(ctx.session_id, ctx.session_dir, ctx.attachments, ctx.tool_settings)
+    out: list[AnyMessage] = []
+    images: list[str] = []
+    for call in last.tool_calls:
+        call_id = call["id"] or ""
+        writer({"event": "tool_start", "call_id": call_id, "name": call["name"], "arguments": call["args"]})
+        try:
+            tool = ctx.registry.get(call["name"])
+            result = await tool.run(tool.parse_args(call["args"]), tool_ctx)
+        except (ToolError, InputError) as exc:
+            message = str(exc)
+            out.append(ToolMessage(content=message, tool_call_id=call_id, name=call["name"], status="error"))
+            writer({"event": "tool_end", "call_id": call_id, "name": call["name"], "status": "error", "content": message, "artifacts": []})
+            continue
+        content = result.for_model()
+        artifacts = [a.model_dump() for a in result.artifacts]
+        images += [a.path for a in result.artifacts if a.kind == "image"]
+        out.append(ToolMessage(content=content, tool_call_id=call_id, name=call["name"], artifact=artifacts))
+        writer({"event": "tool_end", "call_id": call_id, "name": call["name"], "status": "success", "content": content, "artifacts": artifacts})
+    if images and ctx.profile.vision:
+        # vLLM refuses images inside tool messages: send them in a following user message.
+        out.append(
+            HumanMessage(
+                content="Images produced by the tools above.",
+                additional_kwargs={ARTIFACTS_KEY: images, SYNTHETIC_KEY: True},
+            )
+        )
+    return {"messages": out, "steps": state.get("steps", 0) + 1}
+
+
+async def respond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Stream the answer to the user, grounded in the conversation and tool results."""
+    ctx = runtime.context
+    attachments = list(ctx.attachments.values())
+    request = ChatRequest(
+        messages=to_openai(
+            _recent(state, ctx),
+            ctx.profile,
+            ctx.attachments,
+            ctx.session_dir,
+            prompts.answer_prompt(_usable_tools(ctx), attachments),
+        ),
+        max_tokens=ctx.profile.sampling.max_tokens,
+        temperature=ctx.profile.sampling.temperature,
+    )
+    writer = get_stream_writer()
+    text = ""
+    async for chunk in ctx.model.stream(request):
+        if chunk.text:
+            text += chunk.text
+            writer({"event": "token", "text": chunk.text})
+    return {"messages": [AIMessage(content=text.strip())], "route": "end"}

@@ -1,0 +1,41 @@
+"""Graph state and the run-scoped context injected into nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+from assistant.config import ModelProfile
+from assistant.llm import ChatModel
+from tools.registry import Attachment, Registry
+
+Route = Literal["tools", "respond", "end"]
+
+
+class AgentState(TypedDict, total=False):
+    """What the checkpointer keeps for a session."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    steps: int
+    force_tool: str | None
+    route: Route
+
+
+@dataclass
+class AgentContext:
+    """Run-scoped dependencies: the model, its profile, the tools and the session's files."""
+
+    model: ChatModel
+    profile: ModelProfile
+    registry: Registry
+    session_id: str
+    session_dir: Path
+    attachments: Mapping[str, Attachment] = field(default_factory=dict)
+    max_steps: int = 6
+    history_messages: int = 40
+    tool_settings: Mapping[str, Any] = field(default_factory=dict)

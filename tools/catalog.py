@@ -1,0 +1,12 @@
+"""The one list of tools. It feeds the model's schema, the prompt catalogue and the executor."""
+
+from __future__ import annotations
+
+from tools.imaging.describe import describe_image
+from tools.registry import Registry, Tool
+
+TOOLS: list[Tool] = [
+    Tool.from_function(describe_image),
+]
+
+REGISTRY = Registry(TOOLS)

@@ -1,0 +1,1 @@
+"""Image ingestion: loading, rendering and describing uploaded images."""

@@ -1,0 +1,89 @@
+"""The `describe_image` tool: size, mode, spacing and intensity statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from tools.imaging.loader import load_image
+from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
+
+
+class DescribeImageArgs(ToolArgs):
+    """Arguments of describe_image."""
+
+    image_id: ImageId
+
+
+class ChannelStats(BaseModel):
+    """Intensity statistics of one channel."""
+
+    channel: str
+    min: float
+    max: float
+    mean: float
+    std: float
+    p01: float = Field(description="1st percentile")
+    p99: float = Field(description="99th percentile")
+
+
+class DescribeImageResult(ToolResult):
+    """What describe_image reports."""
+
+    image_id: str
+    file_name: str
+    format: str
+    width_px: int
+    height_px: int
+    channels: int
+    mode: str
+    dtype: str
+    modality: str | None = None
+    body_part: str | None = None
+    pixel_spacing_mm: tuple[float, float] | None = None
+    window: str | None = None
+    stats: list[ChannelStats]
+    notes: list[str] = Field(default_factory=list)
+
+
+def _stats(name: str, values: np.ndarray) -> ChannelStats:
+    v = values.astype(np.float64).ravel()
+    p01, p99 = np.percentile(v, [1, 99])
+    return ChannelStats(
+        channel=name,
+        min=round(float(v.min()), 3),
+        max=round(float(v.max()), 3),
+        mean=round(float(v.mean()), 3),
+        std=round(float(v.std()), 3),
+        p01=round(float(p01), 3),
+        p99=round(float(p99), 3),
+    )
+
+
+def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageResult:
+    """Describe an attached image: file format, width and height in pixels, channels,
+    pixel spacing in mm when known, and per-channel intensity statistics (min, max,
+    mean, std, 1st/99th percentiles). Use it first to learn what an image is."""
+    att = ctx.attachment(args.image_id)
+    img = load_image(att.path)
+    px = img.pixels
+    names = ["gray"] if px.ndim == 2 else list("RGBA"[: px.shape[2]])
+    stats = [_stats(names[0], px)] if px.ndim == 2 else [
+        _stats(n, px[..., i]) for i, n in enumerate(names)
+    ]
+    return DescribeImageResult(
+        image_id=att.id,
+        file_name=att.name,
+        format=img.source_format,
+        width_px=img.width,
+        height_px=img.height,
+        channels=img.channels,
+        mode=img.mode,
+        dtype=str(px.dtype),
+        modality=img.modality,
+        body_part=img.body_part,
+        pixel_spacing_mm=img.spacing_mm,
+        window=img.window,
+        stats=stats,
+        notes=img.notes,
+    )
