@@ -63,7 +63,8 @@ def _stats(name: str, values: np.ndarray) -> ChannelStats:
 def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageResult:
     """Describe an attached image: file format, width and height in pixels, channels,
     pixel spacing in mm when known, and per-channel intensity statistics (min, max,
-    mean, std, 1st/99th percentiles). Use it first to learn what an image is."""
+    mean, std, 1st/99th percentiles). Use it first to learn what an image is.
+    """
     att = ctx.attachment(args.image_id)
     img = load_image(att.path)
     px = img.pixels

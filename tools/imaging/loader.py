@@ -1,56 +1,131 @@
-"""Load an uploaded image file into pixels plus the metadata tools need."""
+"""Load an uploaded image file into pixels plus the (de-identified) metadata tools need.
+
+`load_image` dispatches on the file's content, not its name: DICOM (plain, gzip-wrapped
+or without file meta), else PNG, JPEG, TIFF or BMP. DICOM pixels are modality values
+(Rescale Slope/Intercept applied: Hounsfield units for CT); colour becomes RGB. Header
+facts reach callers only as a de-identified summary; the raw header is kept only when
+asked for (`keep_raw_header`, for local tools that never talk to the model).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import secrets
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+from pydicom.pixels.processing import apply_color_lut
 
-from assistant.errors import UnreadableImageError
+from assistant.errors import InputError
+from tools.imaging import dicom_meta
+from tools.imaging.dicom import GZIP_MAGIC, decode_frame, frame_count, read_dicom
+from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
+from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
+from tools.imaging.raster import RASTER_MAGIC, load_raster
 
-Image.MAX_IMAGE_PIXELS = None  # our own pixel limit is enforced at upload time
+__all__ = ["LoadedImage", "load_image", "sniff"]
 
+Image.MAX_IMAGE_PIXELS = None  # our own pixel limit is enforced at upload and load time
 
-@dataclass(frozen=True)
-class LoadedImage:
-    """Decoded pixels (H×W or H×W×C) with physical spacing when known."""
-
-    pixels: NDArray[np.generic]
-    source_format: str
-    mode: str
-    spacing_mm: tuple[float, float] | None = None
-    modality: str | None = None
-    body_part: str | None = None
-    window: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def height(self) -> int:
-        """Rows."""
-        return int(self.pixels.shape[0])
-
-    @property
-    def width(self) -> int:
-        """Columns."""
-        return int(self.pixels.shape[1])
-
-    @property
-    def channels(self) -> int:
-        """1 for grayscale, 3 or 4 for colour."""
-        return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[2])
+_PROCESS_KEY = secrets.token_hex(16)
+"""De-identification key when the caller gives none: pseudonyms unlinkable across runs."""
 
 
-def load_image(path: Path) -> LoadedImage:
-    """Decode an ordinary raster image (PNG, JPEG, TIFF, BMP)."""
+def _to_modality(stored: NDArray[np.generic], slope: float, intercept: float) -> NDArray[Any]:
+    if slope == 1.0 and intercept == 0.0:
+        return stored
+    if slope == 1.0 and float(intercept).is_integer() and np.issubdtype(stored.dtype, np.integer):
+        return stored.astype(np.int32) + int(intercept)
+    return stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
+def _load_dicom(
+    path: Path, frame: int, key: str, keep_raw_header: bool, timeout_s: float, max_pixels: int
+) -> LoadedImage:
+    ds, notes = read_dicom(path)
+    count = frame_count(ds)
+    check_frame(frame, count, path.name)
+    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    if rows * cols > max_pixels:
+        raise InputError(f"{path.name}: a frame of {cols}×{rows} pixels exceeds {max_pixels:,}")
+    stored, decode_notes = decode_frame(ds, frame, path.name, timeout_s)
+    notes += decode_notes
+    photometric = str(ds.get("PhotometricInterpretation", "") or "") or None
+    modality = str(ds.get("Modality", "") or "") or None
+    if photometric == "PALETTE COLOR" and stored.ndim == 2:
+        rgb = apply_color_lut(stored, ds)
+        stored = rgb if rgb.dtype == np.uint8 else (rgb >> 8).astype(np.uint8)
+        photometric = "RGB"
+    grayscale = stored.ndim == 2
+    if not grayscale and not photometric:
+        photometric = "RGB"
+    pixels: NDArray[Any] = stored
+    units = None
+    if grayscale:
+        slope, intercept = dicom_meta.rescale(ds, frame)
+        pixels = _to_modality(stored, slope, intercept)
+        rescale_type = str(ds.get("RescaleType", "") or "")
+        units = rescale_type or ("HU" if modality == "CT" else None)
+    elif photometric and photometric.startswith("YBR"):
+        photometric = "RGB"  # pydicom converted the colour space
+    spacing, spacing_note = dicom_meta.pixel_spacing(ds, frame)
+    notes += [n for n in (spacing_note, dicom_meta.burned_in_note(ds)) if n]
+    window = dicom_meta.header_window(ds, frame) if grayscale else None
+    lut = dicom_meta.voi_lut(ds) if grayscale else None
+    summary = dicom_meta.safe_summary(ds, key)
+    return LoadedImage(
+        pixels=pixels,
+        source_format="DICOM",
+        mode=photometric or ("MONOCHROME2" if grayscale else "RGB"),
+        spacing_mm=spacing,
+        modality=modality,
+        body_part=summary.get("BodyPartExamined"),
+        window=(lut.describe() if lut else window.describe() if window else None),
+        notes=notes,
+        frame_index=frame,
+        frame_count=count,
+        photometric=photometric,
+        units=units,
+        header_window=window,
+        voi_lut=lut,
+        metadata=summary,
+        raw_header=ds if keep_raw_header else None,
+    )
+
+
+def sniff(path: Path) -> str:
+    """Return 'dicom', 'raster' or 'unknown' from the first bytes of the file."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            fmt = img.format or path.suffix.lstrip(".").upper()
-            mode = img.mode
-            pixels = np.asarray(img)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UnreadableImageError(f"{path.name}: not a readable image ({exc})") from exc
-    return LoadedImage(pixels=pixels, source_format=fmt, mode=mode)
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot be opened ({exc.strerror})") from exc
+    if head[128:132] == b"DICM" or head[:2] == GZIP_MAGIC:
+        return "dicom"
+    if any(head.startswith(magic) for magic in RASTER_MAGIC):
+        return "raster"
+    return "unknown"
+
+
+def load_image(
+    path: Path,
+    *,
+    frame: int = 0,
+    deid_key: str | None = None,
+    keep_raw_header: bool = False,
+    timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> LoadedImage:
+    """Decode one frame of a DICOM, PNG, JPEG, TIFF or BMP file.
+
+    `deid_key` is the session's de-identification key (see `deid.session_key`); files
+    that are neither recognised images nor DICOM raise UnreadableImageError.
+    """
+    kind = sniff(path)
+    if kind == "raster":
+        return load_raster(path, frame, timeout_s, max_pixels)
+    # Unknown content may still be a DICOM without preamble; read_dicom says if not.
+    key = deid_key or _PROCESS_KEY
+    return _load_dicom(path, frame, key, keep_raw_header, timeout_s, max_pixels)

@@ -1,0 +1,153 @@
+"""What a DICOM header says about display and measurement, frame by frame.
+
+Enhanced multi-frame objects keep rescale, spacing and windows in functional group
+sequences; classic objects keep them at the top level. The helpers here look in the
+per-frame group, then the shared group, then the top level. Nothing here returns
+identifying values: `safe_summary` goes through `deidentify`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import UID
+
+from tools.imaging.deid import deidentify
+from tools.imaging.windowing import VoiLut, Window
+
+SUMMARY_KEYS = (
+    "Modality", "BodyPartExamined", "StudyDate", "SeriesNumber", "InstanceNumber",
+    "ImageType", "ViewPosition", "Laterality", "ImageLaterality", "PatientPosition",
+    "PatientSex", "PatientAge", "Manufacturer", "ManufacturerModelName", "SliceThickness",
+    "SpacingBetweenSlices", "KVP", "ContrastBolusAgent", "MagneticFieldStrength",
+    "RepetitionTime", "EchoTime", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "SOPInstanceUID",
+)  # fmt: skip
+"""Header attributes tools may report (after de-identification)."""
+
+_LIKELY_BURNED_IN = {"US": "ultrasound", "XA": "angiography", "ES": "endoscopy", "XC": "photo"}
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def functional(ds: Dataset, frame: int, sequence: str, attr: str) -> Any:
+    """Return `attr` for `frame`: per-frame group, shared group, then top level."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    groups = []
+    if per_frame and frame < len(per_frame):
+        groups.append(per_frame[frame])
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    for group in groups:
+        items = group.get(sequence)
+        if items and attr in items[0]:
+            return items[0][attr].value
+    return ds[attr].value if attr in ds else None
+
+
+def _first_float(value: Any) -> float | None:
+    if isinstance(value, MultiValue | list | tuple):
+        value = value[0] if len(value) else None
+    try:
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def rescale(ds: Dataset, frame: int) -> tuple[float, float]:
+    """Return rescale slope and intercept of `frame` (1 and 0 when absent)."""
+    slope = _first_float(functional(ds, frame, "PixelValueTransformationSequence", "RescaleSlope"))
+    icpt = _first_float(
+        functional(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept")
+    )
+    return (slope if slope else 1.0), (icpt or 0.0)
+
+
+def header_window(ds: Dataset, frame: int) -> Window | None:
+    """Return the first Window Center/Width of `frame`, if the header has a usable one."""
+    center = _first_float(functional(ds, frame, "FrameVOILUTSequence", "WindowCenter"))
+    width = _first_float(functional(ds, frame, "FrameVOILUTSequence", "WindowWidth"))
+    if center is None or width is None or width <= 0:
+        return None
+    return Window(center, width, "from the file")
+
+
+def voi_lut(ds: Dataset) -> VoiLut | None:
+    """Return the header's first VOI LUT (VOI LUT Sequence), scaled to 8 bits, if any."""
+    items = ds.get("VOILUTSequence")
+    if not items or "LUTDescriptor" not in items[0] or "LUTData" not in items[0]:
+        return None
+    item = items[0]
+    n_entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    raw = item.LUTData
+    data = np.frombuffer(raw, "<u2") if isinstance(raw, bytes) else np.asarray(raw)
+    data = data[: n_entries or 65536].astype(np.float64)
+    if data.size == 0:
+        return None
+    top = float(2 ** min(max(bits, 1), 16) - 1)
+    table = np.clip(np.rint(data / top * 255.0), 0, 255).astype(np.uint8)
+    return VoiLut(first, table, str(item.get("LUTExplanation", "") or "")[:40])
+
+
+def pixel_spacing(ds: Dataset, frame: int) -> tuple[tuple[float, float] | None, str | None]:
+    """(row, column) spacing in mm and a caveat; PixelSpacing first, then ImagerPixelSpacing."""
+    value = functional(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
+    note = None
+    if value is None and "ImagerPixelSpacing" in ds:
+        value = ds.ImagerPixelSpacing
+        factor = _first_float(ds.get("EstimatedRadiographicMagnificationFactor")) or 1.0
+        value = [float(v) / factor for v in value]
+        note = (
+            "spacing is ImagerPixelSpacing (at the detector"
+            + (f", divided by the magnification factor {factor:g}" if factor != 1.0 else "")
+            + "): distances in the patient are approximate"
+        )
+    try:
+        row, col = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None, None
+    if row <= 0 or col <= 0:
+        return None, None
+    return (row, col), note
+
+
+def burned_in_note(ds: Dataset) -> str | None:
+    """Return a warning when the pixels may carry burned-in text (e.g. patient names)."""
+    why = None
+    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+        why = "the header flags burned-in annotation"
+    elif str(ds.get("SOPClassUID", "")).startswith(_SECONDARY_CAPTURE):
+        why = "it is a secondary capture (often a screenshot)"
+    elif str(ds.get("Modality", "")) in _LIKELY_BURNED_IN:
+        why = f"{_LIKELY_BURNED_IN[str(ds.Modality)]} images usually have burned-in text"
+    if why is None:
+        return None
+    return (
+        f"the image may show identifying text burned into the pixels ({why}); "
+        "do not read out names, IDs or dates seen in the image"
+    )
+
+
+def safe_summary(ds: Dataset, key: str) -> dict[str, str]:
+    """Return selected header attributes after de-identification, as short strings."""
+    subset = Dataset()
+    for kw in SUMMARY_KEYS:
+        if kw in ds:
+            subset[kw] = ds[kw]
+    clean = deidentify(subset, key)
+    out: dict[str, str] = {}
+    for kw in SUMMARY_KEYS:
+        value = clean.get(kw)
+        if value in (None, ""):
+            continue
+        if isinstance(value, MultiValue):
+            text = "\\".join(str(v) for v in value)
+        elif kw == "SOPClassUID":
+            text = UID(str(value)).name
+        else:
+            text = str(value)
+        out[kw] = text[:64]
+    return out
