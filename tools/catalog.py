@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from tools.imaging.describe import describe_image
+from tools.imaging.view import view_dicom
 from tools.registry import Registry, Tool
 
 TOOLS: list[Tool] = [
     Tool.from_function(describe_image),
+    Tool.from_function(view_dicom),
 ]
 
 REGISTRY = Registry(TOOLS)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from copy import deepcopy
 from datetime import date, timedelta
 from pathlib import PurePath
@@ -34,27 +35,79 @@ DEID_METHOD = "MedAssist PS3.15 basic profile, dates shifted, UIDs remapped"
 
 _REMOVE = frozenset(
     {
-        "AcquisitionComments", "AcquisitionDeviceProcessingDescription", "AdditionalPatientHistory",
-        "AdmissionID", "AdmittingDiagnosesCodeSequence", "AdmittingDiagnosesDescription",
-        "Allergies", "BranchOfService", "ContributingEquipmentSequence", "CountryOfResidence",
-        "CurrentPatientLocation", "DerivationDescription", "DetectorID", "DeviceSerialNumber",
-        "DigitalSignaturesSequence", "EncryptedAttributesSequence", "EthnicGroup", "FrameComments",
-        "GantryID", "ImageComments", "InstitutionAddress", "InstitutionCodeSequence",
-        "InstitutionName", "InstitutionalDepartmentName", "IssuerOfPatientID", "MedicalAlerts",
-        "MedicalRecordLocator", "MilitaryRank", "Occupation", "OrderCallbackPhoneNumber",
-        "OrderEntererLocation", "OriginalAttributesSequence", "OtherPatientIDs",
-        "OtherPatientIDsSequence", "OtherPatientNames", "PatientAddress", "PatientBirthName",
-        "PatientBirthTime", "PatientComments", "PatientInsurancePlanCodeSequence",
-        "PatientMotherBirthName", "PatientReligiousPreference", "PatientState",
-        "PatientTelecomInformation", "PatientTelephoneNumbers", "PerformedLocation",
-        "PerformedProcedureStepDescription", "PerformedProcedureStepID", "PerformedStationName",
-        "PersonAddress", "PersonTelephoneNumbers", "ProtocolName", "ReasonForStudy",
-        "ReferencedPatientPhotoSequence", "ReferencedPatientSequence", "ReferringPhysicianAddress",
-        "ReferringPhysicianTelephoneNumbers", "RegionOfResidence", "RequestAttributesSequence",
-        "RequestedProcedureDescription", "RequestedProcedureID", "RequestingService",
-        "ResponsibleOrganization", "ScheduledProcedureStepDescription", "ScheduledProcedureStepID",
-        "ScheduledStationName", "SeriesDescription", "SourceApplicationEntityTitle", "StationName",
-        "StudyComments", "StudyDescription", "TextComments", "VerifyingOrganization",
+        "AcquisitionComments",
+        "AcquisitionDeviceProcessingDescription",
+        "AdditionalPatientHistory",
+        "AdmissionID",
+        "AdmittingDiagnosesCodeSequence",
+        "AdmittingDiagnosesDescription",
+        "Allergies",
+        "BranchOfService",
+        "ContributingEquipmentSequence",
+        "CountryOfResidence",
+        "CurrentPatientLocation",
+        "DerivationDescription",
+        "DetectorID",
+        "DeviceSerialNumber",
+        "DigitalSignaturesSequence",
+        "EncryptedAttributesSequence",
+        "EthnicGroup",
+        "FrameComments",
+        "GantryID",
+        "ImageComments",
+        "InstitutionAddress",
+        "InstitutionCodeSequence",
+        "InstitutionName",
+        "InstitutionalDepartmentName",
+        "IssuerOfPatientID",
+        "MedicalAlerts",
+        "MedicalRecordLocator",
+        "MilitaryRank",
+        "Occupation",
+        "OrderCallbackPhoneNumber",
+        "OrderEntererLocation",
+        "OriginalAttributesSequence",
+        "OtherPatientIDs",
+        "OtherPatientIDsSequence",
+        "OtherPatientNames",
+        "PatientAddress",
+        "PatientBirthName",
+        "PatientBirthTime",
+        "PatientComments",
+        "PatientInsurancePlanCodeSequence",
+        "PatientMotherBirthName",
+        "PatientReligiousPreference",
+        "PatientState",
+        "PatientTelecomInformation",
+        "PatientTelephoneNumbers",
+        "PerformedLocation",
+        "PerformedProcedureStepDescription",
+        "PerformedProcedureStepID",
+        "PerformedStationName",
+        "PersonAddress",
+        "PersonTelephoneNumbers",
+        "ProtocolName",
+        "ReasonForStudy",
+        "ReferencedPatientPhotoSequence",
+        "ReferencedPatientSequence",
+        "ReferringPhysicianAddress",
+        "ReferringPhysicianTelephoneNumbers",
+        "RegionOfResidence",
+        "RequestAttributesSequence",
+        "RequestedProcedureDescription",
+        "RequestedProcedureID",
+        "RequestingService",
+        "ResponsibleOrganization",
+        "ScheduledProcedureStepDescription",
+        "ScheduledProcedureStepID",
+        "ScheduledStationName",
+        "SeriesDescription",
+        "SourceApplicationEntityTitle",
+        "StationName",
+        "StudyComments",
+        "StudyDescription",
+        "TextComments",
+        "VerifyingOrganization",
     }
 )
 """Attributes removed outright (basic profile action X)."""
@@ -173,3 +226,8 @@ def safe_display_name(filename: str, media_type: str | None = None, key: str = "
     stem = name[: -len(suffix)] if suffix else name
     stem = _UNSAFE.sub("", _LONG_NUMBER.sub("#", stem)).strip(" .")[:40] or "image"
     return stem + _UNSAFE.sub("", suffix)
+
+
+def context_key(session_id: str, settings: Mapping[str, object]) -> str:
+    """Return the key for a tool run: the session id salted with settings['deid_secret']."""
+    return session_key(session_id, str(settings.get("deid_secret", "") or ""))

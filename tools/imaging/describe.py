@@ -1,10 +1,11 @@
-"""The `describe_image` tool: size, mode, spacing and intensity statistics."""
+"""The `describe_image` tool: size, modality, body part, spacing, window and statistics."""
 
 from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from tools.imaging.deid import context_key, safe_display_name
 from tools.imaging.loader import load_image
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 
@@ -28,7 +29,7 @@ class ChannelStats(BaseModel):
 
 
 class DescribeImageResult(ToolResult):
-    """What describe_image reports."""
+    """What describe_image reports (DICOM header facts are de-identified)."""
 
     image_id: str
     file_name: str
@@ -38,10 +39,13 @@ class DescribeImageResult(ToolResult):
     channels: int
     mode: str
     dtype: str
+    frames: int = 1
     modality: str | None = None
     body_part: str | None = None
     pixel_spacing_mm: tuple[float, float] | None = None
-    window: str | None = None
+    units: str | None = Field(None, description="Unit of pixel values, e.g. HU for CT")
+    window: str | None = Field(None, description="Default display window from the file")
+    header: dict[str, str] = Field(default_factory=dict, description="De-identified DICOM facts")
     stats: list[ChannelStats]
     notes: list[str] = Field(default_factory=list)
 
@@ -61,30 +65,39 @@ def _stats(name: str, values: np.ndarray) -> ChannelStats:
 
 
 def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageResult:
-    """Describe an attached image: file format, width and height in pixels, channels,
-    pixel spacing in mm when known, and per-channel intensity statistics (min, max,
-    mean, std, 1st/99th percentiles). Use it first to learn what an image is.
+    """Describe an attached image. Use it first to learn what an image is.
+
+    Reports format, width and height in pixels, number of frames, modality, body part,
+    pixel spacing in mm, value units (HU for CT), the file's display window and
+    per-channel intensity statistics (min, max, mean, std, 1st/99th percentiles).
     """
     att = ctx.attachment(args.image_id)
-    img = load_image(att.path)
+    key = context_key(ctx.session_id, ctx.settings)
+    img = load_image(att.path, deid_key=key)
     px = img.pixels
     names = ["gray"] if px.ndim == 2 else list("RGBA"[: px.shape[2]])
-    stats = [_stats(names[0], px)] if px.ndim == 2 else [
-        _stats(n, px[..., i]) for i, n in enumerate(names)
-    ]
+    stats = (
+        [_stats(names[0], px)]
+        if px.ndim == 2
+        else [_stats(n, px[..., i]) for i, n in enumerate(names)]
+    )
+    header = {k: v for k, v in img.metadata.items() if k not in ("Modality", "BodyPartExamined")}
     return DescribeImageResult(
         image_id=att.id,
-        file_name=att.name,
+        file_name=safe_display_name(att.name, att.media_type, key),
         format=img.source_format,
         width_px=img.width,
         height_px=img.height,
         channels=img.channels,
         mode=img.mode,
         dtype=str(px.dtype),
+        frames=img.frame_count,
         modality=img.modality,
         body_part=img.body_part,
         pixel_spacing_mm=img.spacing_mm,
+        units=img.units,
         window=img.window,
+        header=header,
         stats=stats,
         notes=img.notes,
     )

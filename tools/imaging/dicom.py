@@ -120,11 +120,30 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
             raise UnreadableImageError(
                 f"{path.name}: malformed DICOM header ({_first_line(exc)})"
             ) from exc
+        dropped = _convert_all(ds)
         _ensure_transfer_syntax(ds, notes)
+    if dropped:
+        notes.append(f"{dropped} malformed header element(s) (e.g. an invalid VR) were ignored")
+        log.warning("%s: dropped %d malformed DICOM element(s)", path.name, dropped)
     if caught:
         notes.append(f"{len(caught)} header element(s) do not follow the DICOM standard")
         log.warning("%s: %d DICOM reading warning(s)", path.name, len(caught))
     return ds, notes
+
+
+def _convert_all(ds: Dataset) -> int:
+    """Parse every element now (pydicom is lazy); drop and count the ones that fail."""
+    dropped = 0
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+        except DECODE_ERRORS:
+            del ds[tag]
+            dropped += 1
+            continue
+        if elem.VR == "SQ":
+            dropped += sum(_convert_all(item) for item in elem.value)
+    return dropped
 
 
 def _sniff_codec(ds: Dataset) -> UID | None:

@@ -82,4 +82,3 @@ def render_png(
     """PNG bytes of the image at `path`, its longer side at most `max_side` pixels."""
     pixels, _ = display_array(load_image(path, frame=frame), window, ct_windows_rgb)
     return encode_png(pixels, max_side)
-
