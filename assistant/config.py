@@ -44,6 +44,7 @@ class Sampling(_Strict):
 
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(384, ge=1)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     action_max_tokens: int = Field(256, ge=16)
 
 

@@ -32,6 +32,7 @@ class ChatRequest:
     messages: Sequence[Message]
     max_tokens: int
     temperature: float = 0.0
+    frequency_penalty: float = 0.0
     json_schema: dict[str, Any] | None = None
     tools: Sequence[dict[str, Any]] | None = None
     tool_choice: Literal["auto", "required"] | str | None = None
@@ -94,6 +95,7 @@ class OpenAIChatModel:
             "messages": list(request.messages),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
+            "frequency_penalty": request.frequency_penalty,
             "stream": True,
             "stream_options": {"include_usage": True},
         }

@@ -58,8 +58,15 @@ def to_openai(
     attachments: Mapping[str, Attachment],
     session_dir: Path,
     system: str,
+    *,
+    show_actions: bool = True,
 ) -> list[Message]:
-    """Convert history for `profile`, preceded by the `system` prompt."""
+    """Convert history for `profile`, preceded by the `system` prompt.
+
+    With `show_actions` False (used for written answers of constrained-mode models),
+    earlier JSON actions are left out so the model does not imitate them; their results
+    still appear.
+    """
     native = profile.tool_calling == "native"
     answered = {m.tool_call_id for m in history if isinstance(m, ToolMessage)}
     out: list[Message] = [{"role": "system", "content": system}]
@@ -86,7 +93,7 @@ def to_openai(
                         ],
                     }
                 )
-            elif calls:
+            elif calls and show_actions:
                 actions = [json.dumps({"tool": c["name"], "arguments": c["args"]}) for c in calls]
                 out.append({"role": "assistant", "content": "\n".join(actions)})
             elif text:

@@ -75,7 +75,23 @@ async def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         return {"route": "respond"}
     if call is None:
         return {"route": "respond"}
+    if _repeats_this_turn(state, call):
+        writer({"event": "notice", "text": f"{call.name} was already called with these arguments"})
+        return {"route": "respond"}
     return {"messages": [_as_ai_message([call])], "route": "tools"}
+
+
+def _repeats_this_turn(state: AgentState, call: ToolCall) -> bool:
+    """Whether the same tool was already called with the same arguments since the user spoke."""
+    args = json.loads(call.arguments or "{}")
+    for msg in reversed(state.get("messages", [])):
+        if isinstance(msg, HumanMessage) and not msg.additional_kwargs.get(SYNTHETIC_KEY):
+            return False
+        if isinstance(msg, AIMessage) and any(
+            c["name"] == call.name and c["args"] == args for c in msg.tool_calls
+        ):
+            return True
+    return False
 
 
 async def _decide_native(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
@@ -152,9 +168,11 @@ async def respond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
             ctx.attachments,
             ctx.session_dir,
             prompts.answer_prompt(_usable_tools(ctx), attachments),
+            show_actions=False,
         ),
         max_tokens=ctx.profile.sampling.max_tokens,
         temperature=ctx.profile.sampling.temperature,
+        frequency_penalty=ctx.profile.sampling.frequency_penalty,
     )
     writer = get_stream_writer()
     text = ""

@@ -91,11 +91,22 @@ async def test_bad_arguments_go_back_to_model(tmp_path: Path, gradient_png: Path
 
 
 async def test_step_limit_forces_answer(tmp_path: Path, gradient_png: Path) -> None:
-    model = ScriptedChatModel([DESCRIBE, DESCRIBE, "Done."])
-    state, _ = await _run(_context(model, tmp_path, gradient_png, max_steps=2), "loop")
-    assert sum(isinstance(m, ToolMessage) for m in state["messages"]) == 2
+    model = ScriptedChatModel([DESCRIBE, "Done."])
+    state, _ = await _run(_context(model, tmp_path, gradient_png, max_steps=1), "loop")
+    assert sum(isinstance(m, ToolMessage) for m in state["messages"]) == 1
     assert state["messages"][-1].content == "Done."
-    assert model.requests[-1].json_schema is None
+    assert len(model.requests) == 2 and model.requests[-1].json_schema is None
+
+
+async def test_repeated_call_hands_over_to_answer(tmp_path: Path, gradient_png: Path) -> None:
+    model = ScriptedChatModel([DESCRIBE, DESCRIBE, "Done."])
+    state, events = await _run(_context(model, tmp_path, gradient_png), "loop")
+    assert sum(isinstance(m, ToolMessage) for m in state["messages"]) == 1
+    assert any(e["event"] == "notice" and "already called" in e["text"] for e in events)
+    assert state["messages"][-1].content == "Done."
+    # The written answer does not see earlier JSON actions, only their results.
+    answer_msgs = model.requests[-1].messages
+    assert not any(m["role"] == "assistant" and "describe_image" in str(m["content"]) for m in answer_msgs)
 
 
 async def test_forced_tool_excludes_answer(tmp_path: Path, gradient_png: Path) -> None:

@@ -1,0 +1,155 @@
+"""The assistant as the UI and CLI use it: sessions, uploads and streamed turns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from assistant.config import AppConfig, ModelProfile, load_profile
+from assistant.errors import LLMError, MedAssistError
+from assistant.events import TurnDone, TurnEvent, TurnFailed, from_stream
+from assistant.graph import build_graph
+from assistant.llm import ChatModel, OpenAIChatModel
+from assistant.messages import ATTACHMENTS_KEY
+from assistant.sessions import SessionInfo, SessionStore, UploadCheck
+from assistant.state import AgentContext
+from tools.catalog import REGISTRY
+from tools.registry import Attachment, Registry
+
+log = logging.getLogger(__name__)
+
+
+class Assistant:
+    """One running assistant: a model client, the agent graph with its checkpointer, sessions."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        model: ChatModel | None = None,
+        profile: ModelProfile | None = None,
+        registry: Registry = REGISTRY,
+        check_upload: UploadCheck | None = None,
+        tool_settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.profile = profile or load_profile(config.model)
+        self.model: ChatModel = model or OpenAIChatModel(
+            config.llm.url,
+            self.profile.served_name,
+            api_key=config.llm.api_key,
+            timeout_s=config.llm.timeout_s,
+            connect_timeout_s=config.llm.connect_timeout_s,
+            max_retries=config.llm.max_retries,
+        )
+        self.registry = registry
+        self.sessions = (
+            SessionStore(config.data_dir, check_upload)
+            if check_upload
+            else SessionStore(config.data_dir)
+        )
+        self.tool_settings = dict(tool_settings or {})
+        self._saver_cm: Any = None
+        self._graph: Any = None
+
+    async def __aenter__(self) -> Assistant:
+        self._saver_cm = AsyncSqliteSaver.from_conn_string(
+            str(self.config.data_dir / "checkpoints.sqlite")
+        )
+        saver = await self._saver_cm.__aenter__()
+        self._graph = build_graph(saver)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._saver_cm is not None:
+            await self._saver_cm.__aexit__(None, None, None)
+        close = getattr(self.model, "close", None)
+        if close is not None:
+            await close()
+
+    @property
+    def graph(self) -> Any:
+        """The compiled graph (available inside `async with`)."""
+        if self._graph is None:
+            raise RuntimeError("use the Assistant inside `async with`")
+        return self._graph
+
+    def new_session(self, title: str = "New consultation") -> SessionInfo:
+        """Start a new session."""
+        return self.sessions.create(title)
+
+    def list_sessions(self) -> list[SessionInfo]:
+        """Known sessions, most recent first."""
+        return self.sessions.list()
+
+    def add_upload(self, session_id: str, path: Path, name: str | None = None) -> Attachment:
+        """Validate and store an uploaded file for the session."""
+        return self.sessions.add_upload(session_id, path, name)
+
+    async def history(self, session_id: str) -> list[AnyMessage]:
+        """The stored conversation of a session."""
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": session_id}})
+        return list(snapshot.values.get("messages", []))
+
+    def _context(self, session_id: str) -> AgentContext:
+        return AgentContext(
+            model=self.model,
+            profile=self.profile,
+            registry=self.registry,
+            session_id=session_id,
+            session_dir=self.sessions.session_dir(session_id),
+            attachments=self.sessions.attachments(session_id),
+            max_steps=self.config.agent.max_steps,
+            history_messages=self.config.agent.history_messages,
+            tool_settings=self.tool_settings,
+        )
+
+    async def run_turn(
+        self,
+        session_id: str,
+        text: str,
+        attachment_ids: Sequence[str] = (),
+        force_tool: str | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one user turn, streaming its events. Failures end in TurnFailed, never raise.
+
+        The user's message is checkpointed before the model is called, so it survives a
+        dead model server or a killed process.
+        """
+        info = self.sessions.get(session_id)
+        if force_tool is not None:
+            self.registry.get(force_tool)
+        message = HumanMessage(content=text, additional_kwargs={ATTACHMENTS_KEY: list(attachment_ids)})
+        inputs = {"messages": [message], "steps": 0, "force_tool": force_tool, "route": "end"}
+        config = {"configurable": {"thread_id": session_id}}
+        title = text.strip().splitlines()[0][:60] if info.title == "New consultation" and text.strip() else None
+        self.sessions.touch(session_id, title)
+        answer = ""
+        try:
+            async for mode, chunk in self.graph.astream(
+                inputs, config, context=self._context(session_id), stream_mode=["custom", "updates"]
+            ):
+                if mode == "custom":
+                    event = from_stream(chunk)
+                    if event is not None:
+                        yield event
+                else:
+                    for update in chunk.values():
+                        for msg in (update or {}).get("messages", []):
+                            if isinstance(msg, AIMessage) and not msg.tool_calls:
+                                answer = str(msg.content)
+        except LLMError as exc:
+            log.warning("turn failed in session %s: %s", session_id, exc)
+            yield TurnFailed(str(exc))
+            return
+        except MedAssistError as exc:
+            log.warning("turn failed in session %s: %s", session_id, exc)
+            yield TurnFailed(str(exc))
+            return
+        self.sessions.touch(session_id)
+        yield TurnDone(answer)
