@@ -1,0 +1,220 @@
+"""FAISS index wrapper: exact, HNSW or IVF-PQ by size or config, with atomic persistence.
+
+Vectors are L2-normalised, so inner product is cosine similarity. Ids are the int64
+row ids of the SQLite store. Saving writes a temporary file, fsyncs it and renames it
+over the target, so a crash leaves either the old or the new index, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import faiss as _faiss
+import numpy as np
+
+from assistant.errors import ConfigError, ToolError
+from retrieval.types import IndexKind
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["IndexParams", "VectorIndex", "atomic_write_bytes", "choose_kind"]
+
+faiss: Any = _faiss  # its bundled stubs lack SearchParameters*, id_map, downcast_index…
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """Knobs of the index families; `kind=auto` picks by collection size."""
+
+    kind: IndexKind = IndexKind.AUTO
+    flat_max: int = 50_000
+    """Up to this many vectors `auto` uses exact search."""
+    hnsw_max: int = 2_000_000
+    """Up to this many vectors `auto` uses HNSW, beyond it IVF-PQ."""
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 64
+    ivf_nlist: int | None = None
+    """Inverted lists; None: about 4·sqrt(n)."""
+    ivf_nprobe: int = 32
+    pq_m: int | None = None
+    """Sub-quantizers; None: dim/4 (must divide dim)."""
+    pq_bits: int = 8
+    use_gpu: bool = True
+    """Move flat and IVF indexes to the GPU when faiss-gpu sees one."""
+
+
+def choose_kind(n_vectors: int, params: IndexParams) -> IndexKind:
+    """Pick the index family for a collection of `n_vectors` under `params`."""
+    if params.kind != IndexKind.AUTO:
+        return params.kind
+    if n_vectors <= params.flat_max:
+        return IndexKind.FLAT
+    return IndexKind.HNSW if n_vectors <= params.hnsw_max else IndexKind.IVFPQ
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via temp file + fsync + rename (+ fsync of the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _pq_m(dim: int, wanted: int | None) -> int:
+    m = wanted or max(1, dim // 4)
+    while dim % m:
+        m -= 1
+    return m
+
+
+class VectorIndex:
+    """A FAISS index with int64 ids; build, add, search, save, load."""
+
+    def __init__(self, index: Any, kind: IndexKind, params: IndexParams) -> None:
+        self._index = index
+        self.kind = kind
+        self.params = params
+        self._gpu: Any = None
+
+    @classmethod
+    def create(
+        cls, dim: int, params: IndexParams, training: NDArray[np.float32] | None = None
+    ) -> VectorIndex:
+        """Create an empty index for `dim`-d vectors; IVF-PQ is trained on `training`."""
+        n = 0 if training is None else len(training)
+        kind = choose_kind(n, params)
+        metric = faiss.METRIC_INNER_PRODUCT
+        if kind == IndexKind.FLAT:
+            inner: Any = faiss.IndexFlatIP(dim)
+        elif kind == IndexKind.HNSW:
+            inner = faiss.IndexHNSWFlat(dim, params.hnsw_m, metric)
+            inner.hnsw.efConstruction = params.hnsw_ef_construction
+            inner.hnsw.efSearch = params.hnsw_ef_search
+        else:
+            nlist = params.ivf_nlist or max(1, int(4 * np.sqrt(max(n, 1))))
+            min_train = max(nlist, 2**params.pq_bits) * 39
+            if training is None or n < min_train:
+                raise ConfigError(
+                    f"an IVF-PQ index with nlist={nlist} needs at least {min_train} training "
+                    f"vectors, got {n}; use index kind 'flat' or 'hnsw' for small collections"
+                )
+            quantizer = faiss.IndexFlatIP(dim)
+            inner = faiss.IndexIVFPQ(
+                quantizer, dim, nlist, _pq_m(dim, params.pq_m), params.pq_bits, metric
+            )
+            inner.train(np.ascontiguousarray(training, dtype=np.float32))
+            inner.nprobe = params.ivf_nprobe
+        return cls(faiss.IndexIDMap2(inner), kind, params)
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self._index.d)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> None:
+        """Add vectors under the given ids (incremental; no rebuild)."""
+        if vectors.shape[0] != ids.shape[0]:
+            raise ValueError(f"{vectors.shape[0]} vectors but {ids.shape[0]} ids")
+        if vectors.shape[0] and vectors.shape[1] != self.dim:
+            raise ToolError(
+                f"vectors have dimension {vectors.shape[1]} but the index holds {self.dim}-d "
+                "vectors; was the knowledge base built with another embedding model?"
+            )
+        self._index.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, np.int64)
+        )
+        self._gpu = None
+
+    def _searcher(self) -> Any:
+        if self.params.use_gpu and self.kind != IndexKind.HNSW and _gpus() > 0:
+            if self._gpu is None:
+                self._gpu = faiss.index_cpu_to_all_gpus(self._index)
+            return self._gpu
+        return self._index
+
+    def search(
+        self, queries: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Top-`k` (scores, ids) per query, only among `allowed` ids if given; -1 pads."""
+        if len(self) == 0 or k <= 0:
+            n = queries.shape[0]
+            return np.zeros((n, max(k, 0)), np.float32), np.full((n, max(k, 0)), -1, np.int64)
+        x = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, len(self))
+        if allowed is None:
+            scores, ids = self._searcher().search(x, k)
+        else:  # selectors run on the CPU index
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            scores, ids = self._index.search(x, k, params=self._search_params(selector))
+        return scores.astype(np.float32), ids.astype(np.int64)
+
+    def _search_params(self, selector: Any) -> Any:
+        if self.kind == IndexKind.HNSW:
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.params.hnsw_ef_search)
+        if self.kind == IndexKind.IVFPQ:
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.params.ivf_nprobe)
+        return faiss.SearchParameters(sel=selector)
+
+    def contents(self) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """All stored vectors and their ids (exact indexes only; used to re-index)."""
+        if self.kind != IndexKind.FLAT:
+            raise ValueError(f"cannot read vectors back from a {self.kind} index")
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        inner = faiss.downcast_index(self._index.index)
+        vectors = inner.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim))
+        return np.asarray(vectors, dtype=np.float32), ids
+
+    def to_bytes(self) -> bytes:
+        """Serialise the index."""
+        return bytes(faiss.serialize_index(self._index).tobytes())
+
+    def save(self, path: Path) -> None:
+        """Persist atomically to `path`."""
+        atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path: Path, params: IndexParams) -> VectorIndex:
+        """Reopen an index written by `save`."""
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+            index = faiss.deserialize_index(data)
+        except (OSError, RuntimeError) as exc:
+            raise ToolError(f"cannot read the vector index {path}: {exc}") from exc
+        inner = faiss.downcast_index(index.index)
+        if isinstance(inner, faiss.IndexHNSWFlat):
+            inner.hnsw.efSearch = params.hnsw_ef_search
+            kind = IndexKind.HNSW
+        elif isinstance(inner, faiss.IndexIVFPQ):
+            inner.nprobe = params.ivf_nprobe
+            kind = IndexKind.IVFPQ
+        else:
+            kind = IndexKind.FLAT
+        return cls(index, kind, params)
+
+
+def _gpus() -> int:
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0

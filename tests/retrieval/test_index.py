@@ -1,0 +1,128 @@
+"""Real FAISS indexes on generated vectors: exact results, recall, persistence, crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.errors import ConfigError, ToolError
+from retrieval import index as index_module
+from retrieval.embeddings import normalize
+from retrieval.index import IndexParams, VectorIndex, atomic_write_bytes, choose_kind
+from retrieval.types import IndexKind
+
+
+def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(32, dim))
+    return normalize(centres[rng.integers(0, 32, n)] + 0.3 * rng.normal(size=(n, dim)))
+
+
+def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(queries @ data.T), axis=1, kind="stable")[:, :k]
+
+
+def test_flat_matches_brute_force() -> None:
+    data, queries = clustered(500, 16), clustered(20, 16, seed=1)
+    index = VectorIndex.create(16, IndexParams(kind=IndexKind.FLAT))
+    index.add(data, np.arange(500, dtype=np.int64) + 1000)
+    scores, ids = index.search(queries, 5)
+    expected = exact_top(data, queries, 5) + 1000
+    assert np.array_equal(ids, expected)
+    assert np.allclose(scores[:, 0], np.max(queries @ data.T, axis=1), atol=1e-5)
+
+
+def test_selector_restricts_to_allowed_ids() -> None:
+    data = clustered(200, 16)
+    allowed = np.array([3, 50, 199], dtype=np.int64)
+    for kind in (IndexKind.FLAT, IndexKind.HNSW):
+        index = VectorIndex.create(16, IndexParams(kind=kind))
+        index.add(data, np.arange(200, dtype=np.int64))
+        _, ids = index.search(data[:4], 10, allowed=allowed)
+        found = set(ids[ids >= 0].tolist())
+        assert found == {3, 50, 199}, kind
+
+
+def test_hnsw_and_ivfpq_recall_against_exact() -> None:
+    data, queries = clustered(2000, 32), clustered(50, 32, seed=2)
+    truth = exact_top(data, queries, 10)
+    hnsw = VectorIndex.create(32, IndexParams(kind=IndexKind.HNSW, hnsw_ef_search=256))
+    hnsw.add(data, np.arange(2000, dtype=np.int64))
+    # 32 sub-quantizers of 4 bits over 32 dims: coarse but fast to train on 2 cores.
+    params = IndexParams(kind=IndexKind.IVFPQ, ivf_nlist=16, ivf_nprobe=16, pq_m=32, pq_bits=4)
+    ivf = VectorIndex.create(32, params, data)
+    ivf.add(data, np.arange(2000, dtype=np.int64))
+    for index, floor in ((hnsw, 0.95), (ivf, 0.7)):
+        _, ids = index.search(queries, 10)
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth, strict=True)])
+        assert recall >= floor, (index.kind, recall)
+    assert (hnsw.kind, ivf.kind) == (IndexKind.HNSW, IndexKind.IVFPQ)
+
+
+def test_ivfpq_needs_enough_training_vectors() -> None:
+    with pytest.raises(ConfigError, match=r"needs at least 2496 training vectors, got 100"):
+        VectorIndex.create(
+            32, IndexParams(kind=IndexKind.IVFPQ, ivf_nlist=16, pq_bits=6), clustered(100, 32)
+        )
+
+
+def test_choose_kind_by_size() -> None:
+    params = IndexParams(flat_max=10, hnsw_max=100)
+    assert [choose_kind(n, params) for n in (0, 10, 11, 100, 101)] == [
+        IndexKind.FLAT, IndexKind.FLAT, IndexKind.HNSW, IndexKind.HNSW, IndexKind.IVFPQ,
+    ]
+    assert choose_kind(10**9, IndexParams(kind=IndexKind.FLAT)) == IndexKind.FLAT
+
+
+def test_empty_index_and_dimension_mismatch() -> None:
+    index = VectorIndex.create(8, IndexParams())
+    scores, ids = index.search(np.zeros((2, 8), np.float32), 3)
+    assert ids.shape == (2, 3) and (ids == -1).all() and len(index) == 0
+    with pytest.raises(ToolError, match="dimension 4 but the index holds 8-d"):
+        index.add(np.zeros((1, 4), np.float32), np.array([1], np.int64))
+
+
+@pytest.mark.parametrize("kind", [IndexKind.FLAT, IndexKind.HNSW])
+def test_save_and_reload(tmp_path: Path, kind: IndexKind) -> None:
+    data = clustered(300, 16)
+    params = IndexParams(kind=kind)
+    index = VectorIndex.create(16, params)
+    index.add(data, np.arange(300, dtype=np.int64) * 7)
+    path = tmp_path / "v.faiss"
+    index.save(path)
+    again = VectorIndex.load(path, params)
+    assert (again.kind, len(again), again.dim) == (kind, 300, 16)
+    assert np.array_equal(again.search(data[:5], 3)[1], index.search(data[:5], 3)[1])
+    again.add(clustered(10, 16, seed=9), np.arange(10, dtype=np.int64) + 5000)  # incremental
+    assert len(again) == 310
+
+
+def test_flat_contents_round_trip() -> None:
+    data = clustered(20, 8)
+    index = VectorIndex.create(8, IndexParams(kind=IndexKind.FLAT))
+    index.add(data, np.arange(20, dtype=np.int64) + 3)
+    vectors, ids = index.contents()
+    assert np.allclose(vectors, data) and ids.tolist() == list(range(3, 23))
+
+
+def test_crash_during_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "v.faiss"
+    atomic_write_bytes(path, b"old index")
+
+    def dying_fsync(fd: int) -> None:
+        raise OSError("disk yanked")
+
+    monkeypatch.setattr(index_module.os, "fsync", dying_fsync)
+    with pytest.raises(OSError, match="disk yanked"):
+        atomic_write_bytes(path, b"new index that never lands")
+    assert path.read_bytes() == b"old index"
+    assert [p.name for p in tmp_path.iterdir()] == ["v.faiss"]
+
+
+def test_unreadable_index_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.faiss"
+    path.write_bytes(b"\x00" * 10)
+    with pytest.raises(ToolError, match="cannot read the vector index"):
+        VectorIndex.load(path, IndexParams())
