@@ -224,7 +224,7 @@ def safe_display_name(filename: str, media_type: str | None = None, key: str = "
         tag = _digest(key, name).hex()[:8]
         return f"dicom-{tag}.dcm"
     stem = name[: -len(suffix)] if suffix else name
-    stem = _UNSAFE.sub("", _LONG_NUMBER.sub("#", stem)).strip(" .")[:40] or "image"
+    stem = _LONG_NUMBER.sub("#", _UNSAFE.sub("", stem)).strip(" .")[:40] or "image"
     return stem + _UNSAFE.sub("", suffix)
 
 

@@ -1,0 +1,216 @@
+"""Every transfer syntax and photometric case decodes to the right modality values."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import JPEG2000, UID, JPEGBaseline8Bit, JPEGLSNearLossless
+
+from tests.tools.imaging.conftest import MakeDicom
+from tests.tools.imaging.factory import LOSSLESS, UNCOMPRESSED, ct_phantom
+from tools.imaging.loader import load_image
+from tools.imaging.render import display_array, render_png
+
+HU = ct_phantom().astype(np.int32) - 1024
+
+
+@pytest.mark.parametrize("syntax", [*UNCOMPRESSED, *LOSSLESS], ids=lambda u: UID(u).keyword)
+def test_lossless_syntaxes_give_exact_hounsfield_units(make_dicom: MakeDicom, syntax: UID) -> None:
+    path = make_dicom(syntax=syntax)
+    assert dcmread(path).file_meta.TransferSyntaxUID == syntax
+    image = load_image(path)
+    np.testing.assert_array_equal(image.pixels, HU)
+    assert (image.modality, image.units, image.spacing_mm) == ("CT", "HU", (0.7, 0.7))
+    assert image.window == "from the file (C=40, W=400)"
+
+
+@pytest.mark.parametrize(
+    ("syntax", "tolerance"), [(JPEGLSNearLossless, 2), (JPEG2000, 40)], ids=["jpegls-near", "j2k"]
+)
+def test_lossy_syntaxes_stay_close(make_dicom: MakeDicom, syntax: UID, tolerance: int) -> None:
+    image = load_image(make_dicom(syntax=syntax))
+    assert np.abs(image.pixels.astype(np.int64) - HU).max() <= tolerance
+    assert np.abs(image.pixels.astype(np.int64) - HU).mean() < tolerance
+
+
+def test_jpeg_baseline_grayscale(make_dicom: MakeDicom) -> None:
+    stored = (ct_phantom() // 8).astype(np.uint8)
+    image = load_image(make_dicom(syntax=JPEGBaseline8Bit, pixels=stored, intercept=None))
+    assert image.pixels.dtype == np.uint8
+    assert np.abs(image.pixels.astype(int) - stored).max() <= 8
+
+
+def _color(rows: int = 32, cols: int = 24) -> np.ndarray:
+    rgb = np.zeros((rows, cols, 3), np.uint8)
+    rgb[: rows // 2, :, 0] = 200  # red top half
+    rgb[rows // 2 :, :, 2] = 180  # blue bottom half
+    return rgb
+
+
+def test_rgb_uncompressed_and_jpeg_ybr(make_dicom: MakeDicom) -> None:
+    rgb = _color()
+    plain = load_image(make_dicom("rgb.dcm", pixels=rgb, modality="XC"))
+    np.testing.assert_array_equal(plain.pixels, rgb)
+    path = make_dicom("ybr.dcm", JPEGBaseline8Bit, pixels=rgb, modality="XC")
+    assert dcmread(path).PhotometricInterpretation == "YBR_FULL_422"
+    jpeg = load_image(path)
+    assert jpeg.mode == "RGB"
+    assert np.abs(jpeg.pixels.astype(int) - rgb).mean() < 6
+    assert display_array(jpeg, "lung")[1] is None  # colour: no window
+
+
+def test_ybr_full_uncompressed_is_converted(tmp_path: Path, make_dicom: MakeDicom) -> None:
+    from pydicom.pixels import convert_color_space
+
+    rgb = _color()
+    path = make_dicom("ybr_full.dcm", pixels=rgb, modality="XC")
+    ds = dcmread(path)
+    ds.PixelData = convert_color_space(rgb, "RGB", "YBR_FULL").tobytes()
+    ds.PhotometricInterpretation = "YBR_FULL"
+    ds.save_as(path)
+    assert np.abs(load_image(path).pixels.astype(int) - rgb).max() <= 2
+
+
+def test_palette_color(make_dicom: MakeDicom) -> None:
+    idx = np.tile(np.arange(4, dtype=np.uint8), (8, 2))
+    path = make_dicom(
+        "pal.dcm", pixels=idx, photometric="PALETTE COLOR", intercept=None, window=None
+    )
+    ds = dcmread(path)
+    lut = np.array([0, 100, 200, 255], np.uint16) * 257  # 16-bit entries
+    for i in range(3):  # red, green, blue descriptors (0028,110x) and data (0028,120x)
+        ds.add_new(0x00281101 + i, "US", [4, 0, 16])
+        ds.add_new(0x00281201 + i, "OW", np.roll(lut, i).astype("<u2").tobytes())
+    ds.save_as(path)
+    image = load_image(path)
+    assert image.pixels.shape == (8, 8, 3) and image.pixels.dtype == np.uint8
+    assert image.pixels[0, 1].tolist() == [100, 0, 255]
+
+
+def test_monochrome1_is_inverted_for_display(make_dicom: MakeDicom) -> None:
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint16), (8, 1))
+    mono1 = load_image(
+        make_dicom(
+            "m1.dcm",
+            pixels=ramp,
+            photometric="MONOCHROME1",
+            window=(127.5, 256),
+            intercept=None,
+            modality="CR",
+        )
+    )
+    mono2 = load_image(
+        make_dicom("m2.dcm", pixels=ramp, window=(127.5, 256), intercept=None, modality="CR")
+    )
+    shown1, _ = display_array(mono1)
+    shown2, _ = display_array(mono2)
+    np.testing.assert_array_equal(mono1.pixels, mono2.pixels)  # values are not touched
+    np.testing.assert_array_equal(shown1, 255 - shown2)
+    assert shown2[0, 0] == 0 and shown2[0, -1] >= 250
+
+
+def test_rescale_slope_gives_floats(make_dicom: MakeDicom) -> None:
+    path = make_dicom("slope.dcm")
+    ds = dcmread(path)
+    ds.RescaleSlope, ds.RescaleIntercept = 0.5, -10
+    ds.save_as(path)
+    image = load_image(path)
+    assert image.pixels.dtype == np.float32
+    np.testing.assert_allclose(image.pixels, ct_phantom() * 0.5 - 10)
+
+
+def test_multiframe_selection(make_dicom: MakeDicom) -> None:
+    frames = np.stack([ct_phantom() + 100 * i for i in range(3)]).astype(np.int16)
+    path = make_dicom("mf.dcm", pixels=frames, frames=3)
+    for i in range(3):
+        image = load_image(path, frame=i)
+        assert (image.frame_index, image.frame_count) == (i, 3)
+        np.testing.assert_array_equal(image.pixels, HU + 100 * i)
+
+
+def test_enhanced_functional_groups(make_dicom: MakeDicom) -> None:
+    frames = np.stack([ct_phantom(), ct_phantom()]).astype(np.int16)
+    path = make_dicom("enh.dcm", pixels=frames, frames=2, intercept=None, window=None, spacing=None)
+    ds = dcmread(path)
+    shared = Dataset()
+    shared.PixelMeasuresSequence = [Dataset()]
+    shared.PixelMeasuresSequence[0].PixelSpacing = [0.4, 0.5]
+    shared.PixelValueTransformationSequence = [Dataset()]
+    shared.PixelValueTransformationSequence[0].RescaleIntercept = -1024
+    shared.PixelValueTransformationSequence[0].RescaleSlope = 1
+    per_frame = []
+    for center in (40, -600):
+        item = Dataset()
+        item.FrameVOILUTSequence = [Dataset()]
+        item.FrameVOILUTSequence[0].WindowCenter, item.FrameVOILUTSequence[0].WindowWidth = (
+            center,
+            400,
+        )
+        per_frame.append(item)
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PerFrameFunctionalGroupsSequence = per_frame
+    ds.save_as(path)
+    second = load_image(path, frame=1)
+    assert second.spacing_mm == (0.4, 0.5)
+    np.testing.assert_array_equal(second.pixels, HU)
+    assert second.header_window is not None and second.header_window.center == -600
+
+
+def test_voi_lut_sequence_is_used(make_dicom: MakeDicom) -> None:
+    ramp = np.tile(np.arange(16, dtype=np.uint16), (4, 1))
+    path = make_dicom("voi.dcm", pixels=ramp, intercept=None, window=None, modality="DX")
+    ds = dcmread(path)
+    item = Dataset()
+    item.add_new(0x00283002, "US", [16, 0, 8])  # LUT Descriptor
+    item.add_new(0x00283006, "US", [255 - 17 * i for i in range(16)])  # reversing LUT Data
+    ds.VOILUTSequence = [item]
+    ds.save_as(path)
+    image = load_image(path)
+    shown, used = display_array(image)
+    assert used is not None and used.startswith("VOI LUT")
+    assert shown[0].tolist() == [255 - 17 * i for i in range(16)]
+
+
+def test_imager_pixel_spacing_has_a_caveat(make_dicom: MakeDicom) -> None:
+    path = make_dicom("dx.dcm", spacing=None, modality="DX")
+    ds = dcmread(path)
+    ds.ImagerPixelSpacing = [0.2, 0.2]
+    ds.EstimatedRadiographicMagnificationFactor = 1.25
+    ds.save_as(path)
+    image = load_image(path)
+    assert image.spacing_mm == pytest.approx((0.16, 0.16))
+    assert any("ImagerPixelSpacing" in n and "1.25" in n for n in image.notes)
+
+
+def test_gzip_wrapped_and_missing_meta(make_dicom: MakeDicom, tmp_path: Path) -> None:
+    path = make_dicom()
+    gz = tmp_path / "ct.dcm.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    np.testing.assert_array_equal(load_image(gz).pixels, HU)
+    ds = dcmread(path)
+    ds.file_meta = FileMetaDataset()
+    bare = tmp_path / "bare.dcm"
+    ds.save_as(bare, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    raw = bare.read_bytes()
+    bare.write_bytes(raw[raw.index(b"\x08\x00") :])  # no preamble, no file meta
+    image = load_image(bare)
+    np.testing.assert_array_equal(image.pixels, HU)
+    assert any("no DICOM file meta" in n for n in image.notes)
+
+
+def test_render_png_windows_and_ct_rgb(ct_dicom: Path) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    lung = np.asarray(Image.open(BytesIO(render_png(ct_dicom, 256, window="lung"))))
+    bone = np.asarray(Image.open(BytesIO(render_png(ct_dicom, 256, window="bone"))))
+    assert lung.shape == (48, 40)
+    assert lung[24, 20] > 200 and bone[24, 20] < 100  # water: bright in lung, dark in bone
+    rgb = np.asarray(Image.open(BytesIO(render_png(ct_dicom, 16, ct_windows_rgb=True))))
+    assert rgb.shape[2] == 3 and max(rgb.shape[:2]) == 16

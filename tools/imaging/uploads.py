@@ -1,0 +1,166 @@
+"""Upload checks: size, type, pixel count (decompression bombs) and frame count.
+
+`check_upload` reads headers only, never pixels, so a 50 kB PNG that claims to be
+100,000 × 100,000 pixels is refused before anything decodes it. `store_upload` streams
+an upload into place through a temporary file that is removed on any failure, so a
+refused or interrupted upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+from assistant.config import UploadSettings
+from assistant.errors import UnreadableImageError, UploadRejectedError
+from tools.imaging.dicom import GZIP_MAGIC, frame_count, read_dicom
+from tools.imaging.raster import raster_format
+
+MEDIA_TYPES = {
+    "DICOM": "application/dicom",
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
+}
+SUPPORTED = "DICOM (.dcm, also gzip-wrapped), PNG, JPEG, TIFF, BMP"
+_WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"  # read tile by tile: no whole-image limit
+_CHUNK = 1 << 20
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024**2:,.1f} MB"
+
+
+def _inflated_size(path: Path, limit: int, name: str) -> int:
+    """Inflate a gzip file without keeping it, stopping as soon as it passes `limit`."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise UploadRejectedError(
+                        f"{name}: the gzip content inflates beyond the limit of {_mb(limit)}"
+                    )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UploadRejectedError(f"{name}: broken gzip data ({exc})") from exc
+    return total
+
+
+def _raster_geometry(path: Path, fmt: str, name: str) -> tuple[int, int, bool]:
+    """Return (pixels, frames, tiled) from the header of a PNG, JPEG, TIFF or BMP."""
+    if fmt == "TIFF":
+        with tifffile.TiffFile(path) as tif:
+            pages = list(tif.pages)
+            first = pages[0]
+            tiled = bool(getattr(first, "is_tiled", False))
+            pixels = sum(int(p.shape[0]) * int(p.shape[1]) for p in pages)
+            return pixels, len(pages), tiled
+    with Image.open(path) as img:
+        if img.format not in ("PNG", "JPEG", "MPO", "BMP"):
+            raise UploadRejectedError(f"{name}: {img.format} images are not supported")
+        frames = int(getattr(img, "n_frames", 1))
+        return img.width * img.height * frames, frames, False
+
+
+def _dicom_geometry(path: Path, name: str) -> tuple[int, int, bool]:
+    ds, _ = read_dicom(path, stop_before_pixels=True)
+    if "DirectoryRecordSequence" in ds:
+        raise UploadRejectedError(
+            f"{name}: a DICOMDIR is an index of a DICOM folder, not an image; "
+            "upload the image files it lists"
+        )
+    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    if rows * cols == 0:
+        raise UploadRejectedError(f"{name}: this DICOM object has no image (no Rows/Columns)")
+    frames = frame_count(ds)
+    return rows * cols * frames, frames, str(ds.get("SOPClassUID", "")) == _WSI_SOP_CLASS
+
+
+def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
+    """Check a received file against the upload limits and return its media type.
+
+    Raises UploadRejectedError naming the broken limit or the unsupported type. Only
+    headers are read; `name` is used in messages only.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise UploadRejectedError(f"{name}: the file is empty")
+    if size > limits.max_bytes:
+        raise UploadRejectedError(
+            f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)}"
+        )
+    with path.open("rb") as fh:
+        head = fh.read(132)
+    fmt = raster_format(head) or "DICOM"
+    try:
+        if fmt == "DICOM":
+            if head[:2] == GZIP_MAGIC:
+                _inflated_size(path, limits.max_bytes, name)
+            pixels, frames, tiled = _dicom_geometry(path, name)
+        else:
+            pixels, frames, tiled = _raster_geometry(path, fmt, name)
+    except UnreadableImageError as exc:
+        raise UploadRejectedError(str(exc)) from exc
+    except (
+        tifffile.TiffFileError,
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+    ) as exc:
+        raise UploadRejectedError(f"{name}: unreadable {fmt} header ({exc})") from exc
+    if frames > limits.max_frames and not tiled:
+        raise UploadRejectedError(
+            f"{name}: {frames:,} frames exceed the limit of {limits.max_frames:,}"
+        )
+    if pixels > limits.max_pixels and not tiled:
+        raise UploadRejectedError(
+            f"{name}: {pixels:,} pixels exceed the limit of {limits.max_pixels:,} "
+            "(too large to decode safely; a whole-slide image must be a tiled TIFF or DICOM)"
+        )
+    return MEDIA_TYPES[fmt]
+
+
+def store_upload(source: BinaryIO, dest: Path, name: str, limits: UploadSettings) -> str:
+    """Copy `source` to `dest` if it passes `check_upload`; return its media type.
+
+    The data goes to a hidden temporary file beside `dest` (stopped as soon as it passes
+    the byte limit) and is renamed into place only after the checks; on any failure the
+    temporary file is removed and `dest` is untouched.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{id(source):x}.part")
+    try:
+        written = 0
+        with tmp.open("wb") as out:
+            while chunk := source.read(_CHUNK):
+                written += len(chunk)
+                if written > limits.max_bytes:
+                    raise UploadRejectedError(
+                        f"{name}: larger than the upload limit of {_mb(limits.max_bytes)}"
+                    )
+                out.write(chunk)
+        media_type = check_upload(tmp, name, limits)
+        tmp.replace(dest)
+        return media_type
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def copy_upload(src: Path, dest: Path, name: str, limits: UploadSettings) -> str:
+    """`store_upload` from a file on disk (e.g. Gradio's temporary upload)."""
+    with src.open("rb") as fh:
+        return store_upload(fh, dest, name, limits)
+
+
+__all__ = ["MEDIA_TYPES", "SUPPORTED", "check_upload", "copy_upload", "store_upload"]
