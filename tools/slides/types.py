@@ -58,7 +58,7 @@ class SlideInfo(BaseModel):
     width: int = Field(description="Level-0 width in pixels.")
     height: int = Field(description="Level-0 height in pixels.")
     levels: list[LevelInfo]
-    mpp: float | None = Field(None, description="Microns per level-0 pixel (x), if known.")
+    mpp: float | None = Field(default=None, description="Microns per level-0 pixel (x), if known.")
     objective_power: float | None = Field(
         None, description="Scanner objective magnification of level 0, e.g. 20 or 40."
     )

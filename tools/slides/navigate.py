@@ -1,0 +1,220 @@
+"""The slide navigation tools: slide_overview, slide_zoom and slide_note.
+
+Like a pathologist (and GIANT): look at the whole slide, zoom into level-0 rectangles
+read off the rulers, keep notes, answer. Every step is recorded in the session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from assistant.errors import ToolArgumentError
+from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
+from tools.slides.base import Slide
+from tools.slides.guides import LEFT, draw_guides
+from tools.slides.opener import SLIDES
+from tools.slides.resolution import read_downsampled
+from tools.slides.tissue import (
+    CropMeasurements,
+    TissueRegion,
+    measure_crop,
+    region_of,
+    tissue_regions,
+)
+from tools.slides.types import Region, SlideInfo
+from tools.slides.visits import Visit, list_visits, record_visit
+
+
+class SlideSettings(BaseModel):
+    """Tunables, read from ``ctx.settings["slides"]`` when present."""
+
+    thumbnail_max_side: int = Field(1024, ge=128, le=4096)
+    crop_max_side: int = Field(1024, ge=128, le=4096)
+    max_tissue_regions: int = Field(8, ge=0, le=50)
+    min_zoom_side: int = Field(16, ge=1)
+    jpeg_quality: int = Field(90, ge=50, le=100)
+
+
+def _settings(ctx: ToolContext) -> SlideSettings:
+    return SlideSettings.model_validate(ctx.settings.get("slides", {}))
+
+
+def _open(ctx: ToolContext, image_id: str) -> Slide:
+    return SLIDES.get(ctx.attachment(image_id).path)
+
+
+def _save(ctx: ToolContext, image: Image.Image, name: str, quality: int) -> Path:
+    path = ctx.artifact_dir / name
+    image.save(path, format="JPEG", quality=quality)
+    return path
+
+
+class SlideOverviewArgs(ToolArgs):
+    """Arguments of slide_overview."""
+
+    image_id: ImageId
+
+
+class SlideOverviewResult(ToolResult):
+    """What slide_overview reports."""
+
+    image_id: str
+    slide: SlideInfo
+    tissue_regions: list[TissueRegion]
+    hint: str
+
+
+def slide_overview(args: SlideOverviewArgs, ctx: ToolContext) -> SlideOverviewResult:
+    """Show a whole-slide image (pathology slide) at low power, with rulers in level-0 pixels.
+
+    Returns the slide's size, magnification and microns per pixel, and tissue regions
+    T1, T2, ... as boxes (x, y, width, height in level-0 pixels). Call it first on a slide,
+    then use slide_zoom on the regions that matter.
+    """
+    settings = _settings(ctx)
+    slide = _open(ctx, args.image_id)
+    width, height = slide.dimensions
+    thumb = slide.thumbnail(settings.thumbnail_max_side - LEFT)
+    scale = width / thumb.width
+    regions = tissue_regions(np.asarray(thumb), scale, settings.max_tissue_regions)
+    whole = Region(x=0, y=0, width=width, height=height)
+    framed = draw_guides(thumb, whole, [(r.label, region_of(r)) for r in regions])
+    path = _save(ctx, framed, f"slide_{args.image_id}_overview.jpg", settings.jpeg_quality)
+    info = slide.info()
+    record_visit(
+        ctx.session_dir,
+        Visit(seq=0, kind="overview", image_id=args.image_id, x=0, y=0, width=width,
+              height=height, magnification=_power(info, scale), artifact=_rel(ctx, path)),
+    )
+    caption = f"{args.image_id} overview ({width}×{height} px at level 0)"
+    return SlideOverviewResult(
+        image_id=args.image_id,
+        slide=info,
+        tissue_regions=regions,
+        hint="Zoom with slide_zoom(x, y, width, height) in level-0 pixels, e.g. a tissue box."
+        if regions
+        else "No tissue found at low power; zoom into the whole slide in parts to check.",
+        artifacts=[ctx.artifact(path, "image", caption)],
+    )
+
+
+class SlideZoomArgs(ToolArgs):
+    """Arguments of slide_zoom."""
+
+    image_id: ImageId
+    x: int = Field(description="Left edge, level-0 pixels.")
+    y: int = Field(description="Top edge, level-0 pixels.")
+    width: int = Field(gt=0, description="Width, level-0 pixels.")
+    height: int = Field(gt=0, description="Height, level-0 pixels.")
+
+
+class SlideZoomResult(ToolResult):
+    """What slide_zoom reports."""
+
+    image_id: str
+    zoom_number: int = Field(description="How many zooms into this slide so far.")
+    region: Region
+    shown_width: int
+    shown_height: int
+    magnification: float | None = Field(default=None, description="Effective magnification shown.")
+    um_per_px: float | None = Field(default=None, description="Microns per shown pixel.")
+    full_resolution: bool
+    measurements: CropMeasurements
+    hint: str
+
+
+def _power(info: SlideInfo, downsample: float) -> float | None:
+    return round(info.objective_power / downsample, 2) if info.objective_power else None
+
+
+def _rel(ctx: ToolContext, path: Path) -> str:
+    return path.resolve().relative_to(ctx.session_dir.resolve()).as_posix()
+
+
+def slide_zoom(args: SlideZoomArgs, ctx: ToolContext) -> SlideZoomResult:
+    """Zoom into a rectangle of a whole-slide image.
+
+    x, y (top-left corner), width and height are level-0 pixels, as printed on the rulers
+    of slide_overview or of an earlier zoom. Shows the region at up to 1024 pixels a side
+    with rulers, its magnification, and measurements (tissue fraction, colour,
+    haematoxylin/eosin density, nuclei-like blob count). Smaller rectangles show more detail.
+    """
+    settings = _settings(ctx)
+    slide = _open(ctx, args.image_id)
+    width, height = slide.dimensions
+    region = Region(x=args.x, y=args.y, width=args.width, height=args.height)
+    if region.clipped(width, height) is None:
+        raise ToolArgumentError(
+            f"region x={args.x}, y={args.y}, width={args.width}, height={args.height} lies "
+            f"outside the slide, which spans x 0..{width} and y 0..{height} (level 0)."
+        )
+    if min(args.width, args.height) < settings.min_zoom_side:
+        raise ToolArgumentError(
+            f"width and height must be at least {settings.min_zoom_side} level-0 pixels; "
+            f"got {args.width}×{args.height}."
+        )
+    downsample = max(1.0, max(args.width, args.height) / settings.crop_max_side)
+    crop = read_downsampled(slide, region, downsample)
+    info = slide.info()
+    um_per_px = round(info.mpp * downsample, 4) if info.mpp else None
+    measurements = measure_crop(np.asarray(crop), um_per_px)
+    number = len(list_visits(ctx.session_dir, args.image_id, "zoom")) + 1
+    box = f"{args.x}_{args.y}_{args.width}_{args.height}"
+    name = f"slide_{args.image_id}_zoom{number:02d}_{box}.jpg"
+    path = _save(ctx, draw_guides(crop, region), name, settings.jpeg_quality)
+    power = _power(info, downsample)
+    record_visit(
+        ctx.session_dir,
+        Visit(seq=0, kind="zoom", image_id=args.image_id, x=args.x, y=args.y,
+              width=args.width, height=args.height, magnification=power, artifact=_rel(ctx, path)),
+    )
+    full = downsample == 1.0
+    mag = f"{power:g}x" if power else f"downsample {downsample:.3g}"
+    return SlideZoomResult(
+        image_id=args.image_id,
+        zoom_number=number,
+        region=region,
+        shown_width=crop.width,
+        shown_height=crop.height,
+        magnification=power,
+        um_per_px=um_per_px,
+        full_resolution=full,
+        measurements=measurements,
+        hint="Full resolution: zooming further shows no more detail."
+        if full
+        else "Zoom into a smaller rectangle inside this one for more detail.",
+        artifacts=[ctx.artifact(path, "image", f"{args.image_id} zoom {number} at {mag}")],
+    )
+
+
+class SlideNoteArgs(ToolArgs):
+    """Arguments of slide_note."""
+
+    image_id: ImageId
+    text: str = Field(min_length=1, max_length=500, description="The observation.")
+
+
+class SlideNoteResult(ToolResult):
+    """All notes taken on the slide so far."""
+
+    image_id: str
+    notes: list[str]
+
+
+def slide_note(args: SlideNoteArgs, ctx: ToolContext) -> SlideNoteResult:
+    """Write down an observation about a whole-slide image (what you saw and where).
+
+    Use the notes in the final answer. Returns all notes so far on that slide.
+    """
+    ctx.attachment(args.image_id)
+    last_zoom = list_visits(ctx.session_dir, args.image_id, "zoom")[-1:]
+    box = last_zoom[0].model_dump(include={"x", "y", "width", "height"}) if last_zoom else {}
+    record_visit(
+        ctx.session_dir, Visit(seq=0, kind="note", image_id=args.image_id, text=args.text, **box)
+    )
+    notes = [v.text or "" for v in list_visits(ctx.session_dir, args.image_id, "note")]
+    return SlideNoteResult(image_id=args.image_id, notes=notes)

@@ -1,0 +1,138 @@
+"""A simple tissue detector and per-crop measurements for models that cannot see images.
+
+Bright, unsaturated pixels are glass; everything else is tissue (Otsu thresholds on
+saturation and darkness, then a little morphology). Nuclei-like blobs are connected
+dark-haematoxylin components of nucleus size: a rough count, not a diagnosis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, Field
+from scipy import ndimage
+from skimage.color import rgb2hed
+from skimage.filters import threshold_otsu
+
+from tools.slides.types import Region
+
+_MIN_SATURATION = 15.0
+_MAX_GRAY = 215.0
+_NUCLEUS_DIAMETER_UM = (4.0, 18.0)
+_NUCLEUS_AREA_PX = (6, 900)
+"""Used when the slide has no pixel size."""
+
+
+class TissueRegion(BaseModel):
+    """A connected piece of tissue, as a box in level-0 pixels."""
+
+    label: str = Field(description="T1 is the largest piece, T2 the next, ...")
+    x: int
+    y: int
+    width: int
+    height: int
+    area_fraction: float = Field(description="Share of the slide's tissue in this piece (0-1).")
+
+
+class CropMeasurements(BaseModel):
+    """Numbers describing a crop, so that text-only models can navigate too."""
+
+    tissue_fraction: float = Field(description="Share of the crop that is tissue (0-1).")
+    mean_rgb: tuple[int, int, int]
+    std_rgb: tuple[int, int, int]
+    hematoxylin_od: float = Field(description="Mean haematoxylin optical density in tissue.")
+    eosin_od: float = Field(description="Mean eosin optical density in tissue.")
+    nuclei_like_blobs: int = Field(description="Rough count of nucleus-sized dark blobs.")
+    nuclei_per_mm2: float | None = Field(default=None, description="Blobs per mm² (mpp known).")
+
+
+def _otsu(values: NDArray[np.floating], default: float) -> float:
+    if values.size == 0 or float(values.min()) == float(values.max()):
+        return default
+    return float(threshold_otsu(values))  # type: ignore[no-untyped-call]
+
+
+def tissue_mask(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Boolean H×W mask of tissue in an RGB image of a slide."""
+    pixels = rgb.astype(np.float32)
+    saturation = pixels.max(axis=2) - pixels.min(axis=2)
+    gray = pixels.mean(axis=2)
+    # Otsu adapts to faint stains, but within all-tissue crops it splits nuclei from
+    # stroma: clamp it to ranges that always keep glass out and stroma in.
+    sat_thr = float(np.clip(_otsu(saturation, _MIN_SATURATION), _MIN_SATURATION, 30.0))
+    gray_thr = float(np.clip(_otsu(gray, _MAX_GRAY), 120.0, _MAX_GRAY))
+    mask = (saturation > sat_thr) | (gray < gray_thr)
+    pad = 3  # morphology treats the outside as background: pad by the edge values instead
+    mask = np.pad(mask, pad, mode="edge")
+    mask = ndimage.binary_closing(ndimage.binary_opening(mask, iterations=1), iterations=2)
+    return np.asarray(ndimage.binary_fill_holes(mask))[pad:-pad, pad:-pad]
+
+
+def tissue_regions(
+    thumbnail: NDArray[np.uint8], scale: float, limit: int, min_fraction: float = 0.005
+) -> list[TissueRegion]:
+    """Return the largest tissue pieces of a thumbnail, boxes scaled by `scale` to level 0."""
+    mask = tissue_mask(thumbnail)
+    labels, count = ndimage.label(mask)
+    total = int(mask.sum())
+    if count == 0 or total == 0:
+        return []
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    boxes = ndimage.find_objects(labels)
+    order = [i for i in np.argsort(-areas) if areas[i] / total >= min_fraction][:limit]
+    regions = []
+    for rank, i in enumerate(order, start=1):
+        rows, cols = boxes[i]
+        regions.append(
+            TissueRegion(
+                label=f"T{rank}",
+                x=int(cols.start * scale),
+                y=int(rows.start * scale),
+                width=max(1, round((cols.stop - cols.start) * scale)),
+                height=max(1, round((rows.stop - rows.start) * scale)),
+                area_fraction=round(float(areas[i]) / total, 3),
+            )
+        )
+    return regions
+
+
+def measure_crop(rgb: NDArray[np.uint8], um_per_px: float | None) -> CropMeasurements:
+    """Tissue fraction, colour and stain statistics, and a nuclei-like blob count."""
+    mask = tissue_mask(rgb)
+    fraction = float(mask.mean())
+    flat = rgb.reshape(-1, 3).astype(np.float32)
+    mean = tuple(round(float(v)) for v in flat.mean(axis=0))
+    std = tuple(round(float(v)) for v in flat.std(axis=0))
+    hed = rgb2hed(rgb)
+    h_od, e_od, blobs = 0.0, 0.0, 0
+    if mask.any():
+        hema = hed[..., 0]
+        h_od, e_od = float(hema[mask].mean()), float(hed[..., 1][mask].mean())
+        dark = mask & (hema > max(_otsu(hema[mask], 0.0), 0.05))
+        labels, count = ndimage.label(ndimage.binary_opening(dark))
+        if count:
+            areas = np.bincount(labels.ravel())[1:]
+            lo, hi = _NUCLEUS_AREA_PX
+            if um_per_px:
+                d_lo, d_hi = _NUCLEUS_DIAMETER_UM
+                lo = max(4, int(np.pi / 4 * (d_lo / um_per_px) ** 2))
+                hi = max(lo + 1, int(np.pi / 4 * (d_hi / um_per_px) ** 2))
+            blobs = int(((areas >= lo) & (areas <= hi)).sum())
+    density = None
+    if um_per_px:
+        area_mm2 = rgb.shape[0] * rgb.shape[1] * (um_per_px / 1000.0) ** 2
+        density = round(blobs / area_mm2, 1) if area_mm2 > 0 else None
+    return CropMeasurements(
+        tissue_fraction=round(fraction, 3),
+        mean_rgb=(mean[0], mean[1], mean[2]),
+        std_rgb=(std[0], std[1], std[2]),
+        hematoxylin_od=round(h_od, 4),
+        eosin_od=round(e_od, 4),
+        nuclei_like_blobs=blobs,
+        nuclei_per_mm2=density,
+    )
+
+
+def region_of(box: TissueRegion) -> Region:
+    """Return the tissue box as a `Region`."""
+    return Region(x=box.x, y=box.y, width=box.width, height=box.height)
