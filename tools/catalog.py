@@ -5,10 +5,14 @@ from __future__ import annotations
 from tools.imaging.describe import describe_image
 from tools.imaging.view import view_dicom
 from tools.registry import Registry, Tool
+from tools.slides.navigate import slide_note, slide_overview, slide_zoom
 
 TOOLS: list[Tool] = [
     Tool.from_function(describe_image),
     Tool.from_function(view_dicom),
+    Tool.from_function(slide_overview),
+    Tool.from_function(slide_zoom),
+    Tool.from_function(slide_note),
 ]
 
 REGISTRY = Registry(TOOLS)
