@@ -5,6 +5,7 @@ from __future__ import annotations
 from tools.imaging.describe import describe_image
 from tools.imaging.view import view_dicom
 from tools.registry import Registry, Tool
+from tools.segmentation.tool import segment
 from tools.slides.navigate import slide_note, slide_overview, slide_zoom
 
 TOOLS: list[Tool] = [
@@ -13,6 +14,7 @@ TOOLS: list[Tool] = [
     Tool.from_function(slide_overview),
     Tool.from_function(slide_zoom),
     Tool.from_function(slide_note),
+    Tool.from_function(segment),
 ]
 
 REGISTRY = Registry(TOOLS)

@@ -1,0 +1,56 @@
+"""Typed segmentation configuration, read from ``configs/segmentation.yaml``."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assistant.config import config_dir
+from assistant.errors import ConfigError
+
+FILE_NAME = "segmentation.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SamSettings(_Strict):
+    """Where a SAM-architecture checkpoint lives (None: the sam backend is off)."""
+
+    path: Path | None = None
+    device: str = "cpu"
+    normalize: Literal["imagenet", "minmax"] = "imagenet"
+
+
+class SegmentationConfig(_Strict):
+    """Limits and model backends of the segment tool."""
+
+    max_pixels: int = Field(default=25_000_000, ge=1)
+    max_listed: int = Field(default=25, ge=1, le=500)
+    sam: SamSettings = SamSettings()
+
+
+def read_config(path: Path) -> SegmentationConfig:
+    """Validate one YAML file; a missing file means defaults."""
+    if not path.is_file():
+        return SegmentationConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return SegmentationConfig.model_validate(data)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path}: invalid segmentation config: {exc}") from exc
+
+
+@cache
+def _cached(path: Path) -> SegmentationConfig:
+    return read_config(path)
+
+
+def load_segmentation_config() -> SegmentationConfig:
+    """Return the configuration in the active config folder (cached per path)."""
+    return _cached(config_dir() / FILE_NAME)

@@ -1,0 +1,110 @@
+"""Files a segmentation produces: label mask PNG, COCO-style RLE JSON, overlay PNG."""
+
+from __future__ import annotations
+
+import colorsys
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFont
+
+from tools.segmentation.measure import Structure
+from tools.segmentation.preprocess import resize_labels, resize_to, to_rgb8
+from tools.segmentation.types import Labels
+
+OVERLAY_MAX_SIDE = 1024
+ALPHA = 0.4
+
+
+def save_mask_png(labels: Labels, path: Path) -> None:
+    """Write the label image losslessly: 8-bit up to 255 labels, else 16-bit."""
+    top = int(labels.max()) if labels.size else 0
+    if top > 65535:
+        raise ValueError(f"{top} labels do not fit a 16-bit PNG")
+    dtype = np.uint8 if top <= 255 else np.uint16
+    Image.fromarray(labels.astype(dtype)).save(path)
+
+
+def rle_encode(mask: NDArray[np.bool_]) -> list[int]:
+    """COCO uncompressed RLE counts: column-major runs, starting with a background run."""
+    flat = np.asarray(mask, bool).ravel(order="F")
+    if flat.size == 0:
+        return []
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate([[0], changes, [flat.size]])
+    runs = np.diff(bounds).tolist()
+    return [0, *runs] if flat[0] else runs
+
+
+def rle_decode(counts: Sequence[int], shape: tuple[int, int]) -> NDArray[np.bool_]:
+    """Inverse of `rle_encode`."""
+    values = np.zeros(len(counts), bool)
+    values[1::2] = True
+    flat = np.repeat(values, counts)
+    if flat.size != shape[0] * shape[1]:
+        need = shape[0] * shape[1]
+        raise ValueError(f"RLE covers {flat.size} pixels, shape {shape} needs {need}")
+    return flat.reshape(shape, order="F")
+
+
+def save_rle_json(labels: Labels, structures: Sequence[Structure], path: Path) -> None:
+    """One COCO-style RLE per structure (``{"size": [h, w], "counts": [...]}``)."""
+    h, w = labels.shape
+    items = [
+        {"label": s.label, "name": s.name, "size": [h, w], "counts": rle_encode(labels == s.label)}
+        for s in structures
+    ]
+    doc = {"format": "coco-rle-uncompressed", "size": [h, w], "structures": items}
+    path.write_text(json.dumps(doc))
+
+
+def palette(n: int, instances: bool) -> NDArray[np.uint8]:
+    """Distinct colours: golden-ratio hues for instances, fixed ones for classes."""
+    fixed = [(0, 200, 255), (255, 80, 80), (80, 255, 80), (255, 200, 0), (200, 80, 255)]
+    colours = []
+    for i in range(n):
+        if not instances and i < len(fixed):
+            colours.append(fixed[i])
+        else:
+            r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.85, 1.0)
+            colours.append((int(r * 255), int(g * 255), int(b * 255)))
+    return np.array(colours, np.uint8).reshape(-1, 3)
+
+
+def render_overlay(
+    pixels: NDArray[np.generic],
+    labels: Labels,
+    legend: Sequence[tuple[str, tuple[int, int, int]]],
+    instances: bool,
+) -> Image.Image:
+    """Image with filled, outlined structures and a legend box, at most 1024 px wide/high."""
+    rgb, _ = resize_to(to_rgb8(pixels), OVERLAY_MAX_SIDE)
+    rgb = np.asarray(rgb, np.uint8)
+    small = resize_labels(labels, (rgb.shape[0], rgb.shape[1]))
+    n = int(small.max()) if small.size else 0
+    colours = np.vstack([np.zeros((1, 3), np.uint8), palette(max(n, 1), instances)])
+    fg = small > 0
+    out = rgb.astype(np.float32)
+    out[fg] = (1 - ALPHA) * out[fg] + ALPHA * colours[small[fg]]
+    edges = cv2.morphologyEx(small.astype(np.float32), cv2.MORPH_GRADIENT, np.ones((3, 3))) > 0
+    out[edges & fg] = colours[small[edges & fg]]
+    image = Image.fromarray(out.round().astype(np.uint8))
+    _draw_legend(image, legend)
+    return image
+
+
+def _draw_legend(image: Image.Image, legend: Sequence[tuple[str, tuple[int, int, int]]]) -> None:
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(11, image.width // 60))
+    line = int(font.size) + 6 if isinstance(font, ImageFont.FreeTypeFont) else 16
+    width = max(int(draw.textlength(text, font=font)) for text, _ in legend) + line + 12
+    height = line * len(legend) + 8
+    draw.rectangle((4, 4, 4 + width, 4 + height), fill=(0, 0, 0))
+    for i, (text, colour) in enumerate(legend):
+        y = 8 + i * line
+        draw.rectangle((8, y + 2, 8 + line - 6, y + line - 4), fill=colour)
+        draw.text((8 + line, y), text, fill=(255, 255, 255), font=font)

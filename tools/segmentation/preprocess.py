@@ -1,0 +1,74 @@
+"""Pixel conversions shared by the backends: float grayscale, 8-bit RGB, resizing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from assistant.errors import InputError
+
+Float = NDArray[np.float32]
+
+
+def drop_alpha(pixels: NDArray[np.generic]) -> NDArray[np.generic]:
+    """Colour images without their alpha channel; grayscale unchanged."""
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+        return pixels[..., : pixels.shape[2] - 1]
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        return pixels[..., 0]
+    if pixels.ndim not in (2, 3):
+        raise InputError(f"expected a 2-D image, got an array of shape {pixels.shape}")
+    return pixels
+
+
+def to_float(pixels: NDArray[np.generic]) -> Float:
+    """Intensities scaled to [0, 1] by the 0.5th and 99.5th percentiles (any dtype)."""
+    px = drop_alpha(pixels).astype(np.float32)
+    lo, hi = np.percentile(px, [0.5, 99.5])
+    if hi <= lo:
+        return np.zeros(px.shape, np.float32)
+    return np.asarray(np.clip((px - lo) / (hi - lo), 0.0, 1.0), np.float32)
+
+
+def to_gray(pixels: NDArray[np.generic]) -> Float:
+    """Grayscale in [0, 1] (luminance for colour images)."""
+    px = to_float(pixels)
+    if px.ndim == 3:
+        if px.shape[2] == 1:
+            return np.ascontiguousarray(px[..., 0])
+        return np.asarray(0.299 * px[..., 0] + 0.587 * px[..., 1] + 0.114 * px[..., 2], np.float32)
+    return px
+
+
+def to_rgb8(pixels: NDArray[np.generic]) -> NDArray[np.uint8]:
+    """8-bit RGB for display; 8-bit inputs keep their values, others are rescaled."""
+    px = drop_alpha(pixels)
+    if px.dtype != np.uint8:
+        px = (to_float(px) * 255).round().astype(np.uint8)
+    if px.ndim == 2:
+        px = np.stack([px] * 3, axis=-1)
+    elif px.shape[2] == 2:  # gray + alpha already dropped to 1 channel above
+        px = np.repeat(px[..., :1], 3, axis=-1)
+    return np.ascontiguousarray(px.astype(np.uint8))
+
+
+def resize_to(image: NDArray[np.generic], max_side: int) -> tuple[NDArray[np.generic], float]:
+    """Shrink so the longer side is at most `max_side`; return the image and the scale."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    src: Any = image  # cv2's stubs do not list every dtype it accepts
+    return cv2.resize(src, size, interpolation=cv2.INTER_AREA), scale
+
+
+def resize_labels(labels: NDArray[np.int32], shape: tuple[int, int]) -> NDArray[np.int32]:
+    """Nearest-neighbour resize of a label image to (rows, cols)."""
+    if labels.shape == shape:
+        return labels
+    out = cv2.resize(labels, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return out.astype(np.int32)

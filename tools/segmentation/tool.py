@@ -1,0 +1,209 @@
+"""The `segment` tool: masks, overlay and measurements in physical units."""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+
+import numpy as np
+from pydantic import Field
+
+from assistant.errors import ToolError
+from tools.imaging.loader import load_image
+from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
+from tools.segmentation.backends import Backend, get_segmenter
+from tools.segmentation.config import load_segmentation_config
+from tools.segmentation.interactive import check_prompts, clip_box
+from tools.segmentation.measure import Area, Structure, measure, pixel_area, round_sig
+from tools.segmentation.outputs import palette, render_overlay, save_mask_png, save_rle_json
+from tools.segmentation.types import Prompts, SegInput, Segmentation, Target
+
+Point = tuple[int, int]
+
+
+class SegmentArgs(ToolArgs):
+    """Arguments of segment."""
+
+    image_id: ImageId
+    target: Target = Field(
+        description=(
+            "nuclei_he: cell nuclei in an H&E image (counted); nuclei_fluorescence: nuclei in "
+            "a fluorescence image (counted); tissue: tissue vs glass on a slide; lung_fields: "
+            "both lungs on a frontal chest X-ray; retinal_vessels: vessels on a fundus photo; "
+            "prompted: the object at the given points or inside the box."
+        )
+    )
+    points: list[Point] = Field(
+        default_factory=list,
+        max_length=20,
+        description="[[x, y], ...] pixels on the object (target prompted).",
+    )
+    background_points: list[Point] = Field(
+        default_factory=list, max_length=20, description="[[x, y], ...] pixels NOT on the object."
+    )
+    box: tuple[int, int, int, int] | None = Field(
+        default=None,
+        description="[x0, y0, x1, y1] pixels: the object (prompted) or the region to analyse.",
+    )
+    microns_per_pixel: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="Microscopy scale in µm/px if known (e.g. 0.5 at 20x).",
+    )
+    backend: Backend = Field(
+        default="classical", description="classical (default) or sam (prompted only)."
+    )
+
+
+class SegmentResult(ToolResult):
+    """What segment reports: counts, areas with units, and the stored files."""
+
+    image_id: str
+    target: Target
+    backend: str
+    method: str
+    count: int = Field(description="Number of structures found.")
+    total_area: Area
+    area_fraction: float = Field(description="Share of the analysed region covered, 0..1.")
+    scale: str = Field(description="Where the area unit comes from.")
+    mean_area: Area | None = None
+    median_area: Area | None = None
+    structures: list[Structure] = Field(description="Largest first.")
+    structures_not_listed: int = 0
+    region: tuple[int, int, int, int] = Field(description="Analysed [x0, y0, x1, y1].")
+    mask_png: str = Field(description="Label image: 0 background, each structure its label.")
+    mask_rle: str = Field(description="COCO-style RLE per structure (JSON).")
+    overlay_png: str
+    notes: list[str] = Field(default_factory=list)
+
+
+def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
+    """Segment structures in an attached image and measure them.
+
+    Targets: nuclei_he, nuclei_fluorescence (counts nuclei), tissue, lung_fields,
+    retinal_vessels, or prompted (the object at `points` [[x, y]] or inside `box`
+    [x0, y0, x1, y1], in pixels). Returns the count, the area of each structure with its
+    unit (mm² when pixel spacing is known, µm² when microns_per_pixel is given, else px),
+    bounding boxes, centroids, and an overlay image.
+    """
+    config = load_segmentation_config()
+    att = ctx.attachment(args.image_id)
+    img = load_image(att.path)
+    shape = (img.height, img.width)
+    prompts = Prompts(tuple(args.points), tuple(args.background_points), args.box)
+    check_prompts(prompts, shape)
+    notes: list[str] = []
+    x0, y0, x1, y1 = (0, 0, img.width, img.height)
+    if args.box is not None and args.target is not Target.PROMPTED:
+        x0, y0, x1, y1 = clip_box(args.box, shape)
+        notes.append(f"analysed only the box [{x0}, {y0}, {x1}, {y1}]")
+    if (args.points or args.background_points) and args.target is not Target.PROMPTED:
+        notes.append(f"points are ignored for target {args.target.value!r}")
+        prompts = Prompts(box=prompts.box)
+    if (y1 - y0) * (x1 - x0) > config.max_pixels:
+        raise ToolError(
+            f"region of {x1 - x0}×{y1 - y0} px is over segment's {config.max_pixels:,} px limit: "
+            "pass a smaller box [x0, y0, x1, y1] (or crop the slide first)."
+        )
+    segmenter = get_segmenter(args.target, args.backend, config)
+    region = img.pixels[y0:y1, x0:x1]
+    seg = segmenter.segment(
+        SegInput(region, img.spacing_mm, args.microns_per_pixel, img.modality), args.target, prompts
+    )
+    if (x0, y0, x1, y1) != (0, 0, img.width, img.height):
+        full = np.zeros(shape, np.int32)
+        full[y0:y1, x0:x1] = seg.labels
+        seg.labels = full
+    structures = measure(seg, img.spacing_mm, args.microns_per_pixel)
+    return _result(
+        args,
+        ctx,
+        img.pixels,
+        seg,
+        structures,
+        config.max_listed,
+        notes,
+        (x0, y0, x1, y1),
+        img.spacing_mm,
+    )
+
+
+def _scale(spacing: tuple[float, float] | None, mpp: float | None) -> str:
+    if spacing is not None:
+        return f"pixel spacing {spacing[0]:g}×{spacing[1]:g} mm from the file"
+    if mpp is not None:
+        return f"{mpp:g} µm/px as given"
+    return "no physical scale known: areas in pixels"
+
+
+def _result(
+    args: SegmentArgs,
+    ctx: ToolContext,
+    pixels: np.ndarray,
+    seg: Segmentation,
+    structures: list[Structure],
+    max_listed: int,
+    notes: list[str],
+    region: tuple[int, int, int, int],
+    spacing: tuple[float, float] | None,
+) -> SegmentResult:
+    factor, unit = pixel_area(spacing, args.microns_per_pixel)
+    stem = f"seg-{args.target.value}-{uuid.uuid4().hex[:8]}"
+    out = ctx.artifact_dir
+    save_mask_png(seg.labels, out / f"{stem}-mask.png")
+    save_rle_json(seg.labels, structures, out / f"{stem}-rle.json")
+    legend = _legend(seg, structures, unit)
+    render_overlay(pixels, seg.labels, legend, seg.instances).save(out / f"{stem}-overlay.png")
+    ordered = sorted(structures, key=lambda s: -s.area_px)
+    total_px = sum(s.area_px for s in structures)
+    areas = [s.area.value for s in structures]
+    caption = f"{args.target.value}: " + "; ".join(text for text, _ in legend)
+    artifacts = [
+        ctx.artifact(out / f"{stem}-overlay.png", "image", caption),
+        ctx.artifact(out / f"{stem}-mask.png", "mask", f"label mask ({args.target.value})"),
+        ctx.artifact(out / f"{stem}-rle.json", "file", "RLE masks (COCO format)"),
+    ]
+    rx0, ry0, rx1, ry1 = region
+    return SegmentResult(
+        artifacts=artifacts,
+        image_id=args.image_id,
+        target=args.target,
+        backend=args.backend,
+        method=seg.method,
+        count=len(structures),
+        total_area=Area(value=round_sig(total_px * factor), unit=unit),
+        area_fraction=round(total_px / max(1, (rx1 - rx0) * (ry1 - ry0)), 4),
+        scale=_scale(spacing, args.microns_per_pixel),
+        mean_area=Area(value=round_sig(statistics.fmean(areas)), unit=unit)
+        if seg.instances and areas
+        else None,
+        median_area=Area(value=round_sig(statistics.median(areas)), unit=unit)
+        if seg.instances and areas
+        else None,
+        structures=ordered[:max_listed],
+        structures_not_listed=max(0, len(ordered) - max_listed),
+        region=region,
+        mask_png=artifacts[1].path,
+        mask_rle=artifacts[2].path,
+        overlay_png=artifacts[0].path,
+        notes=notes + seg.notes,
+    )
+
+
+Colour = tuple[int, int, int]
+
+
+def _rgb(colour: np.ndarray) -> Colour:
+    return int(colour[0]), int(colour[1]), int(colour[2])
+
+
+def _legend(seg: Segmentation, structures: list[Structure], unit: str) -> list[tuple[str, Colour]]:
+    if not structures:
+        return [("nothing found", (128, 128, 128))]
+    colours = palette(max(s.label for s in structures), seg.instances)
+    if seg.instances:
+        total = round_sig(sum(s.area.value for s in structures))
+        name = seg.names.get(0, "object")
+        return [(f"{len(structures)} × {name}, total {total:g} {unit}", _rgb(colours[0]))]
+    return [(f"{s.name}: {s.area.value:g} {unit}", _rgb(colours[s.label - 1])) for s in structures]
