@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from assistant.errors import ConfigError, ToolError
-from retrieval import index as index_module
 from retrieval.embeddings import normalize
 from retrieval.index import IndexParams, VectorIndex, atomic_write_bytes, choose_kind
 from retrieval.types import IndexKind
@@ -71,14 +71,18 @@ def test_ivfpq_needs_enough_training_vectors() -> None:
 def test_choose_kind_by_size() -> None:
     params = IndexParams(flat_max=10, hnsw_max=100)
     assert [choose_kind(n, params) for n in (0, 10, 11, 100, 101)] == [
-        IndexKind.FLAT, IndexKind.FLAT, IndexKind.HNSW, IndexKind.HNSW, IndexKind.IVFPQ,
+        IndexKind.FLAT,
+        IndexKind.FLAT,
+        IndexKind.HNSW,
+        IndexKind.HNSW,
+        IndexKind.IVFPQ,
     ]
     assert choose_kind(10**9, IndexParams(kind=IndexKind.FLAT)) == IndexKind.FLAT
 
 
 def test_empty_index_and_dimension_mismatch() -> None:
     index = VectorIndex.create(8, IndexParams())
-    scores, ids = index.search(np.zeros((2, 8), np.float32), 3)
+    _, ids = index.search(np.zeros((2, 8), np.float32), 3)
     assert ids.shape == (2, 3) and (ids == -1).all() and len(index) == 0
     with pytest.raises(ToolError, match="dimension 4 but the index holds 8-d"):
         index.add(np.zeros((1, 4), np.float32), np.array([1], np.int64))
@@ -114,7 +118,7 @@ def test_crash_during_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.M
     def dying_fsync(fd: int) -> None:
         raise OSError("disk yanked")
 
-    monkeypatch.setattr(index_module.os, "fsync", dying_fsync)
+    monkeypatch.setattr(os, "fsync", dying_fsync)
     with pytest.raises(OSError, match="disk yanked"):
         atomic_write_bytes(path, b"new index that never lands")
     assert path.read_bytes() == b"old index"

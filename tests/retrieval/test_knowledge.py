@@ -48,9 +48,7 @@ def test_citation_ids_are_stable_across_rebuilds(open_kb: KBFactory, tmp_path: P
     assert chunk is not None and cid.startswith("kb-") and first.get("kb-0000000000") is None
 
 
-def test_persistence_across_restart_and_incremental_add(
-    open_kb: KBFactory, tmp_path: Path
-) -> None:
+def test_persistence_across_restart_and_incremental_add(open_kb: KBFactory, tmp_path: Path) -> None:
     folder = tmp_path / "kb"
     kb = open_kb(folder)
     kb.add_documents(report_docs()[:3])
