@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import warnings
 from collections.abc import Mapping
 from copy import deepcopy
 from datetime import date, timedelta
@@ -187,11 +188,14 @@ def deidentify(ds: Dataset, key: str) -> Dataset:
     """
     if not key:
         raise ValueError("deidentify needs a non-empty key (the session's secret)")
-    out = deepcopy(ds)
     days = date_shift_days(key)
-    _clean(out, key, days)
-    if getattr(out, "file_meta", None) is not None:
-        _clean(out.file_meta, key, days)
+    with warnings.catch_warnings():
+        # pydicom's validation warnings quote the (identifying) values being replaced.
+        warnings.simplefilter("ignore")
+        out = deepcopy(ds)
+        _clean(out, key, days)
+        if getattr(out, "file_meta", None) is not None:
+            _clean(out.file_meta, key, days)
     out.PatientIdentityRemoved = "YES"
     out.DeidentificationMethod = DEID_METHOD
     out.LongitudinalTemporalInformationModified = "MODIFIED"
@@ -231,3 +235,8 @@ def safe_display_name(filename: str, media_type: str | None = None, key: str = "
 def context_key(session_id: str, settings: Mapping[str, object]) -> str:
     """Return the key for a tool run: the session id salted with settings['deid_secret']."""
     return session_key(session_id, str(settings.get("deid_secret", "") or ""))
+
+
+def label(path: PurePath) -> str:
+    """Return how messages and logs name a stored file: its safe display name."""
+    return safe_display_name(path.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import re
 import struct
 import warnings
 import zlib
@@ -35,9 +36,25 @@ from pydicom.uid import (
 )
 
 from assistant.errors import UnreadableImageError
+from tools.imaging.deid import label
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S, call_with_timeout
 
 log = logging.getLogger(__name__)
+
+
+class RedactValues(logging.Filter):
+    """Replace quoted values in pydicom's log messages: they can be patient data."""
+
+    _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message in place; never drop it."""
+        record.msg = self._QUOTED.sub("'<redacted>'", record.getMessage())
+        record.args = None
+        return True
+
+
+logging.getLogger("pydicom").addFilter(RedactValues())
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_INFLATED_BYTES = 2 * 1024**3
@@ -66,10 +83,10 @@ def _inflate(path: Path) -> bytes:
         with gzip.open(path, "rb") as fh:
             data = fh.read(MAX_INFLATED_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise UnreadableImageError(f"{path.name}: broken gzip data ({_first_line(exc)})") from exc
+        raise UnreadableImageError(f"{label(path)}: broken gzip data ({_first_line(exc)})") from exc
     if len(data) > MAX_INFLATED_BYTES:
         raise UnreadableImageError(
-            f"{path.name}: gzip content inflates beyond {MAX_INFLATED_BYTES // 1024**3} GiB"
+            f"{label(path)}: gzip content inflates beyond {MAX_INFLATED_BYTES // 1024**3} GiB"
         )
     return data
 
@@ -111,23 +128,23 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
             ds = _force_read(data, stop_before_pixels)
             if ds is None:
                 raise UnreadableImageError(
-                    f"{path.name}: not a DICOM file nor a supported image "
+                    f"{label(path)}: not a DICOM file nor a supported image "
                     "(supported: DICOM, PNG, JPEG, TIFF, BMP)"
                 ) from None
             notes.append("the file has no DICOM file meta header; it was read anyway (forced)")
-            log.warning("%s: DICOM without file meta, read with force", path.name)
+            log.warning("%s: DICOM without file meta, read with force", label(path))
         except DECODE_ERRORS as exc:
             raise UnreadableImageError(
-                f"{path.name}: malformed DICOM header ({_first_line(exc)})"
+                f"{label(path)}: malformed DICOM header ({_first_line(exc)})"
             ) from exc
         dropped = _convert_all(ds)
         _ensure_transfer_syntax(ds, notes)
     if dropped:
         notes.append(f"{dropped} malformed header element(s) (e.g. an invalid VR) were ignored")
-        log.warning("%s: dropped %d malformed DICOM element(s)", path.name, dropped)
+        log.warning("%s: dropped %d malformed DICOM element(s)", label(path), dropped)
     if caught:
         notes.append(f"{len(caught)} header element(s) do not follow the DICOM standard")
-        log.warning("%s: %d DICOM reading warning(s)", path.name, len(caught))
+        log.warning("%s: %d DICOM reading warning(s)", label(path), len(caught))
     return ds, notes
 
 

@@ -8,6 +8,7 @@ identifying values: `safe_summary` goes through `deidentify`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -134,9 +135,11 @@ def burned_in_note(ds: Dataset) -> str | None:
 def safe_summary(ds: Dataset, key: str) -> dict[str, str]:
     """Return selected header attributes after de-identification, as short strings."""
     subset = Dataset()
-    for kw in SUMMARY_KEYS:
-        if kw in ds:
-            subset[kw] = ds[kw]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # validation warnings quote identifying values
+        for kw in SUMMARY_KEYS:
+            if kw in ds:
+                subset[kw] = ds[kw]
     clean = deidentify(subset, key)
     out: dict[str, str] = {}
     for kw in SUMMARY_KEYS:

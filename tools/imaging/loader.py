@@ -20,6 +20,7 @@ from pydicom.pixels.processing import apply_color_lut
 
 from assistant.errors import InputError
 from tools.imaging import dicom_meta
+from tools.imaging.deid import label
 from tools.imaging.dicom import GZIP_MAGIC, decode_frame, frame_count, read_dicom
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
@@ -46,11 +47,11 @@ def _load_dicom(
 ) -> LoadedImage:
     ds, notes = read_dicom(path)
     count = frame_count(ds)
-    check_frame(frame, count, path.name)
+    check_frame(frame, count, label(path))
     rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     if rows * cols > max_pixels:
-        raise InputError(f"{path.name}: a frame of {cols}×{rows} pixels exceeds {max_pixels:,}")
-    stored, decode_notes = decode_frame(ds, frame, path.name, timeout_s)
+        raise InputError(f"{label(path)}: a frame of {cols}×{rows} pixels exceeds {max_pixels:,}")
+    stored, decode_notes = decode_frame(ds, frame, label(path), timeout_s)
     notes += decode_notes
     photometric = str(ds.get("PhotometricInterpretation", "") or "") or None
     modality = str(ds.get("Modality", "") or "") or None
@@ -101,7 +102,7 @@ def sniff(path: Path) -> str:
         with path.open("rb") as fh:
             head = fh.read(132)
     except OSError as exc:
-        raise InputError(f"{path.name}: cannot be opened ({exc.strerror})") from exc
+        raise InputError(f"{label(path)}: cannot be opened ({exc.strerror})") from exc
     if head[128:132] == b"DICM" or head[:2] == GZIP_MAGIC:
         return "dicom"
     if any(head.startswith(magic) for magic in RASTER_MAGIC):

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from assistant.errors import InputError, UnreadableImageError
+from tools.imaging.deid import label
 from tools.imaging.image import LoadedImage, check_frame
 from tools.imaging.limits import call_with_timeout
 
@@ -54,12 +55,12 @@ def _too_big(name: str, width: int, height: int, max_pixels: int) -> InputError:
 def _load_tiff(path: Path, frame: int, max_pixels: int) -> tuple[NDArray[Any], int]:
     with tifffile.TiffFile(path) as tif:
         count = len(tif.pages)
-        check_frame(frame, count, path.name)
+        check_frame(frame, count, label(path))
         page = tif.pages[frame]
         height = int(getattr(page, "imagelength", 0) or page.shape[0])
         width = int(getattr(page, "imagewidth", 0) or page.shape[1])
         if height * width > max_pixels:
-            raise _too_big(path.name, width, height, max_pixels)
+            raise _too_big(label(path), width, height, max_pixels)
         arr = np.asarray(page.asarray())
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)  # planar configuration → interleaved
@@ -73,12 +74,12 @@ def _load_tiff(path: Path, frame: int, max_pixels: int) -> tuple[NDArray[Any], i
 def _load_pil(path: Path, frame: int, max_pixels: int) -> tuple[NDArray[Any], int, str]:
     with Image.open(path) as img:
         if img.format not in _PIL_FORMATS:
-            raise UnreadableImageError(f"{path.name}: {img.format} images are not supported")
+            raise UnreadableImageError(f"{label(path)}: {img.format} images are not supported")
         fmt = "JPEG" if img.format == "MPO" else img.format
         count = int(getattr(img, "n_frames", 1))
-        check_frame(frame, count, path.name)
+        check_frame(frame, count, label(path))
         if img.width * img.height > max_pixels:
-            raise _too_big(path.name, img.width, img.height, max_pixels)
+            raise _too_big(label(path), img.width, img.height, max_pixels)
         img.seek(frame)
         img.load()
         out = ImageOps.exif_transpose(img) if fmt == "JPEG" else img
@@ -96,15 +97,15 @@ def load_raster(path: Path, frame: int, timeout_s: float, max_pixels: int) -> Lo
     try:
         if fmt == "TIFF":
             arr, count = call_with_timeout(lambda: _load_tiff(path, frame, max_pixels),
-                                           timeout_s, path.name)  # fmt: skip
+                                           timeout_s, label(path))  # fmt: skip
         else:
             arr, count, fmt = call_with_timeout(lambda: _load_pil(path, frame, max_pixels),
-                                                timeout_s, path.name)  # fmt: skip
+                                                timeout_s, label(path))  # fmt: skip
     except (tifffile.TiffFileError, *_READ_ERRORS) as exc:
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UnreadableImageError(f"{path.name}: not a readable {fmt} image ({text})") from exc
+        raise UnreadableImageError(f"{label(path)}: not a readable {fmt} image ({text})") from exc
     if arr.ndim not in (2, 3) or arr.size == 0:
-        raise UnreadableImageError(f"{path.name}: unsupported {fmt} layout {arr.shape}")
+        raise UnreadableImageError(f"{label(path)}: unsupported {fmt} layout {arr.shape}")
     return LoadedImage(
         pixels=arr,
         source_format=fmt or "image",

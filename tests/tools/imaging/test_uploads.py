@@ -1,0 +1,124 @@
+"""Upload checks refuse what breaks a limit, from headers only, and leave nothing behind."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage
+
+from assistant.config import UploadSettings
+from assistant.errors import UploadRejectedError
+from tests.tools.imaging.conftest import MakeDicom
+from tests.tools.imaging.factory import ct_phantom
+from tools.imaging.uploads import check_upload, copy_upload, store_upload
+
+LIMITS = UploadSettings(max_bytes=2_000_000, max_pixels=10_000_000, max_frames=4)
+
+
+def _save(tmp_path: Path, name: str, array: np.ndarray, **kw: object) -> Path:
+    path = tmp_path / name
+    Image.fromarray(array).save(path, **kw)
+    return path
+
+
+def test_accepted_types(tmp_path: Path, ct_dicom: Path) -> None:
+    gray = np.zeros((20, 30), np.uint8)
+    assert check_upload(_save(tmp_path, "a.png", gray), "a.png", LIMITS) == "image/png"
+    assert check_upload(_save(tmp_path, "a.jpg", gray), "a.jpg", LIMITS) == "image/jpeg"
+    assert check_upload(_save(tmp_path, "a.bmp", gray), "a.bmp", LIMITS) == "image/bmp"
+    tif = tmp_path / "a.tif"
+    tifffile.imwrite(tif, np.zeros((20, 30, 3), np.uint16))
+    assert check_upload(tif, "a.tif", LIMITS) == "image/tiff"
+    assert check_upload(ct_dicom, "x.dcm", LIMITS) == "application/dicom"
+    gz = tmp_path / "x.dcm.gz"
+    gz.write_bytes(gzip.compress(ct_dicom.read_bytes()))
+    assert check_upload(gz, "x.dcm.gz", LIMITS) == "application/dicom"
+
+
+def test_size_limits(tmp_path: Path) -> None:
+    empty = tmp_path / "e.png"
+    empty.write_bytes(b"")
+    with pytest.raises(UploadRejectedError, match="empty"):
+        check_upload(empty, "e.png", LIMITS)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 2_100_000)
+    with pytest.raises(UploadRejectedError, match=r"big.png: .* MB exceeds the upload limit"):
+        check_upload(big, "big.png", LIMITS)
+
+
+def test_decompression_bomb_is_refused_from_the_header(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (5000, 5000)).save(bomb)  # 25 M pixels in a few kB
+    assert bomb.stat().st_size < 50_000
+    with pytest.raises(UploadRejectedError, match=r"25,000,000 pixels exceed the limit of 10,000,000"):
+        check_upload(bomb, "bomb.png", LIMITS)
+
+
+def test_gzip_bomb(tmp_path: Path) -> None:
+    gz = tmp_path / "z.dcm.gz"
+    gz.write_bytes(gzip.compress(b"\0" * 3_000_000))
+    with pytest.raises(UploadRejectedError, match="inflates beyond the limit"):
+        check_upload(gz, "z.dcm.gz", LIMITS)
+
+
+def test_frame_limits(tmp_path: Path, make_dicom: MakeDicom) -> None:
+    frames = np.stack([ct_phantom()] * 5).astype(np.int16)
+    with pytest.raises(UploadRejectedError, match="5 frames exceed the limit of 4"):
+        check_upload(make_dicom("mf.dcm", pixels=frames, frames=5), "mf.dcm", LIMITS)
+    tif = tmp_path / "pages.tif"
+    tifffile.imwrite(tif, np.zeros((6, 8, 8), np.uint8))
+    with pytest.raises(UploadRejectedError, match="6 frames"):
+        check_upload(tif, "pages.tif", LIMITS)
+
+
+def test_tiled_tiff_is_not_a_bomb(tmp_path: Path) -> None:
+    tif = tmp_path / "slide.tif"
+    tifffile.imwrite(tif, np.zeros((64, 64), np.uint8), tile=(16, 16))
+    small = UploadSettings(max_bytes=1_000_000, max_pixels=100, max_frames=4)
+    assert check_upload(tif, "slide.tif", small) == "image/tiff"
+
+
+def test_unsupported_types(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("patient is fine\n" * 10)
+    with pytest.raises(UploadRejectedError, match="supported: DICOM, PNG, JPEG, TIFF, BMP"):
+        check_upload(text, "notes.txt", LIMITS)
+    gif = _save(tmp_path, "a.gif", np.zeros((4, 4), np.uint8))
+    with pytest.raises(UploadRejectedError, match="not a DICOM file nor a supported image"):
+        check_upload(gif, "a.gif", LIMITS)
+
+
+def test_dicomdir_is_refused(tmp_path: Path) -> None:
+    ds = Dataset()
+    ds.FileSetID = "SET"
+    ds.DirectoryRecordSequence = []
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    path = tmp_path / "DICOMDIR"
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(UploadRejectedError, match="DICOMDIR is an index"):
+        check_upload(path, "DICOMDIR", LIMITS)
+
+
+def test_store_upload_moves_only_accepted_files(tmp_path: Path, gradient_png: Path) -> None:
+    store = tmp_path / "store"
+    dest = store / "img1.png"
+    assert copy_upload(gradient_png, dest, "gradient.png", LIMITS) == "image/png"
+    assert dest.read_bytes() == gradient_png.read_bytes()
+    assert sorted(p.name for p in store.iterdir()) == ["img1.png"]
+
+    with pytest.raises(UploadRejectedError, match="supported"):
+        store_upload(io.BytesIO(b"not an image" * 50), store / "img2.png", "x.png", LIMITS)
+    tiny = UploadSettings(max_bytes=100, max_pixels=10, max_frames=1)
+    with pytest.raises(UploadRejectedError, match="larger than the upload limit"):
+        store_upload(io.BytesIO(b"\0" * 5000), store / "img3.png", "big.png", tiny)
+    assert sorted(p.name for p in store.iterdir()) == ["img1.png"]  # no partial files
