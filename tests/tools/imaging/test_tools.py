@@ -81,7 +81,7 @@ def test_view_dicom_argument_errors(tmp_path: Path, make_dicom: MakeDicom) -> No
         view_dicom(ViewDicomArgs(image_id="img1", center=40), ctx)
     with pytest.raises(ToolArgumentError, match=r"'lung' is a CT preset .* MR"):
         view_dicom(ViewDicomArgs(image_id="img1", window="lung"), ctx)
-    with pytest.raises(ToolArgumentError, match="invalid arguments.*window"):
+    with pytest.raises(ToolArgumentError, match=r"invalid arguments.*window"):
         REGISTRY.get("view_dicom").parse_args({"image_id": "img1", "window": "liver"})
 
 
@@ -89,7 +89,8 @@ def test_view_dicom_on_png(tmp_path: Path, gradient_png: Path) -> None:
     ctx = tool_context(tmp_path, gradient_png, media_type="image/png")
     result = view_dicom(ViewDicomArgs(image_id="img1"), ctx)
     assert result.window_used.startswith("none") and result.modality is None
-    np.testing.assert_array_equal(_png(ctx.session_dir / result.artifacts[0].path), _png(gradient_png))
+    shown = _png(ctx.session_dir / result.artifacts[0].path)
+    np.testing.assert_array_equal(shown, _png(gradient_png))
 
 
 async def test_agent_run_leaks_no_phi(
@@ -152,7 +153,7 @@ def test_warnings_errors_and_logs_of_odd_files_carry_no_phi(
         with pytest.raises(UnreadableImageError) as failure:
             view_dicom(ViewDicomArgs(image_id="img2"), ctx)
     assert any("no DICOM file meta" in note for note in result.notes)
-    assert any("pydicom" == r.name for r in caplog.records)  # the invalid UID was logged...
+    assert any(r.name == "pydicom" for r in caplog.records)  # the invalid UID was logged...
     _assert_no_phi(result.for_model())
     _assert_no_phi(str(failure.value))
     logs = "\n".join(r.getMessage() for r in caplog.records)
