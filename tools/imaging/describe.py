@@ -43,8 +43,8 @@ class DescribeImageResult(ToolResult):
     modality: str | None = None
     body_part: str | None = None
     pixel_spacing_mm: tuple[float, float] | None = None
-    units: str | None = Field(None, description="Unit of pixel values, e.g. HU for CT")
-    window: str | None = Field(None, description="Default display window from the file")
+    units: str | None = Field(default=None, description="Unit of pixel values, e.g. HU for CT")
+    window: str | None = Field(default=None, description="Default display window from the file")
     header: dict[str, str] = Field(default_factory=dict, description="De-identified DICOM facts")
     stats: list[ChannelStats]
     notes: list[str] = Field(default_factory=list)

@@ -23,13 +23,15 @@ class ViewDicomArgs(ToolArgs):
 
     image_id: ImageId
     window: WindowPreset = Field(
-        "auto",
+        default="auto",
         description="Display window. auto: the file's own; lung, mediastinum, bone, brain, "
         "abdomen: CT presets in HU; full: whole value range.",
     )
-    center: float | None = Field(None, description="Window center; give with width to override")
-    width: float | None = Field(None, gt=0, description="Window width; give with center")
-    frame: int = Field(0, ge=0, description="0-based frame of a multi-frame image")
+    center: float | None = Field(
+        default=None, description="Window center; give with width to override"
+    )
+    width: float | None = Field(default=None, gt=0, description="Window width; give with center")
+    frame: int = Field(default=0, ge=0, description="0-based frame of a multi-frame image")
 
 
 class ViewDicomResult(ToolResult):

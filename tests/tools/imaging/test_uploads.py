@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage
+from pydicom.uid import UID, ExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
 from assistant.config import UploadSettings
 from assistant.errors import UploadRejectedError
@@ -22,9 +22,9 @@ from tools.imaging.uploads import check_upload, copy_upload, store_upload
 LIMITS = UploadSettings(max_bytes=2_000_000, max_pixels=10_000_000, max_frames=4)
 
 
-def _save(tmp_path: Path, name: str, array: np.ndarray, **kw: object) -> Path:
+def _save(tmp_path: Path, name: str, array: np.ndarray) -> Path:
     path = tmp_path / name
-    Image.fromarray(array).save(path, **kw)
+    Image.fromarray(array).save(path)
     return path
 
 
@@ -101,7 +101,7 @@ def test_dicomdir_is_refused(tmp_path: Path) -> None:
     ds.DirectoryRecordSequence = []
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3"
+    ds.file_meta.MediaStorageSOPInstanceUID = UID("1.2.3")
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     path = tmp_path / "DICOMDIR"
     ds.save_as(path, enforce_file_format=True)
