@@ -8,7 +8,7 @@ from typing import Literal
 
 
 class Section(StrEnum):
-    """Part of a document a chunk comes from; report sections stay intact when chunking."""
+    """Report section a passage comes from; 'body' is text outside report sections."""
 
     COMPARISON = "comparison"
     INDICATION = "indication"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from retrieval.tool import search_knowledge
 from tools.imaging.describe import describe_image
 from tools.imaging.view import view_dicom
 from tools.registry import Registry, Tool
@@ -15,6 +16,7 @@ TOOLS: list[Tool] = [
     Tool.from_function(slide_zoom),
     Tool.from_function(slide_note),
     Tool.from_function(segment),
+    Tool.from_function(search_knowledge),
 ]
 
 REGISTRY = Registry(TOOLS)
