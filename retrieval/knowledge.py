@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KnowledgeBase", "KnowledgeStats"]
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]
+"""Called as progress(passages_just_embedded, passages_to_embed_in_this_call)."""
 _EMBED_BATCH = 256
 
 
@@ -170,7 +171,7 @@ class KnowledgeBase:
             batch = texts[start : start + _EMBED_BATCH]
             parts.append(self.embedder.embed(batch))
             if progress is not None:
-                progress(len(batch))
+                progress(len(batch), len(texts))
         if not parts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         return np.concatenate(parts)

@@ -13,7 +13,7 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from assistant.config import load_profile
 from assistant.errors import ToolArgumentError, ToolError
 from assistant.graph import build_graph
-from assistant.state import AgentContext
+from assistant.state import AgentContext, AgentState
 from assistant.testing import ScriptedChatModel
 from retrieval.embeddings import HashingEmbedder
 from retrieval.knowledge import KnowledgeBase
@@ -106,11 +106,14 @@ async def test_graph_calls_search_knowledge_by_constrained_action(
         tool_settings={"knowledge_dir": str(kb_dir)},
     )
     state: dict[str, Any] = {}
-    inputs = {"messages": [HumanMessage(content="What does cardiomegaly suggest?")], "steps": 0}
+    inputs: AgentState = {
+        "messages": [HumanMessage(content="What does cardiomegaly suggest?")],
+        "steps": 0,
+    }
     async for chunk in build_graph().astream(inputs, context=ctx, stream_mode="values"):
         state = chunk
     message = next(m for m in state["messages"] if isinstance(m, ToolMessage))
-    passages = json.loads(message.content)["passages"]
+    passages = json.loads(str(message.content))["passages"]
     assert passages[0]["source"] == "reports/r4.txt"
     schema = model.requests[0].json_schema
     assert schema is not None and "search_knowledge" in json.dumps(schema)
