@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pydicom.fileset import FileSet
-from pydicom.uid import generate_uid
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
 
 from assistant.errors import UnreadableImageError
 from tests.tools.imaging.factory import PHI, ct_phantom, make_dataset
@@ -24,8 +24,7 @@ def _slices(tmp_path: Path, series: str, number: int, zs: list[float]) -> list[P
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.ImagePositionPatient = [0, 0, z]
         ds.InstanceNumber = 100 - i  # deliberately disagrees with the position
-        ds.StudyTime, ds.StudyID = "101010", "1"  # needed by pydicom's DICOMDIR writer
-        path = tmp_path / f"s{number}_{i}.dcm"
+        path = tmp_path / f"S{number}I{i}"  # DICOM file IDs: upper case, no dots
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
@@ -58,13 +57,26 @@ def test_without_positions_instance_number_orders(tmp_path: Path) -> None:
 
 
 def test_read_dicomdir(tmp_path: Path) -> None:
-    fs = FileSet()
-    for path in _slices(tmp_path, "1.2.3.4", 1, [0.0, 1.0]):
-        fs.add(dcmread(path))
-    out = tmp_path / "media"
-    fs.write(out)
-    files = read_dicomdir(out / "DICOMDIR")
-    assert len(files) == 2 and all(f.is_file() and out in f.parents for f in files)
+    media = tmp_path / "media"
+    (media / "DIR").mkdir(parents=True)
+    slices = _slices(media / "DIR", "1.2.3.4", 1, [0.0, 1.0])
+    outside = _slices(tmp_path, "1.2.3.5", 1, [0.0])[0]
+    records = []
+    for parts in (["DIR", slices[0].name], ["DIR", slices[1].name], ["..", outside.name], ["NOPE"]):
+        record = Dataset()
+        record.DirectoryRecordType = "IMAGE"
+        record.ReferencedFileID = parts
+        records.append(record)
+    index = Dataset()
+    index.FileSetID = "SET"
+    index.DirectoryRecordSequence = records
+    index.file_meta = FileMetaDataset()
+    index.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
+    index.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    index.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    index.save_as(media / "DICOMDIR", enforce_file_format=True)
+    files = read_dicomdir(media / "DICOMDIR")
+    assert files == [p.resolve() for p in slices]  # the one outside the folder is ignored
     assert len(group_series(files, key="k")[0].files) == 2
     with pytest.raises(UnreadableImageError, match="not a DICOMDIR"):
         read_dicomdir(files[0])
