@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from assistant.errors import UnreadableImageError
 from tools.imaging.deid import label, remap_uid
-from tools.imaging.dicom import DECODE_ERRORS, frame_count, read_dicom
+from tools.imaging.dicom import frame_count, read_dicom
 
 
 @dataclass(frozen=True)
@@ -107,10 +105,7 @@ def group_series(paths: Iterable[Path], key: str) -> list[Series]:
 
 def read_dicomdir(path: Path) -> list[Path]:
     """Return the existing image files a DICOMDIR lists, resolved inside its folder."""
-    try:
-        ds = dcmread(path)
-    except (InvalidDicomError, *DECODE_ERRORS) as exc:
-        raise UnreadableImageError(f"{label(path)}: not a readable DICOMDIR ({exc})") from exc
+    ds, _ = read_dicom(path, stop_before_pixels=True)
     if "DirectoryRecordSequence" not in ds:
         raise UnreadableImageError(f"{label(path)}: not a DICOMDIR (no directory records)")
     root = path.parent.resolve()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,9 @@ def test_read_dicomdir(tmp_path: Path) -> None:
     for parts in (["DIR", slices[0].name], ["DIR", slices[1].name], ["..", outside.name], ["NOPE"]):
         record = Dataset()
         record.DirectoryRecordType = "IMAGE"
-        record.ReferencedFileID = parts
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # '..' is not a valid CS value: a hostile index
+            record.ReferencedFileID = parts
         records.append(record)
     index = Dataset()
     index.FileSetID = "SET"
