@@ -88,32 +88,46 @@ def write_slide(
 
 
 def tiled_jpeg_slide(
-    path: Path, tile_image: NDArray[np.uint8], repeat: tuple[int, int], levels: int, tile: int = 256
+    path: Path,
+    tile_image: NDArray[np.uint8],
+    repeat: tuple[int, int],
+    levels: int,
+    tile: int = 256,
+    mpp: float = 0.25,
 ) -> Path:
     """Write a large JPEG-tiled generic pyramid by repeating `tile_image`, fast.
 
-    Level k repeats ``tile_image`` reduced by 2**k, so no full-size array is ever held.
+    Level k repeats ``tile_image`` reduced by 2**k; each distinct tile is JPEG-encoded
+    once and written pre-compressed, so a 50k×50k pyramid takes seconds, not minutes.
     """
     _enable_jpeg_writing()
     th, tw_ = tile_image.shape[:2]
     with tifffile.TiffWriter(path, bigtiff=True) as tw:
-        for k in range(levels):
-            small = pyramid(tile_image, k + 1)[-1]
+        for k, small in enumerate(pyramid(tile_image, levels)):
             shape = (th * repeat[1] // 2**k, tw_ * repeat[0] // 2**k, 3)
+            sh, sw = small.shape[:2]
+            mosaic = np.tile(small, (-(-tile // sh) + 1, -(-tile // sw) + 1, 1))
+            encoded: dict[tuple[int, int], bytes] = {}
 
-            def tiles(small: NDArray[np.uint8] = small, shape: tuple[int, ...] = shape) -> Iterator[
-                NDArray[np.uint8]
-            ]:
-                sh, sw = small.shape[:2]
-                reps = (-(-tile // sh) + 1, -(-tile // sw) + 1, 1)
-                mosaic = np.tile(small, reps)
+            def tiles(
+                shape: tuple[int, int, int] = shape,
+                sh: int = sh,
+                sw: int = sw,
+                mosaic: NDArray[np.uint8] = mosaic,
+                encoded: dict[tuple[int, int], bytes] = encoded,
+            ) -> Iterator[bytes]:
                 for y in range(0, shape[0], tile):
                     for x in range(0, shape[1], tile):
-                        yield mosaic[y % sh : y % sh + tile, x % sw : x % sw + tile]
+                        key = (y % sh, x % sw)
+                        if key not in encoded:
+                            block = mosaic[key[0] : key[0] + tile, key[1] : key[1] + tile]
+                            encoded[key] = _pil_jpeg(block, 80)
+                        yield encoded[key]
 
+            scale = 1e4 / (mpp * 2**k)
             tw.write(
                 tiles(), shape=shape, dtype=np.uint8, tile=(tile, tile), photometric="rgb",
-                compression="jpeg", compressionargs={"level": 80}, subfiletype=0 if k == 0 else 1,
-                resolution=(1e4 / 0.25 * 2**-k, 1e4 / 0.25 * 2**-k), resolutionunit="CENTIMETER",
+                compression="jpeg", subfiletype=0 if k == 0 else 1,
+                resolution=(scale, scale), resolutionunit="CENTIMETER",
             )
     return path
