@@ -26,8 +26,9 @@ ARTIFACTS_KEY = "artifact_paths"
 SYNTHETIC_KEY = "synthetic"
 
 
-def _image_part(path: Path, max_side: int) -> dict[str, Any]:
-    data = base64.b64encode(render_png(path, max_side)).decode("ascii")
+def _image_part(path: Path, max_side: int, ct_windows_rgb: bool = False) -> dict[str, Any]:
+    png = render_png(path, max_side, ct_windows_rgb=ct_windows_rgb)
+    data = base64.b64encode(png).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
 
 
@@ -47,7 +48,7 @@ def _human(
     if not profile.vision or not (known or artifacts):
         return {"role": "user", "content": text}
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    parts += [_image_part(a.path, profile.image_max_side) for a in known]
+    parts += [_image_part(a.path, profile.image_max_side, profile.ct_windows_rgb) for a in known]
     parts += [_image_part(session_dir / p, profile.image_max_side) for p in artifacts]
     return {"role": "user", "content": parts}
 

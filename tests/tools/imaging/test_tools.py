@@ -159,3 +159,24 @@ def test_warnings_errors_and_logs_of_odd_files_carry_no_phi(
     logs = "\n".join(r.getMessage() for r in caplog.records)
     _assert_no_phi(logs)
     assert "Q77123" not in logs  # ...without its value
+
+
+def _sent_image(profile: str, tmp_path: Path, path: Path) -> np.ndarray:
+    from assistant.messages import to_openai
+
+    ctx = tool_context(tmp_path, path)
+    message = HumanMessage(content="look", additional_kwargs={"attachments": ["img1"]})
+    out = to_openai([message], load_profile(profile), ctx.attachments, tmp_path, "sys")
+    url = out[1]["content"][1]["image_url"]["url"]
+    import base64
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
+def test_model_profile_ct_windows_rgb(tmp_path: Path, ct_dicom: Path) -> None:
+    """MedGemma's profile gets CT as 3-window RGB; others get the file's window in gray."""
+    medgemma = _sent_image("medgemma-4b-it", tmp_path, ct_dicom)
+    qwen = _sent_image("qwen2.5-vl-7b-instruct", tmp_path, ct_dicom)
+    assert medgemma.ndim == 3 and medgemma.shape[2] == 3 and qwen.ndim == 2
+    water = medgemma[24, 20]  # 0 HU: mid-grey in the wide window, black in the others
+    assert 120 < water[0] < 135 and water[1] == 0 and water[2] == 0
