@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import skimage.color
+import skimage.draw
 import skimage.exposure
 import skimage.feature
 import skimage.filters
@@ -17,6 +18,7 @@ import skimage.morphology
 import skimage.segmentation
 
 color: Any = skimage.color
+draw: Any = skimage.draw
 exposure: Any = skimage.exposure
 feature: Any = skimage.feature
 filters: Any = skimage.filters

@@ -43,7 +43,7 @@ def pixel_area(spacing_mm: tuple[float, float] | None, mpp: float | None) -> tup
 
 
 def round_sig(value: float, digits: int = 4) -> float:
-    """Round to significant digits (areas span 1e-3 mm² to 1e6 µm²)."""
+    """Round to `digits` significant digits but never into the integer part."""
     if value == 0:
         return 0.0
     return round(value, max(0, digits - 1 - int(np.floor(np.log10(abs(value))))))
