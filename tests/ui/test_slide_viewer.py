@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from ui.slide_viewer import SlideRef, slide_router, viewer_html
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[TestClient, TileServer, Path]:
+def setup(tmp_path: Path) -> Iterator[tuple[TestClient, TileServer, Path]]:
     base = np.full((600, 900, 3), 255, np.uint8)
     base[:300, :450] = (200, 30, 30)  # red top-left quarter
     slide = write_slide(tmp_path / "s.svs", base, layout="aperio", compression="jpeg")
@@ -36,7 +37,8 @@ def setup(tmp_path: Path) -> tuple[TestClient, TileServer, Path]:
     tiles = TileServer(SlideCache(), tile_size=254, overlap=1)
     app = FastAPI()
     app.include_router(slide_router(resolve, tiles=tiles))
-    return TestClient(app), tiles, session
+    yield TestClient(app), tiles, session
+    tiles.slides.clear()
 
 
 def test_dzi_and_tiles(setup: tuple[TestClient, TileServer, Path]) -> None:

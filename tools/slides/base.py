@@ -20,6 +20,8 @@ from tools.slides.types import LevelInfo, SlideInfo
 Image.MAX_IMAGE_PIXELS = None  # slides are large on purpose; regions are bounded by callers
 
 WHITE = (255, 255, 255)
+_WHOLE_LEVEL_PIXELS = 16_000_000
+"""Thumbnails read larger levels in bands of rows, to bound memory."""
 
 
 class Slide(ABC):
@@ -111,13 +113,31 @@ class Slide(ABC):
         return canvas
 
     def thumbnail(self, max_side: int) -> Image.Image:
-        """Return the whole slide as RGB, its longer side at most `max_side` pixels."""
+        """Return the whole slide as RGB, its longer side at most `max_side` pixels.
+
+        A level too large to hold at once (a one-level slide) is read in bands of rows.
+        """
         width, height = self.dimensions
         downsample = max(width, height) / max_side
         level = self.best_level_for_downsample(max(downsample, 1.0))
-        image = self.read_region((0, 0), level, self.level_dimensions[level])
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        return image
+        lw, lh = self.level_dimensions[level]
+        ds = self.level_downsamples[level]
+        scale = max(lw, lh) / max_side
+        size = (max(1, round(lw / scale)), max(1, round(lh / scale)))
+        if scale <= 1.0 or lw * lh <= _WHOLE_LEVEL_PIXELS:
+            image = self.read_region((0, 0), level, (lw, lh))
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            return image
+        out = Image.new("RGB", size, self.background)
+        band = max(1, _WHOLE_LEVEL_PIXELS // lw)
+        for y in range(0, lh, band):
+            rows = min(band, lh - y)
+            top, bottom = round(y * size[1] / lh), round((y + rows) * size[1] / lh)
+            if bottom <= top:
+                continue
+            strip = self.read_region((0, round(y * ds)), level, (lw, rows))
+            out.paste(strip.resize((size[0], bottom - top), Image.Resampling.BOX), (0, top))
+        return out
 
     def info(self) -> SlideInfo:
         """Metadata for the model and the UI; magnification estimated from mpp if absent."""

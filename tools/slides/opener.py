@@ -102,6 +102,9 @@ class SlideCache:
             if slide is not None and not slide.broken:
                 self._slides.move_to_end(key)
                 return slide
+            if slide is not None:  # an OpenSlide handle in its error state: start afresh
+                del self._slides[key]
+                slide.close()
         slide = open_slide(path)
         with self._lock:
             self._slides[key] = slide

@@ -1,0 +1,73 @@
+"""The package's public helpers, the Deep Zoom adapter and the synthetic generators."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.tools.slides.conftest import HEIGHT, RED, WIDTH, base_image
+from tools.slides import SlideCache, TileServer, is_slide, open_slide, thumbnail_png
+from tools.slides import base as slide_base
+from tools.slides.array_backend import ArraySlide
+from tools.slides.synthetic import tiled_jpeg_slide
+
+
+def test_is_slide(slide_dir: Path, tmp_path: Path, gradient_png: Path) -> None:
+    assert is_slide(slide_dir / "aperio.svs") and is_slide(slide_dir / "generic.tiff")
+    assert is_slide(slide_dir / "pyramid.ome.tiff")
+    assert not is_slide(slide_dir / "stripped.tif")  # small flat TIFF: an ordinary image
+    assert not is_slide(gradient_png)
+    junk = tmp_path / "junk.svs"
+    junk.write_bytes(b"junk")
+    assert not is_slide(junk)
+
+
+def test_thumbnail_png(slide_dir: Path) -> None:
+    png = Image.open(io.BytesIO(thumbnail_png(slide_dir / "aperio.svs", 128)))
+    assert png.format == "PNG" and png.size == (128, 96)
+
+
+def test_banded_thumbnail_matches_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    slide = ArraySlide(base_image())
+    whole = np.asarray(slide.thumbnail(100)).astype(int)
+    monkeypatch.setattr(slide_base, "_WHOLE_LEVEL_PIXELS", 20_000)  # force bands
+    banded = np.asarray(slide.thumbnail(100)).astype(int)
+    assert banded.shape == whole.shape == (75, 100, 3)
+    assert np.abs(banded - whole).mean() < 8  # BOX vs LANCZOS differ at the edges only
+
+
+@pytest.mark.parametrize("name", ["pyramid.ome.tiff", "stripped.tif"])
+def test_deep_zoom_over_the_tifffile_reader(slide_dir: Path, name: str) -> None:
+    server = TileServer(SlideCache())
+    try:
+        assert f'Width="{WIDTH}" Height="{HEIGHT}"' in server.dzi(slide_dir / name)
+        # Deep Zoom level 10 is full resolution: tile (2, 0) spans x 507..762, y 0..254
+        # (one pixel of overlap on each inner side).
+        tile = np.asarray(Image.open(io.BytesIO(server.tile(slide_dir / name, 10, 2, 0))))
+        assert tile.shape == (255, 256, 3)
+        assert np.abs(tile[200, 200].astype(int) - RED).max() <= 15  # (707, 200) is red
+        assert tile[50, 50].min() >= 235  # (557, 50) is glass
+        with pytest.raises(ValueError, match="Invalid address"):
+            server.tile(slide_dir / name, 10, 99, 0)
+    finally:
+        server.slides.clear()
+
+
+def test_tiled_jpeg_slide_repeats_its_block(tmp_path: Path) -> None:
+    block = np.full((128, 128, 3), 255, np.uint8)
+    block[32:96, 32:96] = RED
+    path = tiled_jpeg_slide(tmp_path / "big.tiff", block, (6, 4), levels=3, tile=64)
+    with open_slide(path) as slide:
+        assert slide.format == "openslide:generic-tiff"
+        assert slide.level_dimensions == ((768, 512), (384, 256), (192, 128))
+        assert slide.info().mpp == 0.25
+        for cx, cy in ((64, 64), (128 * 5 + 64, 128 * 3 + 64)):
+            centre = np.asarray(slide.read_region((cx, cy), 0, (1, 1)))[0, 0].astype(int)
+            assert np.abs(centre - RED).max() <= 20
+        assert np.asarray(slide.read_region((128 * 2 + 5, 5), 0, (1, 1))).min() >= 230
+        low = np.asarray(slide.read_region((64, 64), 2, (1, 1)))[0, 0].astype(int)
+        assert np.abs(low - RED).max() <= 25
