@@ -1,0 +1,145 @@
+"""The support check: which sentences are backed by what they cite.
+
+A sentence is *unsupported* when it cites nothing or cites ids that are not evidence;
+*weak* when its citations resolve but the cited evidence shares none of its content words
+or lacks a number the sentence states (a measurement the tools never reported).
+Otherwise it is *supported*. The check is lexical, deliberately simple and explainable;
+it flags sentences for the reader, it does not prove them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from assistant.report.evidence import Evidence
+from assistant.report.model import DraftReport, ReportSentence, Support
+from retrieval.hybrid import tokenize
+
+__all__ = ["check_sentence", "check_support"]
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+_STEM = 5
+_STOP = frozenset(
+    {
+        "the",
+        "and",
+        "with",
+        "without",
+        "there",
+        "this",
+        "that",
+        "these",
+        "those",
+        "from",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "than",
+        "then",
+        "also",
+        "both",
+        "each",
+        "either",
+        "neither",
+        "which",
+        "while",
+        "where",
+        "when",
+        "were",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "does",
+        "did",
+        "done",
+        "not",
+        "nor",
+        "none",
+        "are",
+        "was",
+        "its",
+        "seen",
+        "noted",
+        "shows",
+        "show",
+        "showing",
+        "appears",
+        "appear",
+        "likely",
+        "possible",
+        "probably",
+        "may",
+        "might",
+        "can",
+        "here",
+    }
+)
+
+
+def _stems(text: str) -> set[str]:
+    return {t[:_STEM] for t in tokenize(text) if t not in _STOP and t.isalpha() and len(t) > 2}
+
+
+def _sides(text: str) -> set[str]:
+    return {t for t in tokenize(text) if t in ("left", "right")}
+
+
+def _numbers(text: str) -> set[float]:
+    return {float(n) for n in _NUMBER.findall(text)}
+
+
+def check_sentence(sentence: ReportSentence, evidence: dict[str, Evidence]) -> ReportSentence:
+    """Return `sentence` with its support level and, if not supported, the reason."""
+    if not sentence.citations:
+        return sentence.model_copy(
+            update={"support": Support.UNSUPPORTED, "problem": "cites no evidence"}
+        )
+    unknown = [c for c in sentence.citations if c not in evidence]
+    if unknown:
+        return sentence.model_copy(
+            update={
+                "support": Support.UNSUPPORTED,
+                "problem": f"cites unknown evidence: {', '.join(unknown)}",
+            }
+        )
+    cited = " ".join(evidence[c].text for c in sentence.citations)
+    missing = sorted(_numbers(sentence.text) - _numbers(cited))
+    if missing:
+        shown = ", ".join(f"{n:g}" for n in missing)
+        return sentence.model_copy(
+            update={
+                "support": Support.WEAK,
+                "problem": f"the cited evidence does not state {shown}",
+            }
+        )
+    sides = _sides(sentence.text)
+    if sides and not sides & _sides(cited) and _sides(cited):
+        return sentence.model_copy(
+            update={
+                "support": Support.WEAK,
+                "problem": f"the sentence says {'/'.join(sorted(sides))}, the evidence does not",
+            }
+        )
+    words = _stems(sentence.text)
+    if words and not words & _stems(cited):
+        return sentence.model_copy(
+            update={
+                "support": Support.WEAK,
+                "problem": "the cited evidence shares no term with the sentence",
+            }
+        )
+    return sentence.model_copy(update={"support": Support.SUPPORTED, "problem": None})
+
+
+def check_support(report: DraftReport, extra: Iterable[Evidence] = ()) -> DraftReport:
+    """Return a copy of `report` whose sentences carry their support level (re-run after edits)."""
+    evidence = {**report.evidence_by_id(), **{e.id: e for e in extra}}
+    sections = [
+        s.model_copy(update={"sentences": [check_sentence(x, evidence) for x in s.sentences]})
+        for s in report.sections
+    ]
+    return report.model_copy(update={"sections": sections})
