@@ -161,8 +161,13 @@ def _fix_value(vr: str, value: str, key: str, days: int) -> str:
 
 
 def _clean(ds: Dataset, key: str, days: int) -> None:
-    for elem in list(ds):
-        tag, kw, vr = elem.tag, elem.keyword, elem.VR
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+        except (ValueError, NotImplementedError, KeyError, TypeError):
+            del ds[tag]  # an element pydicom cannot parse cannot be judged safe
+            continue
+        kw, vr = elem.keyword, elem.VR
         if tag.is_private or (tag.group & 0xFF00) in (0x6000, 0x5000) or kw in _REMOVE:
             del ds[tag]
         elif kw == "PatientName":
@@ -188,11 +193,20 @@ def deidentify(ds: Dataset, key: str) -> Dataset:
     """
     if not key:
         raise ValueError("deidentify needs a non-empty key (the session's secret)")
-    days = date_shift_days(key)
     with warnings.catch_warnings():
         # pydicom's validation warnings quote the (identifying) values being replaced.
         warnings.simplefilter("ignore")
         out = deepcopy(ds)
+    return deidentify_in_place(out, key)
+
+
+def deidentify_in_place(ds: Dataset, key: str) -> Dataset:
+    """Like `deidentify`, but change `ds` itself (cheaper for a fresh, private copy)."""
+    if not key:
+        raise ValueError("deidentify needs a non-empty key (the session's secret)")
+    out, days = ds, date_shift_days(key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         _clean(out, key, days)
         if getattr(out, "file_meta", None) is not None:
             _clean(out.file_meta, key, days)

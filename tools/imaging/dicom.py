@@ -137,7 +137,7 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
             raise UnreadableImageError(
                 f"{label(path)}: malformed DICOM header ({_first_line(exc)})"
             ) from exc
-        dropped = _convert_all(ds)
+        dropped = _check_elements(ds)
         _ensure_transfer_syntax(ds, notes)
     if dropped:
         notes.append(f"{dropped} malformed header element(s) (e.g. an invalid VR) were ignored")
@@ -148,18 +148,29 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
     return ds, notes
 
 
-def _convert_all(ds: Dataset) -> int:
-    """Parse every element now (pydicom is lazy); drop and count the ones that fail."""
+USED_KEYWORDS = (
+    "SOPClassUID", "Modality", "BodyPartExamined", "PhotometricInterpretation", "Rows",
+    "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation", "PlanarConfiguration", "NumberOfFrames", "RescaleSlope",
+    "RescaleIntercept", "RescaleType", "WindowCenter", "WindowWidth", "VOILUTFunction",
+    "VOILUTSequence", "PixelSpacing", "ImagerPixelSpacing", "BurnedInAnnotation",
+    "EstimatedRadiographicMagnificationFactor", "StudyInstanceUID", "SeriesInstanceUID",
+    "SOPInstanceUID", "StudyDate", "SeriesNumber", "InstanceNumber", "ImageType",
+    "Manufacturer", "ManufacturerModelName", "ImagePositionPatient", "ImageOrientationPatient",
+)  # fmt: skip
+"""Top-level attributes ingestion reads; a malformed one is dropped up front with a note."""
+
+
+def _check_elements(ds: Dataset) -> int:
+    """Parse the elements we use now (pydicom is lazy); drop and count those that fail."""
     dropped = 0
-    for tag in list(ds.keys()):
-        try:
-            elem = ds[tag]
-        except DECODE_ERRORS:
-            del ds[tag]
-            dropped += 1
-            continue
-        if elem.VR == "SQ":
-            dropped += sum(_convert_all(item) for item in elem.value)
+    for keyword in USED_KEYWORDS:
+        if keyword in ds:
+            try:
+                ds[keyword]
+            except DECODE_ERRORS:
+                del ds[keyword]
+                dropped += 1
     return dropped
 
 

@@ -8,15 +8,16 @@ identifying values: `safe_summary` goes through `deidentify`.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
+from pydicom.config import IGNORE
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
-from tools.imaging.deid import deidentify
+from tools.imaging.deid import deidentify_in_place
 from tools.imaging.windowing import VoiLut, Window
 
 SUMMARY_KEYS = (
@@ -135,12 +136,11 @@ def burned_in_note(ds: Dataset) -> str | None:
 def safe_summary(ds: Dataset, key: str) -> dict[str, str]:
     """Return selected header attributes after de-identification, as short strings."""
     subset = Dataset()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # validation warnings quote identifying values
-        for kw in SUMMARY_KEYS:
-            if kw in ds:
-                subset[kw] = ds[kw]
-    clean = deidentify(subset, key)
+    for kw in SUMMARY_KEYS:
+        if kw in ds:
+            elem = ds[kw]  # elements are fresh objects below: the raw dataset is untouched
+            subset.add(DataElement(elem.tag, elem.VR, elem.value, validation_mode=IGNORE))
+    clean = deidentify_in_place(subset, key)
     out: dict[str, str] = {}
     for kw in SUMMARY_KEYS:
         value = clean.get(kw)

@@ -10,15 +10,17 @@ asked for (`keep_raw_header`, for local tools that never talk to the model).
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut
 
-from assistant.errors import InputError
+from assistant.errors import InputError, UnreadableImageError
 from tools.imaging import dicom_meta
 from tools.imaging.deid import label
 from tools.imaging.dicom import GZIP_MAGIC, decode_frame, frame_count, read_dicom
@@ -52,7 +54,17 @@ def _load_dicom(
     if rows * cols > max_pixels:
         raise InputError(f"{label(path)}: a frame of {cols}×{rows} pixels exceeds {max_pixels:,}")
     stored, decode_notes = decode_frame(ds, frame, label(path), timeout_s)
-    notes += decode_notes
+    try:
+        image = _assemble(ds, frame, stored, notes + decode_notes, key)
+    except (ValueError, NotImplementedError) as exc:  # a malformed value pydicom parses lazily
+        raise UnreadableImageError(f"{label(path)}: malformed DICOM header ({exc})") from exc
+    return replace(image, frame_count=count, raw_header=ds if keep_raw_header else None)
+
+
+def _assemble(
+    ds: Dataset, frame: int, stored: NDArray[Any], notes: list[str], key: str
+) -> LoadedImage:
+    """Turn decoded stored values and the header into a LoadedImage (no raw header)."""
     photometric = str(ds.get("PhotometricInterpretation", "") or "") or None
     modality = str(ds.get("Modality", "") or "") or None
     if photometric == "PALETTE COLOR" and stored.ndim == 2:
@@ -86,13 +98,11 @@ def _load_dicom(
         window=(lut.describe() if lut else window.describe() if window else None),
         notes=notes,
         frame_index=frame,
-        frame_count=count,
         photometric=photometric,
         units=units,
         header_window=window,
         voi_lut=lut,
         metadata=summary,
-        raw_header=ds if keep_raw_header else None,
     )
 
 

@@ -8,12 +8,11 @@ RGB encoding instead. Only pixels leave here: no header value is drawn or embedd
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from tools.imaging.image import LoadedImage
 from tools.imaging.loader import load_image
@@ -26,8 +25,10 @@ from tools.imaging.windowing import (
     preset_window,
 )
 
-PNG_COMPRESS_LEVEL = 1
-"""zlib level: 1 is several times faster than Pillow's default 6 at ~10-20% more bytes."""
+_PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION, 1,
+    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
+]  # fmt: skip
 
 
 def display_array(
@@ -62,13 +63,23 @@ def to_display_array(image: LoadedImage) -> NDArray[np.uint8]:
 
 
 def encode_png(pixels: NDArray[np.uint8], max_side: int) -> bytes:
-    """PNG bytes of 8-bit pixels, shrunk so the longer side is at most `max_side`."""
-    img = Image.fromarray(pixels)
-    if max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue()
+    """PNG bytes of 8-bit pixels, shrunk (area averaging) so the longer side is ≤ `max_side`.
+
+    OpenCV's encoder with Huffman-only deflate: on radiographs it is both faster and
+    smaller than zlib's LZ77 levels, because the noise defeats string matching.
+    """
+    out: NDArray[np.generic] = pixels
+    height, width = pixels.shape[:2]
+    scale = max_side / max(height, width)
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        out = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
+    if out.ndim == 3:
+        out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(out), _PNG_PARAMS)
+    if not ok:
+        raise ValueError(f"PNG encoding failed for an array of shape {out.shape}")
+    return bytes(buf)
 
 
 def render_png(
