@@ -9,6 +9,7 @@ RGB encoding instead. Only pixels leave here: no header value is drawn or embedd
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,7 +69,7 @@ def encode_png(pixels: NDArray[np.uint8], max_side: int) -> bytes:
     OpenCV's encoder with Huffman-only deflate: on radiographs it is both faster and
     smaller than zlib's LZ77 levels, because the noise defeats string matching.
     """
-    out: NDArray[np.generic] = pixels
+    out: NDArray[np.integer[Any]] = pixels
     height, width = pixels.shape[:2]
     scale = max_side / max(height, width)
     if scale < 1.0:
