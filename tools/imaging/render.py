@@ -69,7 +69,7 @@ def encode_png(pixels: NDArray[np.uint8], max_side: int) -> bytes:
     OpenCV's encoder with Huffman-only deflate: on radiographs it is both faster and
     smaller than zlib's LZ77 levels, because the noise defeats string matching.
     """
-    out: NDArray[np.integer[Any]] = pixels
+    out: NDArray[np.integer[Any] | np.floating[Any]] = pixels
     height, width = pixels.shape[:2]
     scale = max_side / max(height, width)
     if scale < 1.0:
