@@ -84,7 +84,9 @@ def apply_window(
             lut = _linear(np.arange(lo, hi + 1, dtype=np.float64), window)
             if invert:
                 lut = 255 - lut
-            return lut[values.astype(np.int64, copy=False) - lo] if lo else lut[values]
+            index = np.subtract(values, lo, dtype=np.int32) if lo else values
+            shown: NDArray[np.uint8] = lut[index]
+            return shown
     out = _linear(values.astype(np.float32, copy=False), window)
     return 255 - out if invert else out
 

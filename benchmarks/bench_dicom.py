@@ -1,0 +1,117 @@
+"""Decode + window + PNG encode (our pipeline) against bare pydicom decoding, side by side.
+
+Usage: .venv/bin/python benchmarks/bench_dicom.py [--repeats N] [--max-side PX]
+
+For each sample file in ../shared/data/dicom, the two pipelines run alternately N times
+and the medians are compared:
+  bare  = pydicom.dcmread(path).pixel_array
+  ours  = tools.imaging.render.render_png(path, max_side)   (read, de-identified summary,
+          bounded decode, rescale, window, 8-bit PNG)
+plus our stages on their own (load_image, display_array, encode_png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import pydicom  # noqa: E402
+
+from tools.imaging.loader import load_image  # noqa: E402
+from tools.imaging.render import display_array, encode_png, render_png  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data" / "dicom"
+FILES = [
+    "ct/pdd_693_UNCR_head_CT_CQ500.dcm",
+    "ct/pydicom_CT_small.dcm",
+    "ct/pdd_explicit_VR-UN_pancreas_CT_j2k.dcm",
+    "ct/slideio_CT1_J2KI.dcm",
+    "cxr/pdd_RG1_UNCR_chest_CR.dcm",
+    "cxr/pdd_RG1_J2KI_chest_CR_jpeg2000lossy.dcm",
+    "cxr/rsna_pneumonia_1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm",
+    "cxr/hd_dx_image.dcm",
+    "compressed/pydicom_MR_small_RLE.dcm",
+    "compressed/pydicom_JPEG2000.dcm",
+    "mr_series_liver_mrcp_s1101/IM_0160.dcm",
+    "multiframe/pdd_eCT_Supplemental_enhancedCT_2frame.dcm",
+    "edge_cases/pydicom_zipMR.gz",
+]
+
+
+def _median_ms(func: Callable[[], object], times: list[float]) -> None:
+    start = time.perf_counter()
+    func()
+    times.append((time.perf_counter() - start) * 1000)
+
+
+def bare(path: Path) -> object:
+    """The baseline: pydicom reads and decodes all frames."""
+    if path.suffix == ".gz":
+        import gzip
+
+        with gzip.open(path) as fh:
+            return pydicom.dcmread(fh).pixel_array
+    return pydicom.dcmread(path).pixel_array
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--max-side", type=int, default=4096, help="4096: no resizing")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        print(f"sample data not found at {DATA} (expected ../shared/data/dicom)")
+        return 2
+    warnings.simplefilter("ignore")  # pydicom's notes about odd sample headers
+    print(
+        "| file | pixels | transfer syntax | bare ms | ours ms | ratio | load ms | window ms "
+        "| png ms | ratio without png |"
+    )
+    print("|" + "---|" * 10)
+    ratios, ratios_no_png = [], []
+    for rel in FILES:
+        path = DATA / rel
+        ds = pydicom.dcmread(path) if path.suffix != ".gz" else None
+        ts = ds.file_meta.TransferSyntaxUID.name if ds is not None else "gzip(Explicit VR LE)"
+        t_bare: list[float] = []
+        t_ours: list[float] = []
+        t_load: list[float] = []
+        t_win: list[float] = []
+        t_png: list[float] = []
+        bare(path)
+        render_png(path, args.max_side)  # warm up both
+        for _ in range(args.repeats):
+            _median_ms(lambda: bare(path), t_bare)
+            _median_ms(lambda: render_png(path, args.max_side), t_ours)
+        image = load_image(path)
+        pixels, _ = display_array(image)
+        for _ in range(args.repeats):
+            _median_ms(lambda: load_image(path), t_load)
+            _median_ms(lambda: display_array(image), t_win)
+            _median_ms(lambda: encode_png(pixels, args.max_side), t_png)
+        b, o = statistics.median(t_bare), statistics.median(t_ours)
+        load_ms, win_ms = statistics.median(t_load), statistics.median(t_win)
+        ratios.append(o / b)
+        ratios_no_png.append((load_ms + win_ms) / b)
+        shape = "×".join(str(s) for s in image.pixels.shape[:2])
+        print(
+            f"| {rel.split('/')[-1][:38]} | {shape} | {ts[:32]} | {b:.2f} | {o:.2f} | "
+            f"{o / b:.2f} | {load_ms:.2f} | {win_ms:.2f} | {statistics.median(t_png):.2f} | "
+            f"{(load_ms + win_ms) / b:.2f} |"
+        )
+    print(f"\ngeometric mean ratio ours/bare: {statistics.geometric_mean(ratios):.2f}")
+    no_png = statistics.geometric_mean(ratios_no_png)
+    print(f"geometric mean ratio (load + window, no PNG)/bare: {no_png:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
