@@ -18,6 +18,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,6 +63,27 @@ def bare(path: Path) -> object:
     return pydicom.dcmread(path).pixel_array
 
 
+def measure(path: Path, repeats: int, max_side: int) -> tuple[list[float], ...]:
+    """Time bare decoding and our pipeline alternately, then our stages alone."""
+    t_bare: list[float] = []
+    t_ours: list[float] = []
+    t_load: list[float] = []
+    t_win: list[float] = []
+    t_png: list[float] = []
+    bare(path)
+    render_png(path, max_side)  # warm up both
+    for _ in range(repeats):
+        _median_ms(partial(bare, path), t_bare)
+        _median_ms(partial(render_png, path, max_side), t_ours)
+    image = load_image(path)
+    pixels, _ = display_array(image)
+    for _ in range(repeats):
+        _median_ms(partial(load_image, path), t_load)
+        _median_ms(partial(display_array, image), t_win)
+        _median_ms(partial(encode_png, pixels, max_side), t_png)
+    return t_bare, t_ours, t_load, t_win, t_png
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -81,22 +103,8 @@ def main() -> int:
         path = DATA / rel
         ds = pydicom.dcmread(path) if path.suffix != ".gz" else None
         ts = ds.file_meta.TransferSyntaxUID.name if ds is not None else "gzip(Explicit VR LE)"
-        t_bare: list[float] = []
-        t_ours: list[float] = []
-        t_load: list[float] = []
-        t_win: list[float] = []
-        t_png: list[float] = []
-        bare(path)
-        render_png(path, args.max_side)  # warm up both
-        for _ in range(args.repeats):
-            _median_ms(lambda: bare(path), t_bare)
-            _median_ms(lambda: render_png(path, args.max_side), t_ours)
+        t_bare, t_ours, t_load, t_win, t_png = measure(path, args.repeats, args.max_side)
         image = load_image(path)
-        pixels, _ = display_array(image)
-        for _ in range(args.repeats):
-            _median_ms(lambda: load_image(path), t_load)
-            _median_ms(lambda: display_array(image), t_win)
-            _median_ms(lambda: encode_png(pixels, args.max_side), t_png)
         b, o = statistics.median(t_bare), statistics.median(t_ours)
         load_ms, win_ms = statistics.median(t_load), statistics.median(t_win)
         ratios.append(o / b)

@@ -40,7 +40,13 @@ def _to_modality(stored: NDArray[np.generic], slope: float, intercept: float) ->
     if slope == 1.0 and intercept == 0.0:
         return stored
     if slope == 1.0 and float(intercept).is_integer() and np.issubdtype(stored.dtype, np.integer):
-        return stored.astype(np.int32) + int(intercept)
+        # Stay in 16 bits when the shifted range fits: half the memory traffic of int32.
+        icpt = int(intercept)
+        lo, hi = int(stored.min()) + icpt, int(stored.max()) + icpt
+        small = stored.dtype.itemsize <= 2 and -32768 <= lo and hi <= 32767
+        shifted: NDArray[np.signedinteger[Any]] = stored.astype(np.int16 if small else np.int32)
+        np.add(shifted, icpt, out=shifted)
+        return shifted
     return stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 
