@@ -43,7 +43,7 @@ def _to_modality(stored: NDArray[np.generic], slope: float, intercept: float) ->
         # Stay in 16 bits when the shifted range fits: half the memory traffic of int32.
         icpt = int(intercept)
         lo, hi = int(stored.min()) + icpt, int(stored.max()) + icpt
-        small = stored.dtype.itemsize <= 2 and -32768 <= lo and hi <= 32767
+        small = stored.dtype.itemsize <= 2 and lo >= -32768 and hi <= 32767
         shifted: NDArray[np.signedinteger[Any]] = stored.astype(np.int16 if small else np.int32)
         np.add(shifted, icpt, out=shifted)
         return shifted
