@@ -46,6 +46,8 @@ class IndexParams:
     pq_m: int | None = None
     """Sub-quantizers; None: dim/4 (must divide dim)."""
     pq_bits: int = 8
+    pq_refine: int = 0
+    """If > 0, keep the raw vectors too and re-rank pq_refine·k PQ candidates exactly."""
     use_gpu: bool = True
     """Move flat and IVF indexes to the GPU when faiss-gpu sees one."""
 
@@ -119,11 +121,18 @@ class VectorIndex:
                     f"vectors, got {n}; use index kind 'flat' or 'hnsw' for small collections"
                 )
             quantizer = faiss.IndexFlatIP(dim)
-            inner = faiss.IndexIVFPQ(
+            ivf = faiss.IndexIVFPQ(
                 quantizer, dim, nlist, _pq_m(dim, params.pq_m), params.pq_bits, metric
             )
-            inner.train(np.ascontiguousarray(training, dtype=np.float32))
-            inner.nprobe = params.ivf_nprobe
+            ivf.nprobe = params.ivf_nprobe
+            inner = ivf
+            if params.pq_refine > 0:
+                inner = faiss.IndexRefineFlat(ivf)
+                inner.k_factor = params.pq_refine
+            # k-means needs no more than ~256 points per centroid; more only costs time.
+            limit = max(nlist, 2**params.pq_bits) * 256
+            step = max(1, n // limit)
+            inner.train(np.ascontiguousarray(training[::step][:limit], dtype=np.float32))
         return cls(faiss.IndexIDMap2(inner), kind, params)
 
     @property
@@ -175,7 +184,12 @@ class VectorIndex:
         if self.kind == IndexKind.HNSW:
             return faiss.SearchParametersHNSW(sel=selector, efSearch=self.params.hnsw_ef_search)
         if self.kind == IndexKind.IVFPQ:
-            return faiss.SearchParametersIVF(sel=selector, nprobe=self.params.ivf_nprobe)
+            ivf = faiss.SearchParametersIVF(sel=selector, nprobe=self.params.ivf_nprobe)
+            if self.params.pq_refine > 0:
+                return faiss.IndexRefineSearchParameters(
+                    k_factor=self.params.pq_refine, base_index_params=ivf, sel=selector
+                )
+            return ivf
         return faiss.SearchParameters(sel=selector)
 
     def contents(self) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
@@ -204,6 +218,9 @@ class VectorIndex:
         except (OSError, RuntimeError) as exc:
             raise ToolError(f"cannot read the vector index {path}: {exc}") from exc
         inner = faiss.downcast_index(index.index)
+        if isinstance(inner, faiss.IndexRefineFlat):
+            inner.k_factor = params.pq_refine or inner.k_factor
+            inner = faiss.downcast_index(inner.base_index)
         if isinstance(inner, faiss.IndexHNSWFlat):
             inner.hnsw.efSearch = params.hnsw_ef_search
             kind = IndexKind.HNSW

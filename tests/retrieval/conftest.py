@@ -76,3 +76,14 @@ def minilm() -> SentenceTransformerEmbedder:
     embedder = SentenceTransformerEmbedder()
     assert embedder.dim == 384
     return embedder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_threaded_faiss() -> Iterator[None]:
+    """One OpenMP thread: OpenMP spin-waits badly on a shared, oversubscribed CPU."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)

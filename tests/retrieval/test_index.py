@@ -130,3 +130,26 @@ def test_unreadable_index_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"\x00" * 10)
     with pytest.raises(ToolError, match="cannot read the vector index"):
         VectorIndex.load(path, IndexParams())
+
+
+def test_ivfpq_refinement_raises_recall_and_survives_reload(tmp_path: Path) -> None:
+    data, queries = clustered(3000, 32), clustered(50, 32, seed=2)
+    truth = exact_top(data, queries, 10)
+    recalls = []
+    for refine in (0, 4):
+        params = IndexParams(
+            kind=IndexKind.IVFPQ, ivf_nlist=16, ivf_nprobe=16, pq_m=8, pq_bits=6, pq_refine=refine
+        )
+        index = VectorIndex.create(32, params, data)
+        index.add(data, np.arange(3000, dtype=np.int64))
+        _, ids = index.search(queries, 10)
+        recalls.append(
+            np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth, strict=True)])
+        )
+        index.save(tmp_path / f"r{refine}.faiss")
+        again = VectorIndex.load(tmp_path / f"r{refine}.faiss", params)
+        assert again.kind == IndexKind.IVFPQ
+        assert np.array_equal(again.search(queries, 10)[1], ids)
+        _, even = again.search(queries, 10, allowed=np.arange(0, 3000, 2, dtype=np.int64))
+        assert (even[even >= 0] % 2 == 0).all()
+    assert recalls[1] > recalls[0] + 0.2, recalls
