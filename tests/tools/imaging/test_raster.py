@@ -56,7 +56,7 @@ def test_tiff_16_bit_rgb_planar_and_pages(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "pages.tif", pages, photometric="minisblack")
     second = load_image(tmp_path / "pages.tif", frame=2)
     assert (second.frame_count, int(second.pixels[0, 0])) == (3, 2)
-    with pytest.raises(ToolArgumentError, match="valid frames are 0..2"):
+    with pytest.raises(ToolArgumentError, match=r"valid frames are 0\.\.2"):
         load_image(tmp_path / "pages.tif", frame=3)
 
 
