@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -86,3 +87,68 @@ def test_visits_and_viewer_page(setup: tuple[TestClient, TileServer, Path]) -> N
 def test_viewer_html_is_an_iframe() -> None:
     snippet = viewer_html("s1", "img1", height=400)
     assert snippet.startswith('<iframe src="/slides/s1/img1/viewer"') and "height:400px" in snippet
+
+
+@pytest.fixture
+def live_viewer(setup: tuple[TestClient, TileServer, Path]) -> Iterator[str]:
+    """The router served over HTTP by uvicorn in a thread; yields the base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    client, _, _ = setup
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.browser
+def test_viewer_in_chromium_draws_visits_and_boxes(
+    live_viewer: str, browser: Any, setup: tuple[TestClient, TileServer, Path]
+) -> None:
+    _, tiles, session = setup
+    for x, y in ((20, 30), (500, 320)):
+        record_visit(session, Visit(seq=0, kind="zoom", image_id="img1", x=x, y=y, width=200,
+                                    height=150))
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    try:
+        page.goto(f"{live_viewer}/slides/s1/img1/viewer")
+        page.wait_for_selector(".visit", timeout=20_000)
+        assert page.locator(".visit span").all_inner_texts() == ["1", "2"]
+        page.wait_for_function("() => viewer.world.getItemCount() === 1 && "
+                               "viewer.world.getItemAt(0).getFullyLoaded()", timeout=20_000)
+        loaded = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)"
+                               ".filter(n => n.includes('/slides/s1/img1_files/'))")
+        assert loaded and all(n.endswith(".jpeg") for n in loaded)
+        level, col_row = loaded[-1].split("_files/")[1].removesuffix(".jpeg").split("/")
+        col, row = (int(v) for v in col_row.split("_"))
+        assert tiles.cached_tile(session.parent / "s.svs", int(level), col, row) is not None
+        page.evaluate("() => { window.got = null; "
+                      "window.addEventListener('message', e => { window.got = e.data; }); }")
+        page.click("#select")
+        box = page.locator("#osd").bounding_box()
+        assert box is not None
+        left, top = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+        page.mouse.move(left, top)
+        page.mouse.down()
+        page.mouse.move(left + 120, top + 80, steps=5)
+        page.mouse.up()
+        page.wait_for_function("() => window.got !== null", timeout=5_000)
+        got = page.evaluate("() => window.got")
+        assert got["type"] == "medassist-slide-region" and got["image_id"] == "img1"
+        assert 0 < got["x"] < 900 and 0 < got["y"] < 600 and got["width"] > 50
+        assert page.inner_text("#region").startswith(f"x={got['x']}, y={got['y']}")
+    finally:
+        page.close()

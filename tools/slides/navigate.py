@@ -106,10 +106,10 @@ class SlideZoomArgs(ToolArgs):
     """Arguments of slide_zoom."""
 
     image_id: ImageId
-    x: int = Field(description="Left edge, level-0 pixels.")
-    y: int = Field(description="Top edge, level-0 pixels.")
-    width: int = Field(gt=0, description="Width, level-0 pixels.")
-    height: int = Field(gt=0, description="Height, level-0 pixels.")
+    x: int = Field(ge=0, description="Left edge, level-0 pixels.")
+    y: int = Field(ge=0, description="Top edge, level-0 pixels.")
+    width: int = Field(ge=1, description="Width, level-0 pixels.")
+    height: int = Field(ge=1, description="Height, level-0 pixels.")
 
 
 class SlideZoomResult(ToolResult):
