@@ -10,6 +10,7 @@ asked for (`keep_raw_header`, for local tools that never talk to the model).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.raster import RASTER_MAGIC, load_raster
 
-__all__ = ["LoadedImage", "load_image", "sniff"]
+__all__ = ["LoadedImage", "load_frames", "load_image", "sniff"]
 
 Image.MAX_IMAGE_PIXELS = None  # our own pixel limit is enforced at upload and load time
 
@@ -54,6 +55,19 @@ def _load_dicom(
     path: Path, frame: int, key: str, keep_raw_header: bool, timeout_s: float, max_pixels: int
 ) -> LoadedImage:
     ds, notes = read_dicom(path)
+    return _frame_of(ds, path, frame, notes, key, keep_raw_header, timeout_s, max_pixels)
+
+
+def _frame_of(
+    ds: Dataset,
+    path: Path,
+    frame: int,
+    notes: list[str],
+    key: str,
+    keep_raw_header: bool,
+    timeout_s: float,
+    max_pixels: int,
+) -> LoadedImage:
     count = frame_count(ds)
     check_frame(frame, count, label(path))
     rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
@@ -146,3 +160,22 @@ def load_image(
     # Unknown content may still be a DICOM without preamble; read_dicom says if not.
     key = deid_key or _PROCESS_KEY
     return _load_dicom(path, frame, key, keep_raw_header, timeout_s, max_pixels)
+
+
+def load_frames(
+    path: Path,
+    frames: Sequence[int],
+    *,
+    deid_key: str | None = None,
+    timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[LoadedImage]:
+    """Yield several frames of one file, parsing a DICOM header only once (for cine)."""
+    if sniff(path) == "raster":
+        for frame in frames:
+            yield load_raster(path, frame, timeout_s, max_pixels)
+        return
+    ds, notes = read_dicom(path)
+    key = deid_key or _PROCESS_KEY
+    for frame in frames:
+        yield _frame_of(ds, path, frame, list(notes), key, False, timeout_s, max_pixels)
