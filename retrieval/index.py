@@ -41,7 +41,7 @@ class IndexParams:
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 64
     ivf_nlist: int | None = None
-    """Inverted lists; None: about 4·sqrt(n)."""
+    """Inverted lists; None: about sqrt(n) of the training set."""
     ivf_nprobe: int = 32
     pq_m: int | None = None
     """Sub-quantizers; None: dim/4 (must divide dim)."""
@@ -113,7 +113,7 @@ class VectorIndex:
             inner.hnsw.efConstruction = params.hnsw_ef_construction
             inner.hnsw.efSearch = params.hnsw_ef_search
         else:
-            nlist = params.ivf_nlist or max(1, int(4 * np.sqrt(max(n, 1))))
+            nlist = params.ivf_nlist or max(1, int(np.sqrt(max(n, 1))))
             min_train = max(nlist, 2**params.pq_bits) * 39
             if training is None or n < min_train:
                 raise ConfigError(

@@ -249,7 +249,8 @@ class KnowledgeBase:
 
     def is_current(self, source: str, sha256: str) -> bool:
         """Whether `source` was already ingested with this content."""
-        return self.store.source_hash(source) == sha256
+        with self._lock:
+            return self.store.source_hash(source) == sha256
 
     # -- search ----------------------------------------------------------------------
 
@@ -300,17 +301,18 @@ class KnowledgeBase:
         if not query.strip():
             raise InputError("the search query is empty; say what to look for")
         n = max(settings.candidates, k)
-        allowed = self._allowed(filters)
-        rankings: dict[str, list[tuple[int, float]]] = {}
-        if mode in ("hybrid", "bm25"):
-            bm25, _ = self._lexical()
-            rankings["bm25"] = bm25.rank(query, n, allowed)
-        if mode in ("hybrid", "dense"):
-            vector = self.embedder.embed([query])[0]
-            rankings["dense"] = self._dense(
-                self.text_index, vector, n, allowed, settings.dense_min_score
-            )
-        return self._hits(rankings, k, fused=mode == "hybrid")
+        vector = self.embedder.embed([query])[0] if mode != "bm25" else None
+        with self._lock:  # one SQLite connection, and indexes swapped by updates
+            allowed = self._allowed(filters)
+            rankings: dict[str, list[tuple[int, float]]] = {}
+            if mode in ("hybrid", "bm25"):
+                bm25, _ = self._lexical()
+                rankings["bm25"] = bm25.rank(query, n, allowed)
+            if vector is not None:
+                rankings["dense"] = self._dense(
+                    self.text_index, vector, n, allowed, settings.dense_min_score
+                )
+            return self._hits(rankings, k, fused=mode == "hybrid")
 
     def search_image(
         self, image: Path, k: int | None = None, filters: Filters | None = None
@@ -322,10 +324,10 @@ class KnowledgeBase:
                 "search by text instead (set image_embedder in configs/retrieval.yaml)"
             )
         vector = self.image_embedder.embed_images([image])[0]
-        ranking = self._dense(
-            self.image_index, vector, k or self.config.search.k, self._allowed(filters), -1.0
-        )
-        return self._hits({"image": ranking}, k or self.config.search.k, fused=False)
+        k = k or self.config.search.k
+        with self._lock:
+            ranking = self._dense(self.image_index, vector, k, self._allowed(filters), -1.0)
+            return self._hits({"image": ranking}, k, fused=False)
 
     def _hits(
         self, rankings: dict[str, list[tuple[int, float]]], k: int, *, fused: bool
@@ -342,10 +344,15 @@ class KnowledgeBase:
 
     def get(self, cid: str) -> Chunk | None:
         """Look up the passage with citation id `cid` (None if unknown)."""
-        return self.store.by_citation(cid)
+        with self._lock:
+            return self.store.by_citation(cid)
 
     def stats(self) -> KnowledgeStats:
         """Count passages and describe the settings of this base."""
+        with self._lock:
+            return self._stats()
+
+    def _stats(self) -> KnowledgeStats:
         sources = len(self.store.all_sources())
         return KnowledgeStats(
             folder=str(self.folder),

@@ -169,3 +169,23 @@ def test_image_report_pairs_and_discovery(tmp_path: Path) -> None:
     assert discover(tmp_path / "notes.md")[0].source == "notes.md"
     with pytest.raises(InputError, match="neither a file nor a folder"):
         discover(tmp_path / "missing")
+
+
+def test_shipped_knowledge_corpus_is_searchable(tmp_path: Path) -> None:
+    from assistant.config import REPO_ROOT
+    from retrieval.embeddings import HashingEmbedder
+    from retrieval.ingest import iter_documents
+    from retrieval.knowledge import KnowledgeBase
+
+    corpus = REPO_ROOT / "configs" / "knowledge"
+    docs = [d for _, found in iter_documents(corpus) for d in found]
+    for path in corpus.glob("*.md"):  # our own text, and it says so
+        assert "written for MedAssist" in path.read_text(encoding="utf-8"), path.name
+    kb = KnowledgeBase(tmp_path / "kb", embedder=HashingEmbedder(256))
+    try:
+        kb.add_documents(docs)
+        hit = kb.search("blunted costophrenic angle meniscus", 1)[0]
+        assert hit.chunk.source == "pleural-effusion.md"
+        assert kb.search("haematoxylin eosin stain", 1)[0].chunk.source == "pathology-slide.md"
+    finally:
+        kb.close()

@@ -181,3 +181,16 @@ def test_stats(open_kb: KBFactory) -> None:
     assert stats.by_modality == {"xray": 10, "ct": 1}
     assert (stats.sources, stats.dim, stats.embedder) == (1, 64, "hashing-64")
     assert kb.is_current("reports", "abc") and not kb.is_current("reports", "def")
+
+
+def test_concurrent_searches_during_an_update(open_kb: KBFactory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    kb = open_kb()
+    kb.add_documents(report_docs()[:3])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        searches = [pool.submit(kb.search, "effusion", 3) for _ in range(40)]
+        update = pool.submit(kb.add_documents, report_docs())
+        results = [f.result() for f in searches]
+    assert update.result() == 4
+    assert all(r and r[0].chunk.source == "reports/r0.txt" for r in results)
