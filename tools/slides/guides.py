@@ -18,6 +18,8 @@ TOP, LEFT = 20, 56
 _GRID = (0, 120, 255, 70)
 _TEXT = (0, 0, 0)
 _BOX = (255, 40, 40)
+_BOX_COLOURS = {"T": _BOX, "Z": (20, 90, 255)}
+"""Tissue pieces red, suggested zooms blue."""
 
 
 def nice_step(span: float, ticks: int = 6) -> int:
@@ -54,10 +56,14 @@ def draw_guides(
         draw.line([(LEFT - 5, TOP + py), (LEFT, TOP + py)], fill=_TEXT)
         draw.text((LEFT - 7, TOP + py), str(value), fill=_TEXT, font=font, anchor="rm")
     for label, box in boxes:
-        x0, y0 = (box.x - region.x) * sx, (box.y - region.y) * sy
-        x1, y1 = (box.right - region.x) * sx, (box.bottom - region.y) * sy
-        grid.rectangle([x0, y0, x1, y1], outline=(*_BOX, 255), width=2)
-        grid.text((x0 + 3, y0 + 2), label, fill=(*_BOX, 255), font=font)
+        colour = (*_BOX_COLOURS.get(label[:1], _BOX), 255)
+        inset = 0 if label.startswith("T") else 3  # neighbouring grid boxes stay apart
+        x0, y0 = (box.x - region.x) * sx + inset, (box.y - region.y) * sy + inset
+        x1, y1 = (box.right - region.x) * sx - inset, (box.bottom - region.y) * sy - inset
+        grid.rectangle([x0, y0, x1, y1], outline=colour, width=2)
+        left, top, right, bottom = grid.textbbox((x0 + 4, y0 + 3), label, font=font)
+        grid.rectangle([left - 2, top - 1, right + 2, bottom + 1], fill=(255, 255, 255, 220))
+        grid.text((x0 + 4, y0 + 3), label, fill=colour, font=font)
     framed = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
     canvas.paste(framed, (LEFT, TOP))
     return canvas

@@ -21,8 +21,11 @@ from tools.slides.resolution import read_downsampled
 from tools.slides.tissue import (
     CropMeasurements,
     TissueRegion,
+    ZoomSuggestion,
     measure_crop,
     region_of,
+    suggest_zooms,
+    tissue_mask,
     tissue_regions,
 )
 from tools.slides.types import Region, SlideInfo
@@ -35,6 +38,8 @@ class SlideSettings(BaseModel):
     thumbnail_max_side: int = Field(1024, ge=128, le=4096)
     crop_max_side: int = Field(1024, ge=128, le=4096)
     max_tissue_regions: int = Field(8, ge=0, le=50)
+    max_suggestions: int = Field(5, ge=0, le=50)
+    suggestion_power: float = Field(10.0, gt=0, description="Magnification a Z box shows at.")
     min_zoom_side: int = Field(16, ge=1)
     jpeg_quality: int = Field(90, ge=50, le=100)
 
@@ -65,26 +70,34 @@ class SlideOverviewResult(ToolResult):
     image_id: str
     slide: SlideInfo
     tissue_regions: list[TissueRegion]
+    suggested_zooms: list[ZoomSuggestion]
     hint: str
 
 
 def slide_overview(args: SlideOverviewArgs, ctx: ToolContext) -> SlideOverviewResult:
     """Show a whole-slide image (pathology slide) at low power, with rulers in level-0 pixels.
 
-    Returns the slide's size, magnification and microns per pixel, and tissue regions
-    T1, T2, ... as boxes (x, y, width, height in level-0 pixels). Call it first on a slide,
-    then use slide_zoom on the regions that matter.
+    Returns the slide's size, magnification and microns per pixel, tissue pieces T1, T2,
+    ... and suggested zooms Z1, Z2, ... (densest tissue first), all as boxes (x, y, width,
+    height in level-0 pixels). Call it first on a slide, then slide_zoom into the boxes.
     """
     settings = _settings(ctx)
     slide = _open(ctx, args.image_id)
     width, height = slide.dimensions
     thumb = slide.thumbnail(settings.thumbnail_max_side - LEFT)
     scale = width / thumb.width
-    regions = tissue_regions(np.asarray(thumb), scale, settings.max_tissue_regions)
-    whole = Region(x=0, y=0, width=width, height=height)
-    framed = draw_guides(thumb, whole, [(r.label, region_of(r)) for r in regions])
-    path = _save(ctx, framed, f"slide_{args.image_id}_overview.jpg", settings.jpeg_quality)
+    pixels = np.asarray(thumb)
+    mask = tissue_mask(pixels)
+    regions = tissue_regions(mask, scale, settings.max_tissue_regions)
     info = slide.info()
+    suggestions = suggest_zooms(
+        pixels, mask, scale, _suggestion_side(info, settings), settings.max_suggestions
+    )
+    whole = Region(x=0, y=0, width=width, height=height)
+    boxes = [(r.label, region_of(r)) for r in regions]
+    boxes += [(z.label, Region(x=z.x, y=z.y, width=z.width, height=z.height)) for z in suggestions]
+    framed = draw_guides(thumb, whole, boxes)
+    path = _save(ctx, framed, f"slide_{args.image_id}_overview.jpg", settings.jpeg_quality)
     record_visit(
         ctx.session_dir,
         Visit(seq=0, kind="overview", image_id=args.image_id, x=0, y=0, width=width,
@@ -95,7 +108,8 @@ def slide_overview(args: SlideOverviewArgs, ctx: ToolContext) -> SlideOverviewRe
         image_id=args.image_id,
         slide=info,
         tissue_regions=regions,
-        hint="Zoom with slide_zoom(x, y, width, height) in level-0 pixels, e.g. a tissue box."
+        suggested_zooms=suggestions,
+        hint="Zoom with slide_zoom(x, y, width, height) in level-0 pixels, e.g. box Z1."
         if regions
         else "No tissue found at low power; zoom into the whole slide in parts to check.",
         artifacts=[ctx.artifact(path, "image", caption)],
@@ -125,6 +139,15 @@ class SlideZoomResult(ToolResult):
     full_resolution: bool
     measurements: CropMeasurements
     hint: str
+
+
+def _suggestion_side(info: SlideInfo, settings: SlideSettings) -> int:
+    """Side of a Z box: what a crop shows at `suggestion_power`, at most a quarter slide."""
+    quarter = max(info.width, info.height) // 4
+    if info.objective_power:
+        side = round(settings.crop_max_side * info.objective_power / settings.suggestion_power)
+        return max(64, min(side, quarter))
+    return max(64, quarter)
 
 
 def _power(info: SlideInfo, downsample: float) -> float | None:

@@ -73,10 +73,9 @@ def tissue_mask(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
 
 
 def tissue_regions(
-    thumbnail: NDArray[np.uint8], scale: float, limit: int, min_fraction: float = 0.005
+    mask: NDArray[np.bool_], scale: float, limit: int, min_fraction: float = 0.005
 ) -> list[TissueRegion]:
-    """Return the largest tissue pieces of a thumbnail, boxes scaled by `scale` to level 0."""
-    mask = tissue_mask(thumbnail)
+    """Return the largest tissue pieces of a thumbnail's mask, boxes scaled to level 0."""
     labels, count = ndimage.label(mask)
     total = int(mask.sum())
     if count == 0 or total == 0:
@@ -98,6 +97,50 @@ def tissue_regions(
             )
         )
     return regions
+
+
+class ZoomSuggestion(BaseModel):
+    """A square of dense tissue worth a closer look, in level-0 pixels."""
+
+    label: str = Field(description="Z1 is the most cellular-looking square, Z2 the next, ...")
+    x: int
+    y: int
+    width: int
+    height: int
+    tissue_fraction: float
+    darkness: float = Field(description="Mean haematoxylin darkness of its tissue (0-1).")
+
+
+def suggest_zooms(
+    thumbnail: NDArray[np.uint8], mask: NDArray[np.bool_], scale: float, cell: int, limit: int
+) -> list[ZoomSuggestion]:
+    """Return grid squares of `cell` level-0 pixels ranked by tissue × darkness.
+
+    Dark (haematoxylin-rich) tissue is where nuclei crowd: what a pathologist checks
+    first, and what a model that cannot see the thumbnail needs to be told.
+    """
+    step = max(2, round(cell / scale))
+    found: list[tuple[float, int, int, int, int, float, float]] = []
+    height, width = mask.shape
+    for ty in range(0, height, step):
+        for tx in range(0, width, step):
+            part = mask[ty : ty + step, tx : tx + step]
+            fraction = float(part.mean())
+            if fraction < 0.25:
+                continue
+            red = thumbnail[ty : ty + step, tx : tx + step, 0][part]
+            darkness = 1.0 - float(red.mean()) / 255.0
+            found.append((fraction * darkness, tx, ty, part.shape[1], part.shape[0], fraction,
+                          darkness))
+    found.sort(key=lambda item: -item[0])
+    return [
+        ZoomSuggestion(
+            label=f"Z{rank}", x=int(tx * scale), y=int(ty * scale),
+            width=max(1, round(w * scale)), height=max(1, round(h * scale)),
+            tissue_fraction=round(fraction, 2), darkness=round(darkness, 2),
+        )
+        for rank, (_, tx, ty, w, h, fraction, darkness) in enumerate(found[:limit], start=1)
+    ]
 
 
 def count_nuclei(

@@ -48,6 +48,10 @@ def test_overview_reports_metadata_and_tissue(ctx: ToolContext) -> None:
     assert len(boxes) == 2
     for got, want in zip(boxes, (BLUE_BOX, RED_BOX), strict=True):
         assert max(abs(g - w) for g, w in zip(got, want, strict=True)) <= 6
+    # 20x slide: a Z box would show at 10x over 2048 px, capped at a quarter slide (256).
+    # The blue square is darker than the red one, so its two squares come first.
+    zooms = [(z.x, z.y, z.width, z.height) for z in result.suggested_zooms]
+    assert zooms == [(0, 512, 256, 256), (256, 512, 256, 256), (512, 0, 256, 256)]
     (art,) = result.artifacts
     assert art.kind == "image" and art.media_type == "image/jpeg"
     with Image.open(ctx.session_dir / art.path) as img:

@@ -7,13 +7,13 @@ from PIL import Image, ImageDraw
 
 from tests.tools.slides.conftest import BLUE_BOX, RED_BOX, base_image
 from tools.slides.guides import LEFT, TOP, draw_guides, nice_step
-from tools.slides.tissue import measure_crop, tissue_mask, tissue_regions
+from tools.slides.tissue import measure_crop, suggest_zooms, tissue_mask, tissue_regions
 from tools.slides.types import Region
 
 
 def test_tissue_regions_find_the_squares() -> None:
     thumb = np.asarray(Image.fromarray(base_image()).reduce(4))  # 256×192, scale 4
-    regions = tissue_regions(thumb, scale=4.0, limit=8)
+    regions = tissue_regions(tissue_mask(thumb), scale=4.0, limit=8)
     assert [r.label for r in regions] == ["T1", "T2"]
     for region, (x, y, w, h) in zip(regions, (BLUE_BOX, RED_BOX), strict=True):
         assert abs(region.x - x) <= 8 and abs(region.y - y) <= 8
@@ -24,7 +24,7 @@ def test_tissue_regions_find_the_squares() -> None:
 def test_blank_glass_has_no_tissue() -> None:
     glass = np.full((64, 64, 3), 250, np.uint8)
     assert not tissue_mask(glass).any()
-    assert tissue_regions(glass, 1.0, 8) == []
+    assert tissue_regions(tissue_mask(glass), 1.0, 8) == []
     m = measure_crop(glass, 0.5)
     assert (m.tissue_fraction, m.nuclei_like_blobs, m.nuclei_per_mm2) == (0.0, 0, 0.0)
 
@@ -59,3 +59,17 @@ def test_guides_frame_the_image() -> None:
     assert px[:TOP, LEFT:].min() < 100  # tick labels printed on the top ruler
     # The T1 box outline is drawn at (1100-1000)/2 = 50 px right of the image's left edge.
     assert tuple(px[TOP + 40, LEFT + 50]) != (255, 0, 0)
+
+
+def test_suggested_zooms_rank_dark_dense_tissue_first() -> None:
+    thumb = np.full((100, 100, 3), 250, np.uint8)
+    thumb[:, :50] = (235, 150, 200)  # pale pink tissue on the left half
+    thumb[50:75, 25:50] = (90, 50, 140)  # a purple (nuclear-dense) patch
+    thumb[0:10, 60:70] = (235, 150, 200)  # a speck: too little tissue in its square
+    zooms = suggest_zooms(thumb, tissue_mask(thumb), scale=10.0, cell=250, limit=3)
+    assert [(z.label, z.x, z.y, z.width, z.height) for z in zooms] == [
+        ("Z1", 250, 500, 250, 250),
+        ("Z2", 0, 0, 250, 250),
+        ("Z3", 250, 0, 250, 250),
+    ]
+    assert zooms[0].darkness > 0.4 > zooms[1].darkness and zooms[1].tissue_fraction == 1.0
