@@ -1,34 +1,38 @@
 """Interactive segmentation of anything from point or box prompts, without weights.
 
-- Points only: marker watershed on the gradient magnitude inside a window around the
-  points; the window's rim (and any background points) are background markers, so the
-  region stops at the strongest edge between them.
-- A box (optionally with points): GrabCut (colour GMMs + graph cut) initialised with the
-  box; foreground points are forced in, background points forced out.
+- A box: Otsu split of the (smoothed) box contents; the object is the class that fills
+  the box centre more than its rim; its largest component, holes filled. With points
+  inside the box, the class and component under the first point are taken instead.
+- Points only: the same split in a window around the first point, doubling the window
+  (from 32 px) until the region no longer touches the window edge, so small and large
+  objects both get a window that encloses them.
+- Background points: marker watershed on the gradient magnitude, foreground points vs
+  background points and the window rim, so the cut follows the strongest edge between.
 
-Good for: a well-contrasted object (a nodule, a cell, an organ outline on a clean
-image). Fails on: low-contrast or textured boundaries (leaks along weak edges),
-objects larger than the window around a point (give a box instead), thin structures.
+Good for: an object that is darker or brighter than its surroundings (a nucleus, a
+nodule, a lesion on a clean background), given a box that hugs it. Fails on: objects as
+textured as their background, low contrast, large objects from a single point (give a
+box), objects touching a similar neighbour (they merge; add a background point). GrabCut
+was tried first and rejected: on grayscale and fluorescence images it often labelled the
+whole box background (see benchmarks/results/segmentation.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import cv2
 import numpy as np
+from scipy import ndimage as ndi
 
 from assistant.errors import ToolArgumentError
 from tools.segmentation._skimage import filters, segmentation
-from tools.segmentation.preprocess import resize_to, to_gray, to_rgb8
+from tools.segmentation.preprocess import to_gray
 from tools.segmentation.types import Labels, Prompts, SegInput, Segmentation, Target
 
-WINDOW_FRACTION = 0.25
-"""Half-size of the window around point prompts, as a share of the longer image side."""
-MIN_WINDOW = 24
-GRABCUT_SIDE = 384
-"""GrabCut runs on a copy whose longer side is at most this (keeps a prompt under 1 s)."""
-GRABCUT_ITERATIONS = 4
+START_HALF_WINDOW = 16
+MAX_WINDOW_FRACTION = 0.5
+"""Largest half-window around a point, as a share of the longer image side."""
+
+Box = tuple[int, int, int, int]
+Point = tuple[int, int]
 
 
 def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> None:
@@ -55,66 +59,118 @@ def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> None:
             )
 
 
-def clip_box(box: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def clip_box(box: Box, shape: tuple[int, int]) -> Box:
     """Clip the box to the image."""
     h, w = shape
     x0, y0, x1, y1 = box
     return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
 
 
-def points_watershed(gray: np.ndarray, prompts: Prompts) -> np.ndarray:
-    """Binary region grown from foreground points up to the strongest surrounding edge."""
+def region_in(crop: np.ndarray, seed: Point | None = None) -> np.ndarray | None:
+    """Object in a crop by an Otsu split: the seed's class and component, or the central one."""
+    smooth = filters.gaussian(crop, 1.0)
+    if np.ptp(smooth) < 1e-6:
+        return None
+    otsu = filters.threshold_otsu(smooth)
+    # Midpoint of the two class means: Otsu alone sits off-centre when one class is small.
+    bright = smooth > (smooth[smooth > otsu].mean() + smooth[smooth <= otsu].mean()) / 2
+    h, w = bright.shape
+    if seed is not None:
+        obj = bright if bright[seed[1], seed[0]] else ~bright
+    else:
+        inner = np.zeros_like(bright)
+        inner[h // 4 : h - h // 4 + 1, w // 4 : w - w // 4 + 1] = True
+        rim = ~ndi.binary_erosion(np.ones_like(bright), iterations=max(1, min(h, w) // 10))
+        obj = bright if bright[inner].mean() >= bright[rim].mean() else ~bright
+    # Pick the component on an opened copy (cuts one-pixel bridges), return it unopened.
+    lab, n = ndi.label(ndi.binary_opening(obj))
+    if n == 0:
+        return None
+    if seed is not None:
+        # The seed's component, or the nearest one when opening removed the seed pixel.
+        _, (iy, ix) = ndi.distance_transform_edt(lab == 0, return_indices=True)
+        label = int(lab[iy[seed[1], seed[0]], ix[seed[1], seed[0]]])
+    else:
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        label = int(np.argmax(sizes))
+    whole, _ = ndi.label(obj)
+    picked = np.unique(whole[lab == label])
+    return np.asarray(ndi.binary_fill_holes(np.isin(whole, picked[picked > 0])), bool)
+
+
+def _paste(part: np.ndarray | None, shape: tuple[int, int], x0: int, y0: int) -> np.ndarray:
+    out = np.zeros(shape, bool)
+    if part is not None:
+        out[y0 : y0 + part.shape[0], x0 : x0 + part.shape[1]] = part
+    return out
+
+
+def from_box(gray: np.ndarray, box: Box, seed: Point | None) -> np.ndarray:
+    """Object inside a box (optionally with a point on it)."""
+    x0, y0, x1, y1 = clip_box(box, gray.shape)
+    local = (
+        (seed[0] - x0, seed[1] - y0) if seed and x0 <= seed[0] < x1 and y0 <= seed[1] < y1 else None
+    )
+    return _paste(region_in(gray[y0:y1, x0:x1], local), gray.shape, x0, y0)
+
+
+def from_point(gray: np.ndarray, point: Point) -> np.ndarray:
+    """Object at a point, in the smallest doubling window that encloses it."""
     h, w = gray.shape
-    pts = np.array(prompts.points)
-    half = max(MIN_WINDOW, round(WINDOW_FRACTION * max(h, w)))
-    x0, y0 = max(0, int(pts[:, 0].min()) - half), max(0, int(pts[:, 1].min()) - half)
-    x1, y1 = min(w, int(pts[:, 0].max()) + half + 1), min(h, int(pts[:, 1].max()) + half + 1)
+    x, y = point
+    half = START_HALF_WINDOW
+    while True:
+        x0, y0, x1, y1 = (
+            max(0, x - half),
+            max(0, y - half),
+            min(w, x + half + 1),
+            min(h, y + half + 1),
+        )
+        part = region_in(gray[y0:y1, x0:x1], (x - x0, y - y0))
+        cut = part is not None and (
+            (y0 > 0 and part[0].any())
+            or (y1 < h and part[-1].any())
+            or (x0 > 0 and part[:, 0].any())
+            or (x1 < w and part[:, -1].any())
+        )
+        if not cut or half >= MAX_WINDOW_FRACTION * max(h, w):
+            return _paste(part, gray.shape, x0, y0)
+        half *= 2
+
+
+def with_background(gray: np.ndarray, prompts: Prompts) -> np.ndarray:
+    """Marker watershed: foreground points vs background points and the window rim."""
+    h, w = gray.shape
+    pts = np.array(prompts.points + prompts.background_points)
+    if prompts.box is not None:
+        x0, y0, x1, y1 = clip_box(prompts.box, gray.shape)
+    else:
+        half = max(START_HALF_WINDOW, int(np.ptp(pts, axis=0).max()))
+        x0, y0 = max(0, int(pts[:, 0].min()) - half), max(0, int(pts[:, 1].min()) - half)
+        x1, y1 = min(w, int(pts[:, 0].max()) + half + 1), min(h, int(pts[:, 1].max()) + half + 1)
     crop = filters.gaussian(gray[y0:y1, x0:x1], 1.0)
     markers = np.zeros(crop.shape, np.int32)
     markers[[0, -1], :] = 2
     markers[:, [0, -1]] = 2
-    for x, y in prompts.background_points:
+    for (x, y), value in [(p, 2) for p in prompts.background_points] + [
+        (p, 1) for p in prompts.points
+    ]:
         if x0 <= x < x1 and y0 <= y < y1:
-            cv2.circle(markers, (x - x0, y - y0), 2, 2, -1)
-    for x, y in prompts.points:
-        cv2.circle(markers, (x - x0, y - y0), 2, 1, -1)
+            markers[max(0, y - y0 - 1) : y - y0 + 2, max(0, x - x0 - 1) : x - x0 + 2] = value
     region = segmentation.watershed(filters.sobel(crop), markers) == 1
-    out = np.zeros((h, w), bool)
-    out[y0:y1, x0:x1] = region
-    return out
+    return _paste(region, gray.shape, x0, y0)
 
 
-def box_grabcut(rgb: np.ndarray, prompts: Prompts) -> np.ndarray:
-    """Binary object inside the box by GrabCut, on a downscaled copy when large."""
-    assert prompts.box is not None
-    h, w = rgb.shape[:2]
-    small, scale = resize_to(rgb, GRABCUT_SIDE)
-    sh, sw = small.shape[:2]
-    x0, y0, x1, y1 = (round(v * scale) for v in clip_box(prompts.box, (h, w)))
-    x1, y1 = min(sw, max(x1, x0 + 2)), min(sh, max(y1, y0 + 2))
-    mask = np.full((sh, sw), cv2.GC_BGD, np.uint8)
-    mask[y0:y1, x0:x1] = cv2.GC_PR_FGD
-    for pts, value in ((prompts.points, cv2.GC_FGD), (prompts.background_points, cv2.GC_BGD)):
-        for x, y in pts:
-            cv2.circle(mask, (round(x * scale), round(y * scale)), 2, int(value), -1)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    grabcut: Any = cv2.grabCut  # its stubs reject rect=None, which GC_INIT_WITH_MASK needs
-    grabcut(
-        np.ascontiguousarray(small), mask, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK
-    )
-    fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
-    return np.asarray(cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST), bool)
-
-
-def largest_with_points(mask: np.ndarray, prompts: Prompts) -> Labels:
-    """Keep the components touching a foreground point, else the largest one."""
-    n, comp = cv2.connectedComponents(mask.astype(np.uint8))
-    if n <= 2:
-        return comp.astype(np.int32)
+def keep_prompted(mask: np.ndarray, prompts: Prompts) -> Labels:
+    """Keep the components under foreground points, else the largest one."""
+    comp, n = ndi.label(mask)
+    if n <= 1:
+        return np.asarray(comp, np.int32)
     hit = {int(comp[y, x]) for x, y in prompts.points if comp[y, x] > 0}
     if not hit:
         hit = {int(np.argmax(np.bincount(comp.ravel())[1:]) + 1)}
-    return np.isin(comp, list(hit)).astype(np.int32)
+    return np.asarray(np.isin(comp, list(hit)), np.int32)
 
 
 class InteractiveSegmenter:
@@ -130,14 +186,19 @@ class InteractiveSegmenter:
                 "target 'prompted' needs a prompt: give points [[x, y], ...] on the object "
                 "or a box [x0, y0, x1, y1] around it (pixels)."
             )
-        shape = (int(image.pixels.shape[0]), int(image.pixels.shape[1]))
-        check_prompts(prompts, shape)
-        if prompts.box is not None:
-            mask = box_grabcut(to_rgb8(image.pixels), prompts)
-            method = "GrabCut from the box"
+        gray = to_gray(image.pixels)
+        check_prompts(prompts, gray.shape)
+        seed = prompts.points[0] if prompts.points else None
+        if prompts.background_points and prompts.points:
+            mask, method = with_background(gray, prompts), "marker watershed on gradient"
+        elif prompts.box is not None:
+            mask, method = from_box(gray, prompts.box, seed), "Otsu split inside the box"
         else:
-            mask = points_watershed(to_gray(image.pixels), prompts)
-            method = "marker watershed on gradient from the points"
-        labels = largest_with_points(mask, prompts)
+            assert seed is not None
+            mask = np.zeros(gray.shape, bool)
+            for point in prompts.points:
+                mask |= from_point(gray, point)
+            method = "Otsu split in a growing window around the point"
+        labels = keep_prompted(mask, prompts)
         notes = [] if labels.any() else ["nothing found at the prompt: try a tighter box"]
         return Segmentation(labels, {1: "selected object"}, method, notes=notes)

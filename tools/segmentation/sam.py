@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assistant.errors import ToolArgumentError, ToolError
-from tools.segmentation.interactive import check_prompts, clip_box, largest_with_points
+from tools.segmentation.interactive import check_prompts, clip_box, keep_prompted
 from tools.segmentation.preprocess import resize_to, to_rgb8
 from tools.segmentation.types import Prompts, SegInput, Segmentation, Target
 
@@ -123,7 +123,7 @@ class SamSegmenter:
         cropped = full[..., :h, :w]
         logits = torch.nn.functional.interpolate(cropped, size=shape, mode="bilinear")[0, 0]
         mask = (logits > 0).cpu().numpy()
-        labels = largest_with_points(mask, prompts) if mask.any() else mask.astype(np.int32)
+        labels = keep_prompted(mask, prompts) if mask.any() else mask.astype(np.int32)
         score = float(out.iou_scores[0, 0, best])
         notes = [f"model's predicted IoU for this mask: {score:.2f}"]
         return Segmentation(
