@@ -59,7 +59,7 @@ def full_range(values: NDArray[np.generic]) -> Window:
 
 def percentile_window(values: NDArray[np.generic], low: float = 0.5, high: float = 99.5) -> Window:
     """Return a window over the central percentiles, robust to a few extreme pixels."""
-    sample = values.ravel()[:: max(1, values.size // 262_144)]  # ≤ ~262k samples is plenty
+    sample = values.ravel()[:: max(1, values.size // 65_536)]  # ~65k samples are plenty
     lo, hi = (float(v) for v in np.percentile(sample.astype(np.float64), [low, high]))
     if hi <= lo:
         return full_range(values)
