@@ -89,4 +89,5 @@ class NucleiSegmenter:
             method = "Otsu + distance watershed"
             factor = 1.0
         labels = split_nuclei(nuclei_mask(signal, radius_px, factor), radius_px)
-        return Segmentation(labels, {0: "nucleus"}, method, instances=True, notes=notes)
+        names = {0: "nucleus"}
+        return Segmentation(labels, names, method, instances=True, notes=notes, plural="nuclei")

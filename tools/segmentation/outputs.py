@@ -97,9 +97,23 @@ def render_overlay(
     return image
 
 
+ASCII = str.maketrans({"×": "x", "µ": "u", "²": "2"})
+"""Fallback spelling when no font with these glyphs is installed (Pillow's default has none)."""
+
+
+def legend_font(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool]:
+    """DejaVu Sans when installed (has µ, ², ×), else Pillow's default; True if Unicode-safe."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size), True
+    except OSError:
+        return ImageFont.load_default(size=size), False
+
+
 def _draw_legend(image: Image.Image, legend: Sequence[tuple[str, tuple[int, int, int]]]) -> None:
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=max(11, image.width // 60))
+    font, unicode_ok = legend_font(max(11, image.width // 60))
+    if not unicode_ok:
+        legend = [(text.translate(ASCII), colour) for text, colour in legend]
     line = int(font.size) + 6 if isinstance(font, ImageFont.FreeTypeFont) else 16
     width = max(int(draw.textlength(text, font=font)) for text, _ in legend) + line + 12
     height = line * len(legend) + 8

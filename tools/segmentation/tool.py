@@ -204,6 +204,6 @@ def _legend(seg: Segmentation, structures: list[Structure], unit: str) -> list[t
     colours = palette(max(s.label for s in structures), seg.instances)
     if seg.instances:
         total = round_sig(sum(s.area.value for s in structures))
-        name = seg.names.get(0, "object")
-        return [(f"{len(structures)} × {name}, total {total:g} {unit}", _rgb(colours[0]))]
+        name = seg.plural or seg.names.get(0, "object") + "s"
+        return [(f"{len(structures)} {name}, total {total:g} {unit}", _rgb(colours[0]))]
     return [(f"{s.name}: {s.area.value:g} {unit}", _rgb(colours[s.label - 1])) for s in structures]

@@ -68,6 +68,8 @@ class Segmentation:
     method: str
     instances: bool = False
     notes: list[str] = field(default_factory=list)
+    plural: str = ""
+    """Plural of the instance name for counts ("nuclei"); defaults to name + "s"."""
 
     def name_of(self, label: int) -> str:
         """Display name of one label."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from PIL import Image
 
 from tools.segmentation.measure import measure, pixel_area, round_sig
 from tools.segmentation.outputs import (
+    ASCII,
+    legend_font,
     render_overlay,
     rle_decode,
     rle_encode,
@@ -103,6 +106,24 @@ def test_mask_png_and_rle_files(tmp_path: Path) -> None:
     assert doc["size"] == [40, 50]
     left = next(s for s in doc["structures"] if s["name"] == "left lung")
     assert np.array_equal(rle_decode(left["counts"], (40, 50)), seg.labels == 2)
+
+
+def test_legend_font_falls_back_to_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import ImageFont
+
+    real = ImageFont.truetype
+
+    def no_dejavu(font: object, *args: Any, **kw: Any) -> ImageFont.FreeTypeFont:
+        if font == "DejaVuSans.ttf":
+            raise OSError("cannot open resource")
+        return real(font, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageFont, "truetype", no_dejavu)
+    font, unicode_ok = legend_font(12)
+    assert not unicode_ok and isinstance(font, ImageFont.FreeTypeFont)
+    assert "3 nuclei: 2 µm², 2×".translate(ASCII) == "3 nuclei: 2 um2, 2x"
+    gray = np.zeros((40, 50), np.uint8)
+    render_overlay(gray, np.zeros((40, 50), np.int32), [("3 nuclei: 2 µm²", (1, 2, 3))], True)
 
 
 def test_overlay_has_colours_and_legend() -> None:

@@ -93,7 +93,7 @@ def test_microns_per_pixel_and_counts(tmp_path: Path) -> None:
     total_px = sum(s.area_px for s in result.structures)
     assert result.total_area.value == pytest.approx(total_px * 0.0625, rel=1e-3)
     assert result.structures[0].name.startswith("nucleus ")
-    assert "6 × nucleus" in result.artifacts[0].caption
+    assert "6 nuclei, total" in result.artifacts[0].caption
 
 
 def test_pixels_without_scale_and_listing_cap(
