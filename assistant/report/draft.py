@@ -26,6 +26,7 @@ __all__ = ["draft_report", "report_schema"]
 
 _MAX_CITATIONS = 4
 _CONVERSATION_TURNS = 8
+_PROMPT_CHARS_PER_ITEM = 600
 
 SYSTEM = """You draft a {title} for a clinician to review. Write only what the evidence \
 supports. Every sentence lists the ids of the evidence that supports it in "citations". \
@@ -73,7 +74,12 @@ def report_schema(template: ReportTemplate, evidence_ids: Sequence[str]) -> dict
 def _evidence_block(evidence: Sequence[Evidence]) -> str:
     if not evidence:
         return "(none: no tool results and no retrieved passages)"
-    return "\n".join(f"[{e.id}] {e.kind} {e.label}: {e.text}" for e in evidence)
+    return "\n".join(f"[{e.id}] {e.kind} {e.label}: {_clip(e.text)}" for e in evidence)
+
+
+def _clip(text: str, limit: int = _PROMPT_CHARS_PER_ITEM) -> str:
+    """Shorten long evidence in the prompt (small models have small context windows)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _conversation(messages: Sequence[BaseMessage]) -> list[Message]:
