@@ -8,6 +8,7 @@ RGB encoding instead. Only pixels leave here: no header value is drawn or embedd
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from tools.imaging.windowing import (
     full_range,
     preset_window,
 )
+
+RENDER_CACHE_SIZE = 64
+"""Rendered PNGs kept in memory (each at most a few MB at model size)."""
 
 _PNG_PARAMS = [
     cv2.IMWRITE_PNG_COMPRESSION, 1,
@@ -91,6 +95,27 @@ def render_png(
     frame: int = 0,
     ct_windows_rgb: bool = False,
 ) -> bytes:
-    """PNG bytes of the image at `path`, its longer side at most `max_side` pixels."""
-    pixels, _ = display_array(load_image(path, frame=frame), window, ct_windows_rgb)
+    """PNG bytes of the image at `path`, its longer side at most `max_side` pixels.
+
+    Results are cached by file identity (path, size, modification time) and arguments:
+    the agent sends the same attachment to the model on every turn.
+    """
+    stat = path.stat()
+    return _render_cached(
+        str(path.resolve()), stat.st_size, stat.st_mtime_ns, max_side, window, frame, ct_windows_rgb
+    )
+
+
+@lru_cache(maxsize=RENDER_CACHE_SIZE)
+def _render_cached(
+    path: str,
+    size: int,
+    mtime_ns: int,
+    max_side: int,
+    window: WindowPreset | Window,
+    frame: int,
+    ct_windows_rgb: bool,
+) -> bytes:
+    del size, mtime_ns  # part of the cache key only
+    pixels, _ = display_array(load_image(Path(path), frame=frame), window, ct_windows_rgb)
     return encode_png(pixels, max_side)

@@ -214,3 +214,13 @@ def test_render_png_windows_and_ct_rgb(ct_dicom: Path) -> None:
     assert lung[24, 20] > 200 and bone[24, 20] < 100  # water: bright in lung, dark in bone
     rgb = np.asarray(Image.open(BytesIO(render_png(ct_dicom, 16, ct_windows_rgb=True))))
     assert rgb.shape[2] == 3 and max(rgb.shape[:2]) == 16
+
+
+def test_render_cache_follows_file_changes(make_dicom: MakeDicom) -> None:
+    path = make_dicom("cached.dcm")
+    first = render_png(path, 64)
+    assert render_png(path, 64) is first  # same file, same arguments: served from the cache
+    ds = dcmread(path)
+    ds.WindowCenter = 700  # the file changes: size/mtime change, so it is rendered again
+    ds.save_as(path)
+    assert render_png(path, 64) != first
