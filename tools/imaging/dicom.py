@@ -129,7 +129,7 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
             if ds is None:
                 raise UnreadableImageError(
                     f"{label(path)}: not a DICOM file nor a supported image "
-                    "(supported: DICOM, PNG, JPEG, TIFF, BMP)"
+                    "(supported: DICOM, PNG, JPEG, TIFF, BMP, GIF)"
                 ) from None
             notes.append("the file has no DICOM file meta header; it was read anyway (forced)")
             log.warning("%s: DICOM without file meta, read with force", label(path))

@@ -27,7 +27,7 @@ from tools.imaging.deid import label
 from tools.imaging.dicom import GZIP_MAGIC, decode_frame, frame_count, read_dicom
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
-from tools.imaging.raster import RASTER_MAGIC, load_raster
+from tools.imaging.raster import load_raster, raster_format
 
 __all__ = ["LoadedImage", "load_frames", "load_image", "sniff"]
 
@@ -135,7 +135,7 @@ def sniff(path: Path) -> str:
         raise InputError(f"{label(path)}: cannot be opened ({exc.strerror})") from exc
     if head[128:132] == b"DICM" or head[:2] == GZIP_MAGIC:
         return "dicom"
-    if any(head.startswith(magic) for magic in RASTER_MAGIC):
+    if raster_format(head):
         return "raster"
     return "unknown"
 

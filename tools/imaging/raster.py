@@ -27,15 +27,25 @@ RASTER_MAGIC: dict[bytes, str] = {
     b"II+\x00": "TIFF",
     b"MM\x00+": "TIFF",
     b"BM": "BMP",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
 }
 """Leading bytes of the raster formats we accept, and their names."""
 
-_PIL_FORMATS = {"PNG", "JPEG", "MPO", "BMP"}
-_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, KeyError)
+_PIL_FORMATS = {"PNG", "JPEG", "MPO", "BMP", "GIF", "TIFF"}
+_READ_ERRORS = (
+    UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, KeyError, IndexError,
+)  # fmt: skip
 
 
 def raster_format(head: bytes) -> str | None:
-    """Return 'PNG', 'JPEG', 'TIFF' or 'BMP' for a file starting with `head`, else None."""
+    """Return 'PNG', 'JPEG', 'TIFF', 'BMP' or 'GIF' for a file starting with `head`, else None.
+
+    A DICOM file may start with a TIFF header in its preamble (dual-personality files):
+    the 'DICM' magic at byte 128 wins.
+    """
+    if head[128:132] == b"DICM":
+        return None
     return next((fmt for magic, fmt in RASTER_MAGIC.items() if head.startswith(magic)), None)
 
 
@@ -52,9 +62,26 @@ def _too_big(name: str, width: int, height: int, max_pixels: int) -> InputError:
     )
 
 
+def _needs_imagecodecs(exc: Exception) -> bool:
+    return "imagecodecs" in str(exc)
+
+
 def _load_tiff(path: Path, frame: int, max_pixels: int) -> tuple[NDArray[Any], int]:
+    """Read a TIFF page with tifffile; compressions it needs imagecodecs for go to Pillow."""
+    try:
+        return _load_tifffile(path, frame, max_pixels)
+    except ValueError as exc:
+        if not _needs_imagecodecs(exc):
+            raise
+    arr, count, _ = _load_pil(path, frame, max_pixels)  # LZW, JPEG, ... through libtiff
+    return arr, count
+
+
+def _load_tifffile(path: Path, frame: int, max_pixels: int) -> tuple[NDArray[Any], int]:
     with tifffile.TiffFile(path) as tif:
         count = len(tif.pages)
+        if count == 0:
+            raise UnreadableImageError(f"{label(path)}: the TIFF file has no readable page")
         check_frame(frame, count, label(path))
         page = tif.pages[frame]
         height = int(getattr(page, "imagelength", 0) or page.shape[0])

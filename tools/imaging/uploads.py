@@ -29,8 +29,9 @@ MEDIA_TYPES = {
     "JPEG": "image/jpeg",
     "TIFF": "image/tiff",
     "BMP": "image/bmp",
+    "GIF": "image/gif",
 }
-SUPPORTED = "DICOM (.dcm, also gzip-wrapped), PNG, JPEG, TIFF, BMP"
+SUPPORTED = "DICOM (.dcm, also gzip-wrapped), PNG, JPEG, TIFF, BMP, GIF"
 _WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"  # read tile by tile: no whole-image limit
 _CHUNK = 1 << 20
 
@@ -56,16 +57,18 @@ def _inflated_size(path: Path, limit: int, name: str) -> int:
 
 
 def _raster_geometry(path: Path, fmt: str, name: str) -> tuple[int, int, bool]:
-    """Return (pixels, frames, tiled) from the header of a PNG, JPEG, TIFF or BMP."""
+    """Return (pixels, frames, tiled) from the header of a PNG, JPEG, TIFF, BMP or GIF."""
     if fmt == "TIFF":
         with tifffile.TiffFile(path) as tif:
             pages = list(tif.pages)
+            if not pages:
+                raise UploadRejectedError(f"{name}: the TIFF file has no readable page")
             first = pages[0]
             tiled = bool(getattr(first, "is_tiled", False))
             pixels = sum(int(p.shape[0]) * int(p.shape[1]) for p in pages)
             return pixels, len(pages), tiled
     with Image.open(path) as img:
-        if img.format not in ("PNG", "JPEG", "MPO", "BMP"):
+        if img.format not in ("PNG", "JPEG", "MPO", "BMP", "GIF"):
             raise UploadRejectedError(f"{name}: {img.format} images are not supported")
         frames = int(getattr(img, "n_frames", 1))
         return img.width * img.height * frames, frames, False
@@ -116,6 +119,8 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
         OSError,
         ValueError,
         SyntaxError,
+        IndexError,
+        EOFError,
     ) as exc:
         raise UploadRejectedError(f"{name}: unreadable {fmt} header ({exc})") from exc
     if frames > limits.max_frames and not tiled:

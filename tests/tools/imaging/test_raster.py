@@ -85,3 +85,13 @@ def test_cine_is_an_animated_png_with_one_window(make_dicom: MakeDicom) -> None:
         apng.seek(3)
         last = np.asarray(apng.convert("L"))
     assert last.mean() > first.mean()  # one shared window: brighter frames stay brighter
+
+
+def test_lzw_tiff_and_gif_through_pillow(tmp_path: Path) -> None:
+    """tifffile needs imagecodecs for LZW; the loader falls back to Pillow's libtiff."""
+    ramp = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (6, 1))
+    Image.fromarray(ramp).save(tmp_path / "lzw.tif", compression="tiff_lzw")
+    np.testing.assert_array_equal(load_image(tmp_path / "lzw.tif").pixels, ramp)
+    Image.fromarray(ramp).save(tmp_path / "mask.gif")
+    gif = load_image(tmp_path / "mask.gif")
+    assert gif.source_format == "GIF" and gif.pixels.shape[:2] == (6, 25)

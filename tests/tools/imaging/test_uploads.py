@@ -33,6 +33,7 @@ def test_accepted_types(tmp_path: Path, ct_dicom: Path) -> None:
     assert check_upload(_save(tmp_path, "a.png", gray), "a.png", LIMITS) == "image/png"
     assert check_upload(_save(tmp_path, "a.jpg", gray), "a.jpg", LIMITS) == "image/jpeg"
     assert check_upload(_save(tmp_path, "a.bmp", gray), "a.bmp", LIMITS) == "image/bmp"
+    assert check_upload(_save(tmp_path, "a.gif", gray), "a.gif", LIMITS) == "image/gif"
     tif = tmp_path / "a.tif"
     tifffile.imwrite(tif, np.zeros((20, 30, 3), np.uint16))
     assert check_upload(tif, "a.tif", LIMITS) == "image/tiff"
@@ -90,9 +91,10 @@ def test_unsupported_types(tmp_path: Path) -> None:
     text.write_text("patient is fine\n" * 10)
     with pytest.raises(UploadRejectedError, match="supported: DICOM, PNG, JPEG, TIFF, BMP"):
         check_upload(text, "notes.txt", LIMITS)
-    gif = _save(tmp_path, "a.gif", np.zeros((4, 4), np.uint8))
+    archive = tmp_path / "study.zip"
+    archive.write_bytes(b"PK\x03\x04" + b"\0" * 200)
     with pytest.raises(UploadRejectedError, match="not a DICOM file nor a supported image"):
-        check_upload(gif, "a.gif", LIMITS)
+        check_upload(archive, "study.zip", LIMITS)
 
 
 def test_dicomdir_is_refused(tmp_path: Path) -> None:
@@ -122,3 +124,14 @@ def test_store_upload_moves_only_accepted_files(tmp_path: Path, gradient_png: Pa
     with pytest.raises(UploadRejectedError, match="larger than the upload limit"):
         store_upload(io.BytesIO(b"\0" * 5000), store / "img3.png", "big.png", tiny)
     assert sorted(p.name for p in store.iterdir()) == ["img1.png"]  # no partial files
+
+
+def test_dicom_with_a_tiff_preamble_is_dicom(ct_dicom: Path) -> None:
+    """Dual-personality files carry a TIFF header in the 128-byte DICOM preamble."""
+    data = bytearray(ct_dicom.read_bytes())
+    data[:8] = b"II*\x00\x08\x00\x00\x00"
+    ct_dicom.write_bytes(bytes(data))
+    assert check_upload(ct_dicom, "x.dcm", LIMITS) == "application/dicom"
+    from tools.imaging.loader import load_image
+
+    assert load_image(ct_dicom).source_format == "DICOM"
