@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import warnings
 from collections.abc import Mapping
 from copy import deepcopy
 from datetime import date, timedelta
@@ -30,6 +29,8 @@ from pathlib import PurePath
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+
+from tools.imaging.limits import captured_warnings
 
 STANDARD_UID_ROOT = "1.2.840.10008."
 DEID_METHOD = "MedAssist PS3.15 basic profile, dates shifted, UIDs remapped"
@@ -193,9 +194,7 @@ def deidentify(ds: Dataset, key: str) -> Dataset:
     """
     if not key:
         raise ValueError("deidentify needs a non-empty key (the session's secret)")
-    with warnings.catch_warnings():
-        # pydicom's validation warnings quote the (identifying) values being replaced.
-        warnings.simplefilter("ignore")
+    with captured_warnings():  # pydicom's validation warnings quote identifying values
         out = deepcopy(ds)
     return deidentify_in_place(out, key)
 
@@ -205,8 +204,7 @@ def deidentify_in_place(ds: Dataset, key: str) -> Dataset:
     if not key:
         raise ValueError("deidentify needs a non-empty key (the session's secret)")
     out, days = ds, date_shift_days(key)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with captured_warnings():
         _clean(out, key, days)
         if getattr(out, "file_meta", None) is not None:
             _clean(out.file_meta, key, days)

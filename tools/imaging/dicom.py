@@ -13,7 +13,6 @@ import io
 import logging
 import re
 import struct
-import warnings
 import zlib
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from pydicom.uid import (
 
 from assistant.errors import UnreadableImageError
 from tools.imaging.deid import label
-from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S, call_with_timeout
+from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S, call_with_timeout, captured_warnings
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +118,7 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
         head = fh.read(132)
     data = _inflate(path) if head[:2] == GZIP_MAGIC else path.read_bytes()
     notes: list[str] = ["the file was gzip-compressed"] if head[:2] == GZIP_MAGIC else []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with captured_warnings() as caught:
         ds: Dataset | None
         try:
             ds = dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
@@ -245,8 +243,7 @@ def decode_frame(
     n = frame_count(ds)
 
     def work() -> tuple[NDArray[np.generic], int]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with captured_warnings() as caught:
             arr = pixel_array(ds, index=frame if n > 1 else None)
         return arr, len(caught)
 

@@ -8,7 +8,9 @@ its thread until it finishes, but the user gets an answer and the process can ex
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from assistant.errors import UnreadableImageError
@@ -44,3 +46,25 @@ def call_with_timeout(func: Callable[[], T], timeout_s: float, what: str) -> T:
     if errors:
         raise errors[0]
     return values[0]
+
+
+_WARNINGS_LOCK = threading.RLock()
+
+
+@contextmanager
+def captured_warnings(wait_s: float = 1.0) -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings raised inside the block instead of showing them.
+
+    `warnings.catch_warnings` swaps process-wide state (before Python 3.14), so blocks are
+    serialised by a lock. The lock is only waited for `wait_s`: if a runaway decoder holds
+    it, the block runs without recording rather than stalling every later read.
+    """
+    if not _WARNINGS_LOCK.acquire(timeout=wait_s):
+        yield []
+        return
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+    finally:
+        _WARNINGS_LOCK.release()

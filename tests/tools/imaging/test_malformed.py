@@ -95,3 +95,30 @@ def test_decoding_time_limit() -> None:
     assert call_with_timeout(lambda: 7, 1.0, "fast") == 7
     with pytest.raises(ZeroDivisionError):
         call_with_timeout(lambda: 1 // 0, 1.0, "bug")
+
+
+def test_warning_capture_never_waits_long_for_a_stuck_decoder() -> None:
+    import threading
+    import warnings
+
+    from tools.imaging.limits import captured_warnings
+
+    inside, release = threading.Event(), threading.Event()
+
+    def stuck() -> None:
+        with captured_warnings():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=stuck)
+    thread.start()
+    assert inside.wait(5)
+    started = time.perf_counter()
+    with captured_warnings(wait_s=0.05) as caught:
+        pass
+    assert caught == [] and time.perf_counter() - started < 1
+    release.set()
+    thread.join()
+    with captured_warnings() as caught:
+        warnings.warn("recorded, not shown", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["recorded, not shown"]
