@@ -11,7 +11,8 @@ Modified Dates* and *Retain Patient Characteristics* options:
 - every UID that is not a standard DICOM UID (root 1.2.840.10008) is remapped to a
   ``2.25.<128-bit>`` UID derived from the session key, so one study keeps one UID;
 - every date (DA, and the date part of DT) is shifted by the same number of days per key;
-  times of day, age, sex, size and weight are kept (they matter for reading images);
+  times of day, age (capped at 90 years), sex, size and weight are kept (they matter for
+  reading images);
 - private tags and overlay/curve groups (6000-60FF, 5000-50FF) are removed.
 
 The same key always gives the same pseudonyms, so series of one study still line up.
@@ -155,6 +156,14 @@ def pseudonym(kind: str, value: str, key: str) -> str:
     return f"{kind}-{_digest(key, value).hex()[:10]}"
 
 
+def _cap_age(value: str) -> str:
+    """Ages above 89 years identify people (HIPAA Safe Harbor): report them as 090Y."""
+    text = value.strip().upper()
+    if len(text) == 4 and text[:3].isdigit() and text[3] == "Y" and int(text[:3]) > 89:
+        return "090Y"
+    return text
+
+
 def _fix_value(vr: str, value: str, key: str, days: int) -> str:
     if vr == "UI":
         return remap_uid(value, key)
@@ -175,6 +184,8 @@ def _clean(ds: Dataset, key: str, days: int) -> None:
             elem.value = pseudonym("ANON", str(elem.value), key) if elem.value else ""
         elif kw == "PatientID":
             elem.value = pseudonym("ID", str(elem.value), key) if elem.value else ""
+        elif kw == "PatientAge":
+            elem.value = _cap_age(str(elem.value or ""))
         elif kw in _EMPTY or vr == "PN":
             elem.value = ""
         elif vr == "SQ":

@@ -62,6 +62,14 @@ def test_uids_and_dates_are_consistent_per_key() -> None:
     assert remap_uid("1.2.840.10008.1.2.1", "a") == "1.2.840.10008.1.2.1"
 
 
+def test_ages_over_89_are_capped() -> None:
+    ds = make_dataset(ct_phantom())
+    ds.PatientAge = "097Y"
+    assert deidentify(ds, "k").PatientAge == "090Y"
+    ds.PatientAge = "045Y"
+    assert deidentify(ds, "k").PatientAge == "045Y"
+
+
 def test_shift_date() -> None:
     assert shift_date("20240301", -1) == "20240229"
     assert shift_date("not a date", -10) == ""
