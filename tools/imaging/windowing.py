@@ -122,3 +122,16 @@ class VoiLut:
     def describe(self) -> str:
         """Short text such as 'VOI LUT from the file (NORMAL)'."""
         return f"VOI LUT from the file ({self.name})" if self.name else "VOI LUT from the file"
+
+
+def preset_choices() -> list[tuple[str, WindowPreset]]:
+    """(label, value) pairs for a UI dropdown, in WINDOW_PRESETS order."""
+    labels: dict[str, str] = {
+        "auto": "Auto (the file's window)",
+        "full": "Full range (min to max)",
+    }
+    return [
+        (labels.get(name) or f"{name.capitalize()} (C {CT_PRESETS[name].center:g} / "
+         f"W {CT_PRESETS[name].width:g} HU)", name)  # fmt: skip
+        for name in WINDOW_PRESETS
+    ]

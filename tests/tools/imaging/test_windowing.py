@@ -66,3 +66,11 @@ def test_ct_rgb_channels_follow_medgemma_windows() -> None:
     assert red[0] == 0 and red[5] == 255 and 120 < red[1] < 135
     assert green[1] == 0 and green[2] == 0 and green[4] == 255 and 120 < green[3] < 135
     assert blue[1] == 0 and 120 < blue[6] < 135 and blue[5] == 255
+
+
+def test_preset_choices_for_the_ui() -> None:
+    from tools.imaging.windowing import preset_choices
+
+    choices = preset_choices()
+    assert [value for _, value in choices] == list(WINDOW_PRESETS)
+    assert ("Lung (C -600 / W 1500 HU)", "lung") in choices
