@@ -126,12 +126,14 @@ class VoiLut:
 
 def preset_choices() -> list[tuple[str, WindowPreset]]:
     """(label, value) pairs for a UI dropdown, in WINDOW_PRESETS order."""
-    labels: dict[str, str] = {
-        "auto": "Auto (the file's window)",
-        "full": "Full range (min to max)",
-    }
-    return [
-        (labels.get(name) or f"{name.capitalize()} (C {CT_PRESETS[name].center:g} / "
-         f"W {CT_PRESETS[name].width:g} HU)", name)  # fmt: skip
-        for name in WINDOW_PRESETS
-    ]
+    choices: list[tuple[str, WindowPreset]] = []
+    for name in WINDOW_PRESETS:
+        if name == "auto":
+            label = "Auto (the file's window)"
+        elif name == "full":
+            label = "Full range (min to max)"
+        else:
+            w = CT_PRESETS[name]
+            label = f"{name.capitalize()} (C {w.center:g} / W {w.width:g} HU)"
+        choices.append((label, name))
+    return choices
