@@ -76,7 +76,11 @@ class NucleiSegmenter:
         """Segment and count nuclei; prompts are ignored."""
         mpp = image.mpp or DEFAULT_MPP
         radius_px = NUCLEUS_DIAMETER_UM / mpp / 2
-        notes = [] if image.mpp else [f"no µm/px given: assumed {DEFAULT_MPP} µm/px (20x)"]
+        notes = (
+            []
+            if image.mpp
+            else [f"no microns_per_pixel given: nucleus size assumed for {DEFAULT_MPP} µm/px (20x)"]
+        )
         if target is Target.NUCLEI_HE:
             signal = hematoxylin(image.pixels)
             method = "hematoxylin deconvolution + 0.7×Otsu + distance watershed"

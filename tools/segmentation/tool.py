@@ -94,6 +94,10 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     prompts = Prompts(tuple(args.points), tuple(args.background_points), args.box)
     check_prompts(prompts, shape)
     notes: list[str] = []
+    pixels = img.pixels
+    if img.mode == "MONOCHROME1":  # stored inverted (low = white): segment what is displayed
+        pixels = np.asarray(pixels.max() - pixels)
+        notes.append("MONOCHROME1 image: inverted so that air is dark, as displayed")
     x0, y0, x1, y1 = (0, 0, img.width, img.height)
     if args.box is not None and args.target is not Target.PROMPTED:
         x0, y0, x1, y1 = clip_box(args.box, shape)
@@ -107,7 +111,7 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
             "pass a smaller box [x0, y0, x1, y1] (or crop the slide first)."
         )
     segmenter = get_segmenter(args.target, args.backend, config)
-    region = img.pixels[y0:y1, x0:x1]
+    region = pixels[y0:y1, x0:x1]
     seg = segmenter.segment(
         SegInput(region, img.spacing_mm, args.microns_per_pixel, img.modality), args.target, prompts
     )
@@ -119,7 +123,7 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     return _result(
         args,
         ctx,
-        img.pixels,
+        pixels,
         seg,
         structures,
         config.max_listed,

@@ -68,8 +68,13 @@ def fundus(size: int = 160) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
     return img, vessels
 
 
-def write_dicom(path: Path, pixels: NDArray[np.uint8], spacing_mm: tuple[float, float]) -> Path:
-    """A minimal uncompressed 8-bit MONOCHROME2 CR file with PixelSpacing (row, col) in mm."""
+def write_dicom(
+    path: Path,
+    pixels: NDArray[np.uint8],
+    spacing_mm: tuple[float, float],
+    photometric: str = "MONOCHROME2",
+) -> Path:
+    """A minimal uncompressed 8-bit CR file with PixelSpacing (row, col) in mm."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.1")
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -81,7 +86,7 @@ def write_dicom(path: Path, pixels: NDArray[np.uint8], spacing_mm: tuple[float, 
     ds.Modality = "CR"
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PhotometricInterpretation = photometric
     ds.BitsAllocated = ds.BitsStored = 8
     ds.HighBit = 7
     ds.PixelRepresentation = 0

@@ -67,7 +67,7 @@ def test_dark_nuclei_on_bright_background_are_inverted() -> None:
     pixels = 255 - fluorescence(truth)
     seg = NucleiSegmenter().segment(SegInput(pixels), Target.NUCLEI_FLUORESCENCE, NONE)
     assert int(seg.labels.max()) == len(NUCLEUS_CENTRES)
-    assert any("assumed 0.5 µm/px" in n for n in seg.notes)
+    assert any("assumed for 0.5 µm/px" in n for n in seg.notes)
     assert any("bright background" in n for n in seg.notes)
 
 

@@ -83,6 +83,16 @@ def test_dicom_spacing_gives_square_millimetres(tmp_path: Path) -> None:
     assert json.loads(result.for_model())["overlay_png"] == kinds["image"].path
 
 
+def test_monochrome1_is_inverted_before_segmenting(tmp_path: Path) -> None:
+    img, truth = chest_xray()
+    dcm = write_dicom(tmp_path / "m1.dcm", 255 - img, (0.4, 0.4), photometric="MONOCHROME1")
+    result = segment(_args(target="lung_fields"), _ctx(tmp_path, dcm))
+    assert result.count == 2 and result.total_area.unit == "mm²"
+    assert any("MONOCHROME1" in n for n in result.notes)
+    total_px = sum(s.area_px for s in result.structures)
+    assert int((truth > 0).sum()) <= total_px < 1.3 * int((truth > 0).sum())
+
+
 def test_microns_per_pixel_and_counts(tmp_path: Path) -> None:
     truth = nuclei_mask()
     ctx = _ctx(tmp_path, _png(tmp_path, fluorescence(truth)))
