@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import openslide
+from fastapi import FastAPI, Response
+from fastapi.testclient import TestClient
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
@@ -34,6 +36,7 @@ from tools.slides.opener import SlideCache, open_slide
 from tools.slides.resolution import read_downsampled
 from tools.slides.synthetic import tiled_jpeg_slide
 from tools.slides.types import Region
+from ui.slide_viewer import SlideRef, slide_router
 
 REAL = Path("/work/shared/data/wsi/svs/CMU-1-Small-Region.svs")
 BIG = Path(".cache/bench/pyramid_50k.tiff")
@@ -147,11 +150,30 @@ def tile_bench(path: Path, reps: int, rng: random.Random) -> list[str]:
 
     for level, (col, row) in addresses:  # the cached server has every tile already
         cached.tile(path, level, col, row)
+    app = FastAPI()
+    app.include_router(slide_router(lambda s, i: SlideRef(path, path.parent),
+                                    tiles=TileServer(SlideCache(), quality=80, cache_bytes=0)))
+    fixed = io.BytesIO()
+    bare.get_tile(*addresses[0]).save(fixed, format="JPEG", quality=80)
+
+    @app.get("/floor")
+    async def floor() -> Response:  # the same HTTP path with no tile work: its overhead
+        return Response(fixed.getvalue(), media_type="image/jpeg")
+
+    client = TestClient(app)
+
+    def http_tile(i: int) -> bytes:
+        level, (col, row) = addresses[i]
+        response = client.get(f"/slides/s/img1_files/{level}/{col}_{row}.jpeg")
+        response.raise_for_status()
+        return response.content
     methods: dict[str, Callable[[int], object]] = {
         "bare DeepZoomGenerator.get_tile (PIL, no encode)": lambda i: bare.get_tile(*addresses[i]),
         "bare get_tile + JPEG": bare_jpeg,
         "ours TileServer.tile, cache off": lambda i: server.tile(
             path, addresses[i][0], *addresses[i][1]),
+        "ours HTTP route (FastAPI TestClient), cache off": http_tile,
+        "HTTP floor: same client, route returning a fixed tile": lambda i: client.get("/floor"),
         "ours TileServer.tile, cached": lambda i: cached.tile(
             path, addresses[i][0], *addresses[i][1]),
     }
@@ -164,6 +186,7 @@ def tile_bench(path: Path, reps: int, rng: random.Random) -> list[str]:
              for name, v in res.items()]
     for handle in handles:
         handle.close()
+    client.close()
     return lines
 
 
@@ -172,16 +195,20 @@ def main() -> None:
     parser.add_argument("--slide", type=Path, default=REAL)
     parser.add_argument("--reps", type=int, default=60)
     parser.add_argument("--region", type=int, default=1024)
+    parser.add_argument("--tiles-only", action="store_true", help="skip the region reads")
+    parser.add_argument("--big-only", action="store_true", help="only the generated pyramid")
     args = parser.parse_args()
     rng = random.Random(0)
     slides = [p for p in (args.slide, big_pyramid()) if p.is_file()]
+    slides = slides[-1:] if args.big_only else slides
     for path in slides:
         with openslide.OpenSlide(path) as osr:
             dims = " / ".join(f"{w}×{h}" for w, h in osr.level_dimensions)
         print(f"\n### {path.name} (levels {dims})\n")
-        print(f"Region {args.region}×{args.region} at level 0, {args.reps} reads each (ms)\n")
-        print("| method | p50 | p95 | vs bare read_region |\n|---|---|---|---|")
-        print("\n".join(region_bench(path, args.reps, args.region, rng)))
+        if not args.tiles_only:
+            print(f"Region {args.region}×{args.region} at level 0, {args.reps} reads each (ms)\n")
+            print("| method | p50 | p95 | vs bare read_region |\n|---|---|---|---|")
+            print("\n".join(region_bench(path, args.reps, args.region, rng)))
         print(f"\nDeep Zoom tiles 254+1, JPEG q80, {args.reps * 4} random tiles on the four "
               "finest levels (ms)\n")
         print("| method | p50 | p95 | vs bare get_tile + JPEG (p50 / p95) |\n|---|---|---|---|")

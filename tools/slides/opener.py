@@ -93,10 +93,11 @@ class SlideCache:
 
     def get(self, path: Path) -> Slide:
         """Return the open slide at `path`, reopened when the file changed or its handle broke."""
-        stat = path.stat() if path.is_file() else None
-        if stat is None:
-            raise UnreadableImageError(f"{path.name}: no such file")
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        try:  # one stat per call: the tile server calls this for every tile
+            stat = path.stat()
+        except FileNotFoundError:
+            raise UnreadableImageError(f"{path.name}: no such file") from None
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
         with self._lock:
             slide = self._slides.get(key)
             if slide is not None and not slide.broken:
