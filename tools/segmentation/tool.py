@@ -82,10 +82,11 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     """Segment structures in an attached image and measure them.
 
     Targets: nuclei_he, nuclei_fluorescence (counts nuclei), tissue, lung_fields,
-    retinal_vessels, or prompted (the object at `points` [[x, y]] or inside `box`
-    [x0, y0, x1, y1], in pixels). Returns the count, the area of each structure with its
-    unit (mm² when pixel spacing is known, µm² when microns_per_pixel is given, else px),
-    bounding boxes, centroids, and an overlay image.
+    retinal_vessels, or prompted: the object inside `box` [x0, y0, x1, y1] or at
+    `points` [[x, y]] (pixels; a box works better than a point). With other targets a
+    box limits the analysed region. Returns the count, each structure's area with its
+    unit (mm² when the file has pixel spacing, µm² when microns_per_pixel is given, else
+    px), bounding boxes, centroids, and an overlay image.
     """
     config = load_segmentation_config()
     att = ctx.attachment(args.image_id)
