@@ -26,6 +26,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGLossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
@@ -56,7 +57,7 @@ PHI_VALUES = [*PHI.values(), PRIVATE_PHI, NESTED_PHI, "Quixote", "Dulcinea", "20
 
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian,
                 DeflatedExplicitVRLittleEndian)  # fmt: skip
-LOSSLESS = (RLELossless, JPEGLosslessSV1, JPEGLSLossless, JPEG2000Lossless)
+LOSSLESS = (RLELossless, JPEGLossless, JPEGLosslessSV1, JPEGLSLossless, JPEG2000Lossless)
 LOSSY = (JPEGBaseline8Bit, JPEGLSNearLossless, JPEG2000)
 
 
@@ -75,7 +76,7 @@ def ct_phantom(rows: int = 48, cols: int = 40) -> NDArray[np.int16]:
 def make_dataset(
     pixels: NDArray[Any],
     *,
-    photometric: str = "MONOCHROME2",
+    photometric: str | None = None,
     modality: str = "CT",
     frames: int = 1,
     intercept: float | None = -1024.0,
@@ -98,7 +99,7 @@ def make_dataset(
     color = pixels.ndim == (4 if frames > 1 else 3)
     ds.Rows, ds.Columns = pixels.shape[-3:-1] if color else pixels.shape[-2:]
     ds.SamplesPerPixel = 3 if color else 1
-    ds.PhotometricInterpretation = photometric
+    ds.PhotometricInterpretation = photometric or ("RGB" if color else "MONOCHROME2")
     if color:
         ds.PlanarConfiguration = 0
     bits = 8 if pixels.dtype.itemsize == 1 else 16
@@ -136,16 +137,17 @@ def write(ds: Dataset, path: Path, syntax: UID) -> Path:
     """Save `ds` to `path` in transfer syntax `syntax` (compressing its pixels as needed)."""
     arr = np.frombuffer(ds.PixelData, _dtype(ds)).reshape(_shape(ds))
     frames = int(ds.get("NumberOfFrames", 1))
-    if syntax in (JPEGBaseline8Bit, JPEGLosslessSV1):
+    lossless_jpeg = syntax in (JPEGLossless, JPEGLosslessSV1)
+    if syntax == JPEGBaseline8Bit or lossless_jpeg:
         if syntax == JPEGBaseline8Bit and ds.SamplesPerPixel == 3:
             ds.PhotometricInterpretation = "YBR_FULL_422"
-        if syntax == JPEGLosslessSV1:  # our encoder writes unsigned 16-bit samples
+        if lossless_jpeg:  # our encoder writes unsigned 16-bit samples, predictor 1
             ds.PixelRepresentation = 0
             arr = arr.astype(np.uint16)
-        ds.PixelData = encapsulate(_jpeg_frames(arr, frames, syntax == JPEGLosslessSV1))
+        ds.PixelData = encapsulate(_jpeg_frames(arr, frames, lossless_jpeg))
         ds["PixelData"].VR = "OB"
         ds.file_meta.TransferSyntaxUID = syntax
-    elif syntax in (*LOSSLESS, *LOSSY):
+    elif syntax in (RLELossless, JPEGLSLossless, JPEG2000Lossless, *LOSSY):
         options: dict[str, Any] = {"jls_error": 2} if syntax == JPEGLSNearLossless else {}
         if syntax == JPEG2000:
             options = {"j2k_cr": [4]}

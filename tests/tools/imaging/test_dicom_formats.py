@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import JPEG2000, UID, JPEGBaseline8Bit, JPEGLSNearLossless
+from pydicom.uid import (
+    JPEG2000,
+    UID,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
 
 from tests.tools.imaging.conftest import MakeDicom
 from tests.tools.imaging.factory import LOSSLESS, UNCOMPRESSED, ct_phantom
@@ -56,6 +64,7 @@ def test_rgb_uncompressed_and_jpeg_ybr(make_dicom: MakeDicom) -> None:
     rgb = _color()
     plain = load_image(make_dicom("rgb.dcm", pixels=rgb, modality="XC"))
     np.testing.assert_array_equal(plain.pixels, rgb)
+    assert plain.mode == "RGB"
     path = make_dicom("ybr.dcm", JPEGBaseline8Bit, pixels=rgb, modality="XC")
     assert dcmread(path).PhotometricInterpretation == "YBR_FULL_422"
     jpeg = load_image(path)
@@ -224,3 +233,13 @@ def test_render_cache_follows_file_changes(make_dicom: MakeDicom) -> None:
     ds.WindowCenter = 700  # the file changes: size/mtime change, so it is rendered again
     ds.save_as(path)
     assert render_png(path, 64) != first
+
+
+@pytest.mark.parametrize(
+    "syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless], ids=lambda u: UID(u).keyword
+)
+def test_colour_through_lossless_codecs(make_dicom: MakeDicom, syntax: UID) -> None:
+    rgb = _color(64, 64)  # OpenJPEG's default 6 resolution levels need ≥ 32 px a side
+    image = load_image(make_dicom("c.dcm", syntax, pixels=rgb, modality="XC"))
+    assert image.mode == "RGB"
+    np.testing.assert_array_equal(image.pixels, rgb)
