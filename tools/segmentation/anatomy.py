@@ -36,8 +36,9 @@ class LungFieldsSegmenter:
 
     def segment(self, image: SegInput, target: Target, prompts: Prompts) -> Segmentation:
         """Label the patient's right lung 1 (image left) and left lung 2 (image right)."""
-        gray = to_gray(image.pixels)
-        small, _ = resize_to(gray, LUNG_WORK_SIDE)
+        shape = (int(image.pixels.shape[0]), int(image.pixels.shape[1]))
+        reduced, _ = resize_to(drop_alpha(image.pixels), LUNG_WORK_SIDE)
+        small = to_gray(reduced)
         labels = np.zeros(small.shape, np.int32)
         if np.ptp(small) > 0.05:  # CLAHE invents structure in a flat image
             small = exposure.equalize_adapthist(small, clip_limit=0.01)
@@ -48,7 +49,7 @@ class LungFieldsSegmenter:
         if found != {1, 2}:
             missing = [names[k] for k in (1, 2) if k not in found]
             notes.append(f"not found: {', '.join(missing)} (opacity, lateral view or not a CXR?)")
-        return Segmentation(resize_labels(labels, gray.shape), names, _LUNG_METHOD, notes=notes)
+        return Segmentation(resize_labels(labels, shape), names, _LUNG_METHOD, notes=notes)
 
 
 _LUNG_METHOD = "multi-quantile threshold + border/shape scoring + convex hull per lung"

@@ -61,11 +61,12 @@ def measure(
     counts = np.bincount(labels.ravel(), minlength=n + 1)
     present = [i for i in range(1, n + 1) if counts[i] > 0]
     slices = ndi.find_objects(labels)
-    centroids = ndi.center_of_mass(np.ones(labels.shape, np.uint8), labels, present)
     out = []
-    for label, (cy, cx) in zip(present, centroids, strict=True):
+    for label in present:
         sl = slices[label - 1]
         assert sl is not None
+        ys, xs = np.nonzero(labels[sl] == label)
+        cy, cx = ys.mean() + sl[0].start, xs.mean() + sl[1].start
         out.append(
             Structure(
                 label=label,

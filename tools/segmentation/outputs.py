@@ -26,7 +26,7 @@ def save_mask_png(labels: Labels, path: Path) -> None:
     if top > 65535:
         raise ValueError(f"{top} labels do not fit a 16-bit PNG")
     dtype = np.uint8 if top <= 255 else np.uint16
-    Image.fromarray(labels.astype(dtype)).save(path)
+    Image.fromarray(labels.astype(dtype)).save(path, compress_level=1)
 
 
 def rle_encode(mask: NDArray[np.bool_]) -> list[int]:

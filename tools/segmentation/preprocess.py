@@ -27,7 +27,8 @@ def drop_alpha(pixels: NDArray[np.generic]) -> NDArray[np.generic]:
 def to_float(pixels: NDArray[np.generic]) -> Float:
     """Intensities scaled to [0, 1] by the 0.5th and 99.5th percentiles (any dtype)."""
     px = drop_alpha(pixels).astype(np.float32)
-    lo, hi = np.percentile(px, [0.5, 99.5])
+    step = max(1, int(np.sqrt(px.shape[0] * px.shape[1] / 1_000_000)))  # ~1 Mpx sample
+    lo, hi = np.percentile(px[::step, ::step], [0.5, 99.5])
     if hi <= lo:
         return np.zeros(px.shape, np.float32)
     return np.asarray(np.clip((px - lo) / (hi - lo), 0.0, 1.0), np.float32)
@@ -62,7 +63,8 @@ def resize_to(image: NDArray[np.generic], max_side: int) -> tuple[NDArray[np.gen
     if scale >= 1.0:
         return image, 1.0
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    src: Any = image  # cv2's stubs do not list every dtype it accepts
+    cv2_types = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+    src: Any = image if image.dtype in cv2_types else image.astype(np.float32)
     return cv2.resize(src, size, interpolation=cv2.INTER_AREA), scale
 
 

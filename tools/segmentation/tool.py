@@ -159,7 +159,8 @@ def _result(
     save_mask_png(seg.labels, out / f"{stem}-mask.png")
     save_rle_json(seg.labels, structures, out / f"{stem}-rle.json")
     legend = _legend(seg, structures, unit)
-    render_overlay(pixels, seg.labels, legend, seg.instances).save(out / f"{stem}-overlay.png")
+    overlay = render_overlay(pixels, seg.labels, legend, seg.instances)
+    overlay.save(out / f"{stem}-overlay.png", compress_level=3)
     ordered = sorted(structures, key=lambda s: -s.area_px)
     total_px = sum(s.area_px for s in structures)
     areas = [s.area.value for s in structures]

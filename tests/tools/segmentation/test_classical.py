@@ -152,3 +152,12 @@ def test_bad_prompts(prompts: Prompts, message: str) -> None:
     img, _ = _square()
     with pytest.raises(ToolArgumentError, match=message):
         InteractiveSegmenter().segment(SegInput(img), Target.PROMPTED, prompts)
+
+
+def test_lung_fields_on_large_signed_image() -> None:
+    img, truth = chest_xray((600, 540))  # larger than the 256-px working copy
+    hu_like = img.astype(np.int32) * 8 - 1000  # int32, negative values: what DICOM may give
+    seg = LungFieldsSegmenter().segment(SegInput(hu_like), Target.LUNG_FIELDS, NONE)
+    assert seg.labels.shape == (600, 540)
+    for label in (1, 2):
+        assert dice(seg.labels == label, truth == label) > 0.85
