@@ -135,3 +135,20 @@ def test_dicom_with_a_tiff_preamble_is_dicom(ct_dicom: Path) -> None:
     from tools.imaging.loader import load_image
 
     assert load_image(ct_dicom).source_format == "DICOM"
+
+
+def test_checks_read_headers_only(
+    tmp_path: Path, ct_dicom: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pixel is decoded while checking, so a bomb costs nothing to refuse."""
+    from PIL import ImageFile
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pixels were decoded during an upload check")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    monkeypatch.setattr("tools.imaging.dicom.pixel_array", refuse)
+    png = tmp_path / "a.png"
+    Image.new("L", (30, 20)).save(png)
+    assert check_upload(png, "a.png", LIMITS) == "image/png"
+    assert check_upload(ct_dicom, "ct.dcm", LIMITS) == "application/dicom"
