@@ -116,14 +116,19 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
     """
     with path.open("rb") as fh:
         head = fh.read(132)
-    data = _inflate(path) if head[:2] == GZIP_MAGIC else path.read_bytes()
-    notes: list[str] = ["the file was gzip-compressed"] if head[:2] == GZIP_MAGIC else []
-    with captured_warnings() as caught:
+    gzipped = head[:2] == GZIP_MAGIC
+    notes: list[str] = ["the file was gzip-compressed"] if gzipped else []
+    # A plain file is parsed from disk, so a header check never loads the pixel data.
+    with (
+        io.BytesIO(_inflate(path)) if gzipped else path.open("rb") as source,
+        captured_warnings() as caught,
+    ):
         ds: Dataset | None
         try:
-            ds = dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+            ds = dcmread(source, stop_before_pixels=stop_before_pixels)
         except InvalidDicomError:
-            ds = _force_read(data, stop_before_pixels)
+            source.seek(0)
+            ds = _force_read(source.read(), stop_before_pixels)
             if ds is None:
                 raise UnreadableImageError(
                     f"{label(path)}: not a DICOM file nor a supported image "
