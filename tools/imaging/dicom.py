@@ -15,6 +15,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -109,6 +110,12 @@ def _force_read(data: bytes, stop_before_pixels: bool) -> Dataset | None:
     return None
 
 
+def _open_source(path: Path, gzipped: bool, header_only: bool) -> BinaryIO:
+    if gzipped:
+        return io.BytesIO(_inflate(path))
+    return path.open("rb") if header_only else io.BytesIO(path.read_bytes())
+
+
 def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset, list[str]]:
     """Parse a DICOM file (plain, gzip-wrapped, or without file meta) into a raw dataset.
 
@@ -118,9 +125,10 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
         head = fh.read(132)
     gzipped = head[:2] == GZIP_MAGIC
     notes: list[str] = ["the file was gzip-compressed"] if gzipped else []
-    # A plain file is parsed from disk, so a header check never loads the pixel data.
+    # A header check parses from disk, so it never loads the pixel data; a full read
+    # parses from memory, which is faster than pydicom's many small file reads.
     with (
-        io.BytesIO(_inflate(path)) if gzipped else path.open("rb") as source,
+        _open_source(path, gzipped, stop_before_pixels) as source,
         captured_warnings() as caught,
     ):
         ds: Dataset | None
