@@ -84,3 +84,12 @@ def test_safe_display_name() -> None:
     assert safe_display_name("chest_xray_20240117.png") == "chest_xray_#.png"
     assert safe_display_name("../../etc/passwd<x>.jpg") == "passwdx.jpg"
     assert safe_display_name("MRN 4471923.JPG") == "MRN #.jpg"
+
+
+def test_profile_tables_name_real_attributes() -> None:
+    from pydicom.datadict import tag_for_keyword
+
+    from tools.imaging.deid import _EMPTY, _REMOVE
+
+    assert [k for k in (*_REMOVE, *_EMPTY) if tag_for_keyword(k) is None] == []
+    assert len(_REMOVE) > 100
