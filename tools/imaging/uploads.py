@@ -111,8 +111,9 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
             pixels, frames, tiled = _dicom_geometry(path, name)
         else:
             pixels, frames, tiled = _raster_geometry(path, fmt, name)
-    except UnreadableImageError as exc:
-        raise UploadRejectedError(str(exc)) from exc
+    except UnreadableImageError as exc:  # its message names the stored file: use `name`
+        reason = str(exc).split(": ", 1)[-1]
+        raise UploadRejectedError(f"{name}: {reason}") from exc
     except (
         tifffile.TiffFileError,
         UnidentifiedImageError,
