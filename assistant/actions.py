@@ -81,7 +81,9 @@ def parse_action(text: str) -> ToolCall | None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ToolArgumentError(f"the action was not valid JSON ({exc.msg}): {text[:200]!r}") from None
+        raise ToolArgumentError(
+            f"the action was not valid JSON ({exc.msg}): {text[:200]!r}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("tool"), str):
         raise ToolArgumentError(f"the action must be an object with a 'tool' field: {text[:200]!r}")
     if data["tool"] == ANSWER:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import httpx
 import openai
 
 from assistant.errors import LLMResponseError, LLMTimeoutError, LLMUnavailableError
@@ -36,6 +35,7 @@ class ChatRequest:
     json_schema: dict[str, Any] | None = None
     tools: Sequence[dict[str, Any]] | None = None
     tool_choice: Literal["auto", "required"] | str | None = None
+    extra_body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -45,6 +45,7 @@ class ChatChunk:
     text: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
     completion_tokens: int | None = None
+    prompt_tokens: int | None = None
     finish_reason: str | None = None
 
 
@@ -63,6 +64,7 @@ async def collect(model: ChatModel, request: ChatRequest) -> ChatChunk:
         out.text += chunk.text
         out.tool_calls.extend(chunk.tool_calls)
         out.completion_tokens = chunk.completion_tokens or out.completion_tokens
+        out.prompt_tokens = chunk.prompt_tokens or out.prompt_tokens
         out.finish_reason = chunk.finish_reason or out.finish_reason
     return out
 
@@ -85,7 +87,7 @@ class OpenAIChatModel:
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
             max_retries=max_retries,
         )
 
@@ -99,6 +101,8 @@ class OpenAIChatModel:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if request.extra_body:
+            kwargs["extra_body"] = dict(request.extra_body)
         if request.json_schema is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",
@@ -123,8 +127,10 @@ class OpenAIChatModel:
             async for event in response:
                 usage = event.usage.completion_tokens if event.usage else None
                 if not event.choices:
-                    if usage is not None:
-                        yield ChatChunk(completion_tokens=usage)
+                    if event.usage is not None:
+                        yield ChatChunk(
+                            completion_tokens=usage, prompt_tokens=event.usage.prompt_tokens
+                        )
                     continue
                 choice = event.choices[0]
                 finish = choice.finish_reason or finish

@@ -98,7 +98,6 @@ def build_smollm2(out: Path) -> None:
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.architectures = ["LlamaForCausalLM"]
-    config.torch_dtype = "bfloat16"
     config.tie_word_embeddings = True
     config.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -147,16 +146,13 @@ def build_tiny_llava(out: Path) -> None:
     model.resize_token_embeddings(len(tokenizer))
     model.tie_weights()
     steps.update()
-    state = {
-        _vllm_key(k): v for k, v in model.state_dict().items()
-    }
+    state = {_vllm_key(k): v for k, v in model.state_dict().items()}
     save_weights(state, out)
     config = model.config
     config.architectures = ["LlavaForConditionalGeneration"]
-    config.torch_dtype = "bfloat16"
     config.save_pretrained(out)
     steps.update()
-    processor = LlavaProcessor(
+    processor = LlavaProcessor(  # type: ignore[no-untyped-call]
         image_processor=CLIPImageProcessor(
             size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}
         ),

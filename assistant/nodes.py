@@ -40,7 +40,13 @@ def _as_ai_message(calls: Sequence[ToolCall], text: str = "") -> AIMessage:
             args = json.loads(call.arguments or "{}")
         except json.JSONDecodeError:
             args = {"__raw__": call.arguments}
-        parsed.append({"id": call.id, "name": call.name, "args": args if isinstance(args, dict) else {"__raw__": args}})
+        parsed.append(
+            {
+                "id": call.id,
+                "name": call.name,
+                "args": args if isinstance(args, dict) else {"__raw__": args},
+            }
+        )
     return AIMessage(content=text, tool_calls=parsed)
 
 
@@ -132,20 +138,53 @@ async def run_tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[s
     images: list[str] = []
     for call in last.tool_calls:
         call_id = call["id"] or ""
-        writer({"event": "tool_start", "call_id": call_id, "name": call["name"], "arguments": call["args"]})
+        writer(
+            {
+                "event": "tool_start",
+                "call_id": call_id,
+                "name": call["name"],
+                "arguments": call["args"],
+            }
+        )
         try:
             tool = ctx.registry.get(call["name"])
             result = await tool.run(tool.parse_args(call["args"]), tool_ctx)
         except (ToolError, InputError) as exc:
             message = str(exc)
-            out.append(ToolMessage(content=message, tool_call_id=call_id, name=call["name"], status="error"))
-            writer({"event": "tool_end", "call_id": call_id, "name": call["name"], "status": "error", "content": message, "artifacts": []})
+            out.append(
+                ToolMessage(
+                    content=message, tool_call_id=call_id, name=call["name"], status="error"
+                )
+            )
+            writer(
+                {
+                    "event": "tool_end",
+                    "call_id": call_id,
+                    "name": call["name"],
+                    "status": "error",
+                    "content": message,
+                    "artifacts": [],
+                }
+            )
             continue
         content = result.for_model()
         artifacts = [a.model_dump() for a in result.artifacts]
         images += [a.path for a in result.artifacts if a.kind == "image"]
-        out.append(ToolMessage(content=content, tool_call_id=call_id, name=call["name"], artifact=artifacts))
-        writer({"event": "tool_end", "call_id": call_id, "name": call["name"], "status": "success", "content": content, "artifacts": artifacts})
+        out.append(
+            ToolMessage(
+                content=content, tool_call_id=call_id, name=call["name"], artifact=artifacts
+            )
+        )
+        writer(
+            {
+                "event": "tool_end",
+                "call_id": call_id,
+                "name": call["name"],
+                "status": "success",
+                "content": content,
+                "artifacts": artifacts,
+            }
+        )
     if images and ctx.profile.vision:
         # vLLM refuses images inside tool messages: send them in a following user message.
         out.append(

@@ -46,7 +46,15 @@ def ensure_built(config: AppConfig, profile: ModelProfile) -> None:
         raise ConfigError(f"the vLLM environment is missing ({python}); run scripts/setup.sh")
     print(f"Building model {profile.name} (first run only) ...", file=sys.stderr)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    cmd = [str(python), "-m", "assistant.model_build", "--recipe", str(profile.source.recipe), "--out", str(out)]
+    cmd = [
+        str(python),
+        "-m",
+        "assistant.model_build",
+        "--recipe",
+        str(profile.source.recipe),
+        "--out",
+        str(out),
+    ]
     if subprocess.run(cmd, env=env, check=False).returncode != 0:
         raise ModelBuildError(f"building {profile.name} failed; see the output above")
 
@@ -54,13 +62,21 @@ def ensure_built(config: AppConfig, profile: ModelProfile) -> None:
 def server_command(config: AppConfig, profile: ModelProfile, port: int | None = None) -> list[str]:
     """The command line that starts vLLM's OpenAI-compatible server for `profile`."""
     cmd = [
-        str(vllm_python(config)), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", model_dir(config, profile),
-        "--served-model-name", profile.served_name,
-        "--host", config.llm.host,
-        "--port", str(port or config.llm.port),
-        "--dtype", profile.dtype,
-        "--max-model-len", str(profile.max_model_len),
+        str(vllm_python(config)),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model_dir(config, profile),
+        "--served-model-name",
+        profile.served_name,
+        "--host",
+        config.llm.host,
+        "--port",
+        str(port or config.llm.port),
+        "--dtype",
+        profile.dtype,
+        "--max-model-len",
+        str(profile.max_model_len),
     ]
     if profile.chat_template:
         cmd += ["--chat-template", profile.chat_template]
@@ -92,30 +108,43 @@ class VLLMServer:
         """Start the process (building the model first if needed)."""
         ensure_built(self.config, self.profile)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.profile.env, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"
-               if self.profile.source.kind != "hub" else "0")}
+        env = {
+            **os.environ,
+            **self.profile.env,
+            "HF_HUB_OFFLINE": os.environ.get(
+                "HF_HUB_OFFLINE", "1" if self.profile.source.kind != "hub" else "0"
+            ),
+        }
         env.pop("PYTHONPATH", None)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 server_command(self.config, self.profile, self.port),
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
 
-    def wait_ready(self, timeout_s: float | None = None, on_wait: Callable[[float], None] | None = None) -> None:
+    def wait_ready(
+        self, timeout_s: float | None = None, on_wait: Callable[[float], None] | None = None
+    ) -> None:
         """Block until the server answers; raise with the log's tail if it dies or times out."""
         deadline = time.monotonic() + (timeout_s or self.config.llm.startup_timeout_s)
         start = time.monotonic()
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise LLMUnavailableError(
-                    f"vLLM exited with code {self._proc.returncode}; last log lines:\n{self.log_tail()}"
+                    f"vLLM exited with code {self._proc.returncode}; "
+                    f"last log lines:\n{self.log_tail()}"
                 )
             if is_healthy(self.url):
                 return
             if on_wait is not None:
                 on_wait(time.monotonic() - start)
             time.sleep(1.0)
-        raise LLMUnavailableError(f"vLLM did not become ready in time; last log lines:\n{self.log_tail()}")
+        raise LLMUnavailableError(
+            f"vLLM did not become ready in time; last log lines:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 25) -> str:
         """The end of the server log."""

@@ -115,24 +115,35 @@ class Assistant:
         text: str,
         attachment_ids: Sequence[str] = (),
         force_tool: str | None = None,
+        max_steps: int | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Run one user turn, streaming its events. Failures end in TurnFailed, never raise.
 
-        The user's message is checkpointed before the model is called, so it survives a
+        `max_steps` overrides the configured tool-step budget for this turn (0: answer
+        directly). The user's message is checkpointed before the model is called, so it survives a
         dead model server or a killed process.
         """
         info = self.sessions.get(session_id)
         if force_tool is not None:
             self.registry.get(force_tool)
-        message = HumanMessage(content=text, additional_kwargs={ATTACHMENTS_KEY: list(attachment_ids)})
+        message = HumanMessage(
+            content=text, additional_kwargs={ATTACHMENTS_KEY: list(attachment_ids)}
+        )
         inputs = {"messages": [message], "steps": 0, "force_tool": force_tool, "route": "end"}
         config = {"configurable": {"thread_id": session_id}}
-        title = text.strip().splitlines()[0][:60] if info.title == "New consultation" and text.strip() else None
+        title = (
+            text.strip().splitlines()[0][:60]
+            if info.title == "New consultation" and text.strip()
+            else None
+        )
         self.sessions.touch(session_id, title)
         answer = ""
+        context = self._context(session_id)
+        if max_steps is not None:
+            context.max_steps = max_steps
         try:
             async for mode, chunk in self.graph.astream(
-                inputs, config, context=self._context(session_id), stream_mode=["custom", "updates"]
+                inputs, config, context=context, stream_mode=["custom", "updates"]
             ):
                 if mode == "custom":
                     event = from_stream(chunk)

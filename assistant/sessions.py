@@ -116,7 +116,9 @@ class SessionStore:
         """Mark a session as updated now, optionally renaming it."""
         with self._db() as db:
             if title is None:
-                db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), session_id))
+                db.execute(
+                    "UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), session_id)
+                )
             else:
                 db.execute(
                     "UPDATE sessions SET updated = ?, title = ? WHERE id = ?",
@@ -152,8 +154,16 @@ class SessionStore:
             image_id = f"img{count + 1}"
             db.execute(
                 "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, image_id, name, media_type, sha, stored.stat().st_size,
-                 stored.name, time.time()),
+                (
+                    session_id,
+                    image_id,
+                    name,
+                    media_type,
+                    sha,
+                    stored.stat().st_size,
+                    stored.name,
+                    time.time(),
+                ),
             )
         return self.attachments(session_id)[image_id]
 
@@ -167,8 +177,14 @@ class SessionStore:
             ).fetchall()
         folder = self.session_dir(session_id) / "uploads"
         return {
-            r[0]: Attachment(id=r[0], path=folder / r[5], name=r[1], media_type=r[2],
-                             sha256=r[3], size_bytes=r[4])
+            r[0]: Attachment(
+                id=r[0],
+                path=folder / r[5],
+                name=r[1],
+                media_type=r[2],
+                sha256=r[3],
+                size_bytes=r[4],
+            )
             for r in rows
         }
 

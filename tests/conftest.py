@@ -11,6 +11,8 @@ from PIL import Image
 
 from tools.registry import Attachment
 
+pytest_plugins = ["tests.vllm_servers"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -97,7 +97,9 @@ class ToolContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def artifact(self, path: Path, kind: Literal["image", "mask", "file"], caption: str) -> Artifact:
+    def artifact(
+        self, path: Path, kind: Literal["image", "mask", "file"], caption: str
+    ) -> Artifact:
         """Describe a produced file under `artifact_dir` as an `Artifact`."""
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         rel = path.resolve().relative_to(self.session_dir.resolve())
@@ -153,7 +155,7 @@ class Tool:
         if inspect.iscoroutinefunction(self.func):
             result = await cast(Callable[..., Awaitable[ToolResult]], self.func)(args, ctx)
         else:
-            result = await asyncio.to_thread(self.func, args, ctx)
+            result = await asyncio.to_thread(cast(Callable[..., ToolResult], self.func), args, ctx)
         if not isinstance(result, ToolResult):
             raise TypeError(f"tool {self.name} returned {type(result).__name__}, not ToolResult")
         return result
@@ -206,7 +208,10 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict):
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                merged = {**resolve(defs[ref.split("/")[-1]]), **{k: v for k, v in node.items() if k != "$ref"}}
+                merged = {
+                    **resolve(defs[ref.split("/")[-1]]),
+                    **{k: v for k, v in node.items() if k != "$ref"},
+                }
                 return resolve(merged)
             return {k: resolve(v) for k, v in node.items() if k != "$defs"}
         if isinstance(node, list):

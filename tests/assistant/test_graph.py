@@ -22,7 +22,9 @@ DESCRIBE = '{"tool": "describe_image", "arguments": {"image_id": "img1"}}'
 ANSWER = '{"tool": "answer"}'
 
 
-def _context(model: Any, tmp_path: Path, png: Path | None, profile: str = "smollm2-135m", **kw: Any) -> AgentContext:
+def _context(
+    model: Any, tmp_path: Path, png: Path | None, profile: str = "smollm2-135m", **kw: Any
+) -> AgentContext:
     attachments = {"img1": make_attachment(png)} if png else {}
     return AgentContext(
         model=model,
@@ -35,11 +37,17 @@ def _context(model: Any, tmp_path: Path, png: Path | None, profile: str = "smoll
     )
 
 
-async def _run(ctx: AgentContext, text: str, **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def _run(
+    ctx: AgentContext, text: str, **extra: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
     graph = build_graph()
-    inputs = {"messages": [HumanMessage(content=text, additional_kwargs={"attachments": ["img1"]})], "steps": 0, **extra}
+    inputs = {
+        "messages": [HumanMessage(content=text, additional_kwargs={"attachments": ["img1"]})],
+        "steps": 0,
+        **extra,
+    }
     async for mode, chunk in graph.astream(inputs, context=ctx, stream_mode=["custom", "values"]):
         if mode == "custom":
             events.append(chunk)
@@ -69,15 +77,25 @@ async def test_constrained_tool_then_answer(tmp_path: Path, gradient_png: Path) 
     assert (result["width_px"], result["height_px"]) == (64, 48)
     assert result["stats"][0]["max"] == 252.0
     assert state["messages"][-1].content == "The image is 64 by 48 pixels."
-    assert "".join(e["text"] for e in events if e["event"] == "token") == "The image is 64 by 48 pixels."
-    assert [e["event"] for e in events if e["event"].startswith("tool")] == ["tool_start", "tool_end"]
+    assert (
+        "".join(e["text"] for e in events if e["event"] == "token")
+        == "The image is 64 by 48 pixels."
+    )
+    assert [e["event"] for e in events if e["event"].startswith("tool")] == [
+        "tool_start",
+        "tool_end",
+    ]
     # The action request is grammar-constrained and the image id is narrowed to real ids.
     schema = model.requests[0].json_schema
     assert schema is not None
-    describe = next(o for o in schema["anyOf"] if o["properties"]["tool"]["const"] == "describe_image")
+    describe = next(
+        o for o in schema["anyOf"] if o["properties"]["tool"]["const"] == "describe_image"
+    )
     assert describe["properties"]["arguments"]["properties"]["image_id"]["enum"] == ["img1"]
     # The tool result reaches the answer request.
-    assert any("Tool result (describe_image)" in str(m["content"]) for m in model.requests[2].messages)
+    assert any(
+        "Tool result (describe_image)" in str(m["content"]) for m in model.requests[2].messages
+    )
 
 
 async def test_bad_arguments_go_back_to_model(tmp_path: Path, gradient_png: Path) -> None:
@@ -87,7 +105,9 @@ async def test_bad_arguments_go_back_to_model(tmp_path: Path, gradient_png: Path
     tool_msg = next(m for m in state["messages"] if isinstance(m, ToolMessage))
     assert tool_msg.status == "error"
     assert "no attachment 'img9'" in tool_msg.content and "img1" in tool_msg.content
-    assert any("Tool error (describe_image)" in str(m["content"]) for m in model.requests[1].messages)
+    assert any(
+        "Tool error (describe_image)" in str(m["content"]) for m in model.requests[1].messages
+    )
 
 
 async def test_step_limit_forces_answer(tmp_path: Path, gradient_png: Path) -> None:
@@ -106,7 +126,9 @@ async def test_repeated_call_hands_over_to_answer(tmp_path: Path, gradient_png: 
     assert state["messages"][-1].content == "Done."
     # The written answer does not see earlier JSON actions, only their results.
     answer_msgs = model.requests[-1].messages
-    assert not any(m["role"] == "assistant" and "describe_image" in str(m["content"]) for m in answer_msgs)
+    assert not any(
+        m["role"] == "assistant" and "describe_image" in str(m["content"]) for m in answer_msgs
+    )
 
 
 async def test_forced_tool_excludes_answer(tmp_path: Path, gradient_png: Path) -> None:
@@ -133,7 +155,9 @@ async def test_no_image_means_no_image_tools(tmp_path: Path) -> None:
 async def test_native_tool_calls(tmp_path: Path, gradient_png: Path) -> None:
     call = ToolCall(id="c1", name="describe_image", arguments='{"image_id": "img1"}')
     model = ScriptedChatModel([[call], "It is grayscale."])
-    state, _ = await _run(_context(model, tmp_path, gradient_png, "qwen2.5-vl-7b-instruct"), "what?")
+    state, _ = await _run(
+        _context(model, tmp_path, gradient_png, "qwen2.5-vl-7b-instruct"), "what?"
+    )
     assert isinstance(state["messages"][1], AIMessage) and state["messages"][1].tool_calls
     assert state["messages"][-1].content == "It is grayscale."
     tools = model.requests[0].tools

@@ -1,0 +1,89 @@
+"""The Gradio chat driven by headless Chromium against the real vLLM server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.server import VLLMServer
+from tests.ui.conftest import serve_ui, shot
+from tests.vllm_servers import app_config, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.vllm]
+
+
+def _bot_texts(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("#chat .bot").all_inner_texts()]
+
+
+def choose_tool(page: Any, name: str) -> None:
+    box = page.locator("#tool-choice input")
+    box.click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def send(page: Any, text: str, files: list[Path] | None = None) -> None:
+    if files:
+        page.locator("#message input[type=file]").set_input_files([str(f) for f in files])
+        page.wait_for_timeout(500)
+    area = page.locator("#message textarea")
+    area.fill(text)
+    area.press("Enter")
+
+
+def wait_turn_done(page: Any, timeout_s: float = 240) -> list[list[str]]:
+    """Wait until the message box is usable again; return snapshots of the bot text seen."""
+    snapshots: list[list[str]] = []
+    deadline = time.monotonic() + timeout_s
+    page.wait_for_function(
+        "() => document.querySelector('#message textarea').disabled", timeout=30_000
+    )
+    while time.monotonic() < deadline:
+        snapshots.append(_bot_texts(page))
+        if not page.locator("#message textarea").is_disabled():
+            return snapshots
+        page.wait_for_timeout(150)
+    raise AssertionError("the turn did not finish in time")
+
+
+def test_upload_ask_stream_and_tool_step(
+    browser: Any, text_server: VLLMServer, tmp_path: Path, gradient_png: Path
+) -> None:
+    port = free_port()
+    demo = serve_ui(app_config(text_server, tmp_path), port)
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#message textarea")
+        choose_tool(page, "describe_image")
+        send(page, "How large is this image?", [gradient_png])
+        snapshots = wait_turn_done(page)
+        shot(page, "chat-after-turn")
+        chat_text = page.locator("#chat").inner_text()
+        assert "describe_image" in chat_text, chat_text
+        assert page.locator("#chat img").count() >= 1, "the uploaded image is shown"
+        final = _bot_texts(page)
+        assert final and len(final[-1]) > 0
+        # Streaming: the last bot message was seen at several intermediate lengths.
+        lengths = {len(s[-1]) for s in snapshots if s and len(s) == len(final)}
+        assert len(lengths) >= 2, f"no intermediate states seen: {lengths}"
+        # The tool step is collapsible and its result holds the measured width.
+        page.get_by_text("describe_image").first.click()
+        page.wait_for_timeout(300)
+        assert '"width_px": 64' in page.locator("#chat").inner_text()
+        # A second question in the same chat.
+        choose_tool(page, "auto")
+        send(page, "And what format is it?")
+        wait_turn_done(page)
+        chat_text = page.locator("#chat").inner_text()
+        assert "How large is this image?" in chat_text and "And what format is it?" in chat_text
+        assert len(_bot_texts(page)) > len(final)
+        # The session appears in the list of past sessions.
+        page.locator("#sessions input").click()
+        assert page.get_by_role("option").count() >= 1
+        shot(page, "chat-second-turn")
+    finally:
+        demo.close()

@@ -1,0 +1,130 @@
+"""Turn agent events and stored messages into Gradio chat messages (pure functions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+
+from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnEvent, TurnFailed
+from assistant.messages import ATTACHMENTS_KEY, SYNTHETIC_KEY
+from tools.registry import Attachment
+
+ChatMessage = dict[str, Any]
+MAX_RESULT_CHARS = 4000
+
+
+def _pretty(content: str) -> str:
+    try:
+        text = json.dumps(json.loads(content), indent=2)
+    except (json.JSONDecodeError, TypeError):
+        text = content
+    if len(text) > MAX_RESULT_CHARS:
+        text = text[:MAX_RESULT_CHARS] + "\n… (truncated)"
+    return f"```json\n{text}\n```"
+
+
+def tool_title(name: str, status: str) -> str:
+    """Title of a collapsible tool step."""
+    suffix = {"pending": " (running)", "error": " (error)"}.get(status, "")
+    return f"Tool · {name}{suffix}"
+
+
+def apply_event(history: list[ChatMessage], event: TurnEvent, session_dir: Path) -> None:
+    """Update the chat `history` in place for one event of a running turn."""
+    if isinstance(event, Token):
+        last = history[-1] if history else None
+        if (
+            last is not None
+            and last["role"] == "assistant"
+            and not last.get("metadata")
+            and isinstance(last["content"], str)
+        ):
+            last["content"] += event.text
+        else:
+            history.append({"role": "assistant", "content": event.text})
+    elif isinstance(event, ToolStarted):
+        history.append(
+            {
+                "role": "assistant",
+                "content": f"Arguments:\n{_pretty(json.dumps(event.arguments))}",
+                "metadata": {
+                    "title": tool_title(event.name, "pending"),
+                    "id": event.call_id,
+                    "status": "pending",
+                },
+            }
+        )
+    elif isinstance(event, ToolFinished):
+        step = next(
+            (m for m in reversed(history) if (m.get("metadata") or {}).get("id") == event.call_id),
+            None,
+        )
+        body = f"Result:\n{_pretty(event.content)}"
+        if step is None:
+            step = {"role": "assistant", "content": "", "metadata": {"id": event.call_id}}
+            history.append(step)
+        step["content"] = f"{step['content']}\n\n{body}".strip()
+        step["metadata"].update(title=tool_title(event.name, event.status), status="done")
+        for art in event.artifacts:
+            if art.get("kind") == "image":
+                history.append(
+                    {
+                        "role": "assistant",
+                        "content": {
+                            "path": str(session_dir / art["path"]),
+                            "alt_text": art.get("caption", ""),
+                        },
+                    }
+                )
+    elif isinstance(event, Notice):
+        history.append(
+            {
+                "role": "assistant",
+                "content": event.text,
+                "metadata": {"title": "Note", "status": "done"},
+            }
+        )
+    elif isinstance(event, TurnFailed):
+        history.append({"role": "assistant", "content": f"⚠️ {event.message}"})
+
+
+def from_messages(
+    messages: list[AnyMessage], attachments: dict[str, Attachment], session_dir: Path
+) -> list[ChatMessage]:
+    """Rebuild the chat view of a stored session."""
+    out: list[ChatMessage] = []
+    for msg in messages:
+        if isinstance(msg, HumanMessage):
+            if msg.additional_kwargs.get(SYNTHETIC_KEY):
+                continue
+            for image_id in msg.additional_kwargs.get(ATTACHMENTS_KEY, []):
+                att = attachments.get(image_id)
+                if att is not None and att.media_type.startswith("image/"):
+                    out.append(
+                        {"role": "user", "content": {"path": str(att.path), "alt_text": att.name}}
+                    )
+                elif att is not None:
+                    out.append({"role": "user", "content": f"📎 {att.name} ({att.id})"})
+            if msg.content:
+                out.append({"role": "user", "content": str(msg.content)})
+        elif isinstance(msg, AIMessage):
+            for call in msg.tool_calls:
+                apply_event(
+                    out, ToolStarted(call["id"] or "", call["name"], call["args"]), session_dir
+                )
+            if msg.content:
+                out.append({"role": "assistant", "content": str(msg.content)})
+        elif isinstance(msg, ToolMessage):
+            artifacts = msg.artifact if isinstance(msg.artifact, list) else []
+            apply_event(
+                out,
+                ToolFinished(
+                    msg.tool_call_id, msg.name or "tool", msg.status, str(msg.content), artifacts
+                ),
+                session_dir,
+            )
+
+    return out
