@@ -105,14 +105,14 @@ class SlideCache:
                 return slide
             if slide is not None:  # an OpenSlide handle in its error state: start afresh
                 del self._slides[key]
-                slide.close()
         slide = open_slide(path)
         with self._lock:
             self._slides[key] = slide
             self._slides.move_to_end(key)
             while len(self._slides) > self.capacity:
-                _, old = self._slides.popitem(last=False)
-                old.close()
+                # Not closed here: another thread may still be reading it. Handles close
+                # when the last reference goes (OpenSlide and TiffSlide both do).
+                self._slides.popitem(last=False)
         return slide
 
     def clear(self) -> None:

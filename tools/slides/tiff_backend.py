@@ -164,3 +164,9 @@ class TiffSlide(Slide):
     def close(self) -> None:
         """Close the file."""
         self._tif.close()
+
+    def __del__(self) -> None:
+        # Caches drop slides without closing them (a reader may still hold one).
+        tif = getattr(self, "_tif", None)
+        if tif is not None:
+            tif.close()

@@ -145,6 +145,27 @@ def test_cache_reuses_and_reopens(slide_dir: Path, tmp_path: Path) -> None:
     first.broken = True
     second = cache.get(path)
     assert second is not first
-    cache.get(slide_dir / "pyramid.ome.tiff")  # evicts and closes `second`
-    assert isinstance(cache.get(path), Slide) and cache.get(path) is not second
+    cache.get(slide_dir / "pyramid.ome.tiff")  # evicts `second` (closed when unreferenced)
+    third = cache.get(path)
+    assert isinstance(third, Slide) and third is not second
+    assert second.read_region((0, 0), 0, (1, 1)).size == (1, 1)  # still usable by its holder
     cache.clear()
+    second.close()
+    first.close()
+
+
+def test_uint16_grayscale_ome_is_scaled_for_display(tmp_path: Path) -> None:
+    path = tmp_path / "fluo.ome.tif"
+    img = np.full((256, 384), 1000, np.uint16)
+    img[64:128, 64:192] = 41000  # a bright block
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        tw.write(img, tile=(64, 64), subifds=1, metadata={"axes": "YX", "PhysicalSizeX": 0.65},
+                 compression="zlib")
+        tw.write(img[::2, ::2], tile=(64, 64), subfiletype=1, compression="zlib")
+    with open_slide(path) as slide:
+        assert slide.format == "tifffile:ome" and slide.level_count == 2
+        assert slide.info().mpp == 0.65
+        block = np.asarray(slide.read_region((100, 80), 0, (4, 4)))
+        background = np.asarray(slide.read_region((300, 200), 1, (4, 4)))
+    assert block.dtype == np.uint8 and block.shape == (4, 4, 3)
+    assert (block == 255).all() and (background == 0).all()  # stretched to the full range
