@@ -10,6 +10,12 @@ from tools.imaging.loader import load_image
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 
 
+_NOT_FOR_MODEL = frozenset(
+    {"Modality", "BodyPartExamined", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"}
+)
+"""Reported as fields already, or long pseudonymous UIDs that only cost a small model tokens."""
+
+
 class DescribeImageArgs(ToolArgs):
     """Arguments of describe_image."""
 
@@ -81,7 +87,7 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
         if px.ndim == 2
         else [_stats(n, px[..., i]) for i, n in enumerate(names)]
     )
-    header = {k: v for k, v in img.metadata.items() if k not in ("Modality", "BodyPartExamined")}
+    header = {k: v for k, v in img.metadata.items() if k not in _NOT_FOR_MODEL}
     return DescribeImageResult(
         image_id=att.id,
         file_name=safe_display_name(att.name, att.media_type, key),
