@@ -9,7 +9,6 @@ from tools.imaging.deid import context_key, safe_display_name
 from tools.imaging.loader import load_image
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 
-
 _NOT_FOR_MODEL = frozenset(
     {"Modality", "BodyPartExamined", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"}
 )
