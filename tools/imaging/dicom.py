@@ -67,11 +67,6 @@ DECODE_ERRORS = (
 """What pydicom and its codec plugins raise on malformed data."""
 
 
-def is_dicom_header(head: bytes) -> bool:
-    """Tell whether the first bytes carry the DICOM preamble magic 'DICM'."""
-    return head[128:132] == b"DICM"
-
-
 def _first_line(exc: BaseException) -> str:
     # Up to three non-empty lines of the message, joined into one line.
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
