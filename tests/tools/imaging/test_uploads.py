@@ -152,3 +152,21 @@ def test_checks_read_headers_only(
     Image.new("L", (30, 20)).save(png)
     assert check_upload(png, "a.png", LIMITS) == "image/png"
     assert check_upload(ct_dicom, "ct.dcm", LIMITS) == "application/dicom"
+
+
+def test_broken_headers_and_broken_streams(tmp_path: Path, ct_dicom: Path) -> None:
+    head_only = tmp_path / "cut.dcm"
+    head_only.write_bytes(ct_dicom.read_bytes()[:300])  # preamble, meta and a torn element
+    with pytest.raises(UploadRejectedError, match=r"^cut\.dcm: "):
+        check_upload(head_only, "cut.dcm", LIMITS)
+
+    class Failing(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() > 0:
+                raise OSError("connection reset")
+            return super().read(size)
+
+    store = tmp_path / "store"
+    with pytest.raises(OSError, match="connection reset"):
+        store_upload(Failing(b"x" * 3_000_000), store / "img1.png", "a.png", LIMITS)
+    assert list(store.iterdir()) == []
