@@ -202,7 +202,9 @@ _LONG_NUMBER = re.compile(r"\d[\d.\-_]{4,}\d")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ]+")
 
 
-def safe_display_name(filename: str, media_type: str | None = None, key: str = "") -> str:
+def safe_display_name(
+    filename: str, media_type: str | None = None, key: str = "", *, keep_stem: bool = True
+) -> str:
     """Return a file name that is safe to show to the model and keep in chat history.
 
     DICOM files (by media type, or by a .dcm/.dicom/.dic/.ima/.gz/missing extension) are
@@ -210,13 +212,17 @@ def safe_display_name(filename: str, media_type: str | None = None, key: str = "
     ``dicom-<8 hex>.dcm`` (an HMAC of the name under `key`, stable for one name). Other
     names keep their stem, cut to 40 characters, with long numbers (6 or more characters
     of digits and separators: record numbers, dates, UIDs) replaced by '#' and characters
-    outside letters, digits, space, dot, dash and underscore dropped.
+    outside letters, digits, space, dot, dash and underscore dropped; with
+    ``keep_stem=False`` they become ``image-<8 hex><ext>`` too (for sites whose exports
+    are named after patients).
     """
     name = PurePath(filename.replace("\\", "/")).name
     suffix = PurePath(name).suffix.lower()
+    tag = _digest(key, name).hex()[:8]
     if media_type == "application/dicom" or suffix in _DICOM_SUFFIXES:
-        tag = _digest(key, name).hex()[:8]
         return f"dicom-{tag}.dcm"
+    if not keep_stem:
+        return f"image-{tag}{_UNSAFE.sub('', suffix)}"
     stem = name[: -len(suffix)] if suffix else name
     stem = _LONG_NUMBER.sub("#", _UNSAFE.sub("", stem)).strip(" .")[:40] or "image"
     return stem + _UNSAFE.sub("", suffix)

@@ -84,6 +84,8 @@ def test_safe_display_name() -> None:
     assert safe_display_name("chest_xray_20240117.png") == "chest_xray_#.png"
     assert safe_display_name("../../etc/passwd<x>.jpg") == "passwdx.jpg"
     assert safe_display_name("MRN 4471923.JPG") == "MRN #.jpg"
+    strict = safe_display_name("Quixote_Dulcinea.png", keep_stem=False)
+    assert strict.startswith("image-") and strict.endswith(".png") and "Quixote" not in strict
 
 
 def test_profile_tables_name_real_attributes() -> None:
