@@ -119,3 +119,18 @@ def _render_cached(
     del size, mtime_ns  # part of the cache key only
     pixels, _ = display_array(load_image(Path(path), frame=frame), window, ct_windows_rgb)
     return encode_png(pixels, max_side)
+
+
+def render_view(
+    path: Path,
+    *,
+    window: WindowPreset | Window = "auto",
+    frame: int = 0,
+    max_side: int = 1024,
+) -> tuple[bytes, str]:
+    """PNG bytes and a caption ('frame 0/3, lung (C=-600, W=1500)') for the UI's viewer."""
+    image = load_image(path, frame=frame)
+    pixels, used = display_array(image, window)
+    caption = f"frame {frame}/{image.frame_count}, {used or 'as stored'}"
+    notes = [n for n in image.notes if "burned into the pixels" in n]
+    return encode_png(pixels, max_side), "; ".join([caption, *notes])

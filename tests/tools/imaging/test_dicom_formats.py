@@ -243,3 +243,10 @@ def test_colour_through_lossless_codecs(make_dicom: MakeDicom, syntax: UID) -> N
     image = load_image(make_dicom("c.dcm", syntax, pixels=rgb, modality="XC"))
     assert image.mode == "RGB"
     np.testing.assert_array_equal(image.pixels, rgb)
+
+
+def test_render_view_for_the_ui(ct_dicom: Path) -> None:
+    from tools.imaging.render import render_view
+
+    png, caption = render_view(ct_dicom, window="bone")
+    assert png.startswith(b"\x89PNG") and caption == "frame 0/1, bone (C=400, W=1800)"
