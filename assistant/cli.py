@@ -15,10 +15,11 @@ from typing import Any
 from assistant.config import AppConfig, available_profiles, load_config, load_profile
 from assistant.errors import MedAssistError
 from assistant.server import VLLMServer, ensure_built, is_healthy
+from retrieval.cli import add_index_commands
 
 log = logging.getLogger("medassist")
 Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-EXTENSIONS: list[Extension] = []
+EXTENSIONS: list[Extension] = [add_index_commands]
 """Subcommand providers from other packages (each adds its own parsers)."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +13,23 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from assistant.config import AppConfig, ModelProfile, load_profile
-from assistant.errors import LLMError, MedAssistError
+from assistant.errors import InputError, LLMError, MedAssistError
 from assistant.events import TurnDone, TurnEvent, TurnFailed, from_stream
 from assistant.graph import build_graph
 from assistant.llm import ChatModel, OpenAIChatModel
 from assistant.messages import ATTACHMENTS_KEY
+from assistant.report import (
+    DraftReport,
+    FollowupAnswer,
+    answer_followup,
+    draft_report,
+    to_fhir,
+    to_markdown,
+)
 from assistant.sessions import SessionInfo, SessionStore, UploadCheck
 from assistant.state import AgentContext
 from tools.catalog import REGISTRY
+from tools.imaging.uploads import check_upload as default_check
 from tools.registry import Attachment, Registry
 
 log = logging.getLogger(__name__)
@@ -48,10 +59,8 @@ class Assistant:
             max_retries=config.llm.max_retries,
         )
         self.registry = registry
-        self.sessions = (
-            SessionStore(config.data_dir, check_upload)
-            if check_upload
-            else SessionStore(config.data_dir)
+        self.sessions = SessionStore(
+            config.data_dir, check_upload or partial(default_check, limits=config.uploads)
         )
         self.tool_settings = dict(tool_settings or {})
         self._saver_cm: Any = None
@@ -107,6 +116,44 @@ class Assistant:
             max_steps=self.config.agent.max_steps,
             history_messages=self.config.agent.history_messages,
             tool_settings=self.tool_settings,
+        )
+
+    async def draft_report(self, session_id: str, template: str) -> DraftReport:
+        """Draft a cited report from the session's conversation and tool results; keep it."""
+        self.sessions.get(session_id)
+        messages = await self.history(session_id)
+        report = await draft_report(
+            self.model, template, messages, max_tokens=self.profile.sampling.max_tokens * 4
+        )
+        self.save_report(session_id, report)
+        return report
+
+    def save_report(
+        self, session_id: str, report: DraftReport, markdown: str | None = None
+    ) -> Path:
+        """Store a report as JSON, Markdown (possibly edited by the user) and FHIR JSON."""
+        folder = self.sessions.session_dir(session_id) / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{report.id}.json").write_text(report.model_dump_json(indent=2))
+        (folder / f"{report.id}.md").write_text(markdown or to_markdown(report))
+        fhir = to_fhir(report, subject=f"session/{session_id}")
+        (folder / f"{report.id}.fhir.json").write_text(json.dumps(fhir, indent=2))
+        return folder
+
+    def load_report(self, session_id: str, report_id: str) -> DraftReport:
+        """A stored report of the session."""
+        path = self.sessions.session_dir(session_id) / "reports" / f"{report_id}.json"
+        if not path.exists():
+            raise InputError(f"no report {report_id!r} in this session")
+        return DraftReport.model_validate_json(path.read_text())
+
+    async def ask_about_report(
+        self, session_id: str, report_id: str, question: str
+    ) -> FollowupAnswer:
+        """Answer a question about a drafted report with the evidence it cites."""
+        report = self.load_report(session_id, report_id)
+        return await answer_followup(
+            self.model, report, question, max_tokens=self.profile.sampling.max_tokens
         )
 
     async def run_turn(

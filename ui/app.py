@@ -1,5 +1,7 @@
-"""The Gradio chat UI. One Assistant serves every browser; each browser keeps its own
-session id in `gr.State`, so nothing is shared between users but the database.
+"""The Gradio chat UI.
+
+One Assistant serves every browser; each browser keeps its own session id in `gr.State`,
+so nothing is shared between users but the database.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from assistant.events import TurnDone
 from assistant.service import Assistant
 from tools.catalog import REGISTRY
 from ui.render import ChatMessage, apply_event, from_messages
+from ui.report_panel import build_report_panel
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
@@ -146,11 +149,12 @@ def build_app(config: AppConfig, holder: AssistantHolder | None = None) -> gr.Bl
                 )
                 box = gr.MultimodalTextbox(
                     elem_id="message",
-                    placeholder="Ask about an image, or upload one (PNG, JPEG, TIFF, DICOM, slides) …",
+                    placeholder="Ask about an image, or upload one (PNG, JPEG, DICOM, slide) …",
                     file_count="multiple",
                     sources=["upload"],
                     show_label=False,
                 )
+                build_report_panel(holder, session_state)
         box.submit(
             send, [box, chatbot, session_state, tool], [box, chatbot, session_state, sessions]
         )

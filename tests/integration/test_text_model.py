@@ -68,15 +68,26 @@ async def test_model_calls_describe_image_by_constrained_action(
 async def test_free_action_choice_is_always_valid(
     text_server: VLLMServer, tmp_path: Path, gradient_png: Path
 ) -> None:
-    """Whatever the tiny model picks without forcing, it is a valid action that runs."""
-    async with Assistant(app_config(text_server, tmp_path)) as assistant:
+    """Whatever the tiny model picks without forcing, it is a well-formed, executable action.
+
+    Its choice of tool may be poor (it is a 135M model); a tool that cannot handle the
+    request answers with an error message the model sees, and the turn still completes.
+    """
+    model = recording_client(text_server)
+    async with Assistant(app_config(text_server, tmp_path), model=model) as assistant:
         session = assistant.new_session().id
         att = assistant.add_upload(session, gradient_png)
         events = await _turn(assistant, session, f"Use a tool to measure image {att.id}.", [att.id])
     assert not any(isinstance(e, TurnFailed) for e in events), events
-    for event in events:
-        if isinstance(event, ToolFinished):
-            assert event.status == "success", event.content
+    started = [e for e in events if isinstance(e, ToolStarted)]
+    finished = {e.call_id: e for e in events if isinstance(e, ToolFinished)}
+    for call in started:
+        assert call.name in assistant.registry
+        assert finished[call.call_id].status in ("success", "error")
+        if finished[call.call_id].status == "error":
+            assert finished[call.call_id].content.strip()
+    action_replies = [r for r in model.requests if r.json_schema is not None]
+    assert action_replies, "the first step is a constrained action"
     assert isinstance(events[-1], TurnDone)
 
 
