@@ -128,9 +128,9 @@ def render_view(
     frame: int = 0,
     max_side: int = 1024,
 ) -> tuple[bytes, str]:
-    """PNG bytes and a caption ('frame 0/3, lung (C=-600, W=1500)') for the UI's viewer."""
+    """PNG bytes and a caption ('frame 1 of 3, lung (C=-600, W=1500)') for the UI viewer."""
     image = load_image(path, frame=frame)
     pixels, used = display_array(image, window)
-    caption = f"frame {frame}/{image.frame_count}, {used or 'as stored'}"
+    caption = f"frame {frame + 1} of {image.frame_count}, {used or 'as stored'}"
     notes = [n for n in image.notes if "burned into the pixels" in n]
     return encode_png(pixels, max_side), "; ".join([caption, *notes])

@@ -249,4 +249,4 @@ def test_render_view_for_the_ui(ct_dicom: Path) -> None:
     from tools.imaging.render import render_view
 
     png, caption = render_view(ct_dicom, window="bone")
-    assert png.startswith(b"\x89PNG") and caption == "frame 0/1, bone (C=400, W=1800)"
+    assert png.startswith(b"\x89PNG") and caption == "frame 1 of 1, bone (C=400, W=1800)"
