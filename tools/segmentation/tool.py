@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import uuid
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field
@@ -18,7 +19,10 @@ from tools.segmentation.measure import Area, Structure, measure, pixel_area, rou
 from tools.segmentation.outputs import palette, render_overlay, save_mask_png, save_rle_json
 from tools.segmentation.types import Prompts, SegInput, Segmentation, Target
 
-Point = tuple[int, int]
+Pixel = Annotated[int, Field(ge=0)]
+Point = tuple[Pixel, Pixel]
+MAX_POINTS = 5
+"""Few on purpose: small models fill optional arrays, and long ones truncate the action."""
 
 
 class SegmentArgs(ToolArgs):
@@ -35,13 +39,15 @@ class SegmentArgs(ToolArgs):
     )
     points: list[Point] = Field(
         default_factory=list,
-        max_length=20,
+        max_length=MAX_POINTS,
         description="[[x, y], ...] pixels on the object (target prompted).",
     )
     background_points: list[Point] = Field(
-        default_factory=list, max_length=20, description="[[x, y], ...] pixels NOT on the object."
+        default_factory=list,
+        max_length=MAX_POINTS,
+        description="[[x, y], ...] pixels NOT on the object (target prompted).",
     )
-    box: tuple[int, int, int, int] | None = Field(
+    box: tuple[Pixel, Pixel, Pixel, Pixel] | None = Field(
         default=None,
         description="[x0, y0, x1, y1] pixels: the object (prompted) or the region to analyse.",
     )
@@ -92,9 +98,12 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     att = ctx.attachment(args.image_id)
     img = load_image(att.path)
     shape = (img.height, img.width)
-    prompts = Prompts(tuple(args.points), tuple(args.background_points), args.box)
-    check_prompts(prompts, shape)
     notes: list[str] = []
+    prompts = Prompts(tuple(args.points), tuple(args.background_points), args.box)
+    if args.target is not Target.PROMPTED and (args.points or args.background_points):
+        notes.append(f"points are ignored for target {args.target.value!r}")
+        prompts = Prompts(box=args.box)
+    check_prompts(prompts, shape)
     pixels = img.pixels
     if img.mode == "MONOCHROME1":  # stored inverted (low = white): segment what is displayed
         pixels = np.asarray(pixels.max() - pixels)
@@ -103,9 +112,6 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     if args.box is not None and args.target is not Target.PROMPTED:
         x0, y0, x1, y1 = clip_box(args.box, shape)
         notes.append(f"analysed only the box [{x0}, {y0}, {x1}, {y1}]")
-    if (args.points or args.background_points) and args.target is not Target.PROMPTED:
-        notes.append(f"points are ignored for target {args.target.value!r}")
-        prompts = Prompts(box=prompts.box)
     if (y1 - y0) * (x1 - x0) > config.max_pixels:
         raise ToolError(
             f"region of {x1 - x0}×{y1 - y0} px is over segment's {config.max_pixels:,} px limit: "

@@ -164,6 +164,21 @@ def test_schema_lists_targets_and_rejects_unknown() -> None:
         tool.parse_args({"image_id": "img1", "target": "liver"})
     with pytest.raises(ToolArgumentError, match="microns_per_pixel"):
         tool.parse_args({"image_id": "img1", "target": "tissue", "microns_per_pixel": -1})
+    # Small models fill optional arrays: coordinates are non-negative and points few.
+    with pytest.raises(ToolArgumentError, match="points"):
+        tool.parse_args({"image_id": "img1", "target": "prompted", "points": [[-1, 3]]})
+    with pytest.raises(ToolArgumentError, match="points"):
+        tool.parse_args({"image_id": "img1", "target": "prompted", "points": [[1, 1]] * 6})
+    point = props["points"]["items"]["prefixItems"][0]
+    assert point["minimum"] == 0 and props["points"]["maxItems"] == 5
+
+
+def test_stray_points_do_not_break_other_targets(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, _png(tmp_path, fluorescence(nuclei_mask())))
+    args = _args(target="nuclei_fluorescence", points=[[900, 900]], background_points=[[0, 999]])
+    result = segment(args, ctx)
+    assert result.count == len(NUCLEUS_CENTRES)
+    assert any("points are ignored" in n for n in result.notes)
 
 
 @pytest.mark.parametrize("profile", ["smollm2-135m", "tiny-llava"])
