@@ -112,32 +112,44 @@ class Slide(ABC):
             canvas.paste(part, (ix0 - lx, iy0 - ly))
         return canvas
 
-    def thumbnail(self, max_side: int) -> Image.Image:
-        """Return the whole slide as RGB, its longer side at most `max_side` pixels.
+    def read_scaled(
+        self,
+        location: tuple[int, int],
+        level: int,
+        size: tuple[int, int],
+        out_size: tuple[int, int],
+    ) -> Image.Image:
+        """Return `read_region(location, level, size)` resized to `out_size`.
 
-        A level too large to hold at once (a one-level slide) is read in bands of rows.
+        Areas too large to hold at once (a one-level slide seen whole) are read in bands
+        of rows, each shrunk before the next is read, so memory stays bounded.
         """
-        width, height = self.dimensions
-        downsample = max(width, height) / max_side
-        level = self.best_level_for_downsample(max(downsample, 1.0))
-        lw, lh = self.level_dimensions[level]
-        ds = self.level_downsamples[level]
-        scale = max(lw, lh) / max_side
-        size = (max(1, round(lw / scale)), max(1, round(lh / scale)))
-        if scale <= 1.0 or lw * lh <= _WHOLE_LEVEL_PIXELS:
-            image = self.read_region((0, 0), level, (lw, lh))
-            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        width, height = size
+        if width * height <= _WHOLE_LEVEL_PIXELS or out_size[1] >= height:
+            image = self.read_region(location, level, size)
+            if image.size != out_size:
+                image = image.resize(out_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
             return image
-        out = Image.new("RGB", size, self.background)
-        band = max(1, _WHOLE_LEVEL_PIXELS // lw)
-        for y in range(0, lh, band):
-            rows = min(band, lh - y)
-            top, bottom = round(y * size[1] / lh), round((y + rows) * size[1] / lh)
+        ds = self.level_downsamples[level]
+        out = Image.new("RGB", out_size, self.background)
+        band = max(1, _WHOLE_LEVEL_PIXELS // width)
+        for y in range(0, height, band):
+            rows = min(band, height - y)
+            top, bottom = round(y * out_size[1] / height), round((y + rows) * out_size[1] / height)
             if bottom <= top:
                 continue
-            strip = self.read_region((0, round(y * ds)), level, (lw, rows))
-            out.paste(strip.resize((size[0], bottom - top), Image.Resampling.BOX), (0, top))
+            origin = (location[0], location[1] + round(y * ds))
+            strip = self.read_region(origin, level, (width, rows))
+            out.paste(strip.resize((out_size[0], bottom - top), Image.Resampling.BOX), (0, top))
         return out
+
+    def thumbnail(self, max_side: int) -> Image.Image:
+        """Return the whole slide as RGB, its longer side at most `max_side` pixels."""
+        width, height = self.dimensions
+        scale = max(max(width, height) / max_side, 1.0)
+        level = self.best_level_for_downsample(scale)
+        size = (max(1, round(width / scale)), max(1, round(height / scale)))
+        return self.read_scaled((0, 0), level, self.level_dimensions[level], size)
 
     def info(self) -> SlideInfo:
         """Metadata for the model and the UI; magnification estimated from mpp if absent."""

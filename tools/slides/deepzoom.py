@@ -90,7 +90,7 @@ class TileServer:
         self._held = 0
         self._lock = threading.Lock()
 
-    def _generator(self, path: Path) -> DeepZoomGenerator:
+    def _generator(self, path: Path) -> tuple[Slide, DeepZoomGenerator]:
         slide = self.slides.get(path)
         with self._lock:
             entry = self._generators.get(id(slide))
@@ -98,11 +98,21 @@ class TileServer:
                 entry = (slide, deepzoom_for(slide, self.tile_size, self.overlap))
                 self._generators = {k: v for k, v in self._generators.items() if not v[0].broken}
                 self._generators[id(slide)] = entry
-        return entry[1]
+        return entry
+
+    def _render(self, path: Path, level: int, col: int, row: int) -> Image.Image:
+        slide, generator = self._generator(path)
+        if isinstance(slide, OpenSlideSlide):
+            return generator.get_tile(level, (col, row))  # OpenSlide's own path, unchanged
+        # Our readers shrink while reading (in bands for huge areas): coarse tiles of a
+        # one-level slide never hold the whole level in memory, unlike get_tile would.
+        location, slide_level, size = generator.get_tile_coordinates(level, (col, row))
+        out = generator.get_tile_dimensions(level, (col, row))
+        return slide.read_scaled(location, slide_level, size, out)
 
     def dzi(self, path: Path) -> str:
         """Return the DZI XML for the slide at `path`."""
-        return self._generator(path).get_dzi("jpeg")
+        return self._generator(path)[1].get_dzi("jpeg")
 
     def cached_tile(self, path: Path, level: int, col: int, row: int) -> bytes | None:
         """Return a tile from the cache, or None (cheap: safe to call on the event loop)."""
@@ -118,7 +128,7 @@ class TileServer:
         cached = self.cached_tile(path, level, col, row)
         if cached is not None:
             return cached
-        image = self._generator(path).get_tile(level, (col, row))
+        image = self._render(path, level, col, row)
         buf = io.BytesIO()
         image.save(buf, format="JPEG", quality=self.quality)
         data = buf.getvalue()

@@ -82,10 +82,7 @@ def read_downsampled(slide: Slide, region: Region, downsample: float) -> Image.I
         max(1, math.ceil(region.width / level_ds)),
         max(1, math.ceil(region.height / level_ds)),
     )
-    image = slide.read_region((region.x, region.y), level, read_size)
-    if image.size != size:
-        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return image
+    return slide.read_scaled((region.x, region.y), level, read_size, size)
 
 
 def read_at(slide: Slide, region: Region, resolution: Resolution) -> Image.Image:

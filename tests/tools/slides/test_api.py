@@ -71,3 +71,30 @@ def test_tiled_jpeg_slide_repeats_its_block(tmp_path: Path) -> None:
         assert np.asarray(slide.read_region((128 * 2 + 5, 5), 0, (1, 1))).min() >= 230
         low = np.asarray(slide.read_region((64, 64), 2, (1, 1)))[0, 0].astype(int)
         assert np.abs(low - RED).max() <= 25
+
+
+def test_coarse_tiles_of_a_one_level_slide_are_read_shrunk(
+    slide_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tools.slides import base
+
+    monkeypatch.setattr(base, "_WHOLE_LEVEL_PIXELS", 300 * 300)
+    server = TileServer(SlideCache())
+    try:
+        path = slide_dir / "stripped.tif"  # one level, 1024×768
+        calls: list[tuple[int, int]] = []
+        slide = server.slides.get(path)
+        original = slide.read_region
+
+        def spy(location: tuple[int, int], level: int, size: tuple[int, int]):  # type: ignore[no-untyped-def]
+            calls.append(size)
+            return original(location, level, size)
+
+        monkeypatch.setattr(slide, "read_region", spy)
+        # Deep Zoom level 8 is the slide at 1/4 (256×192): tile (0, 0) is 254 + 1 overlap wide.
+        tile = np.asarray(Image.open(io.BytesIO(server.tile(path, 8, 0, 0))))
+        assert tile.shape == (192, 255, 3)
+        assert max(w * h for w, h in calls) <= 300 * 300 and len(calls) > 1
+        assert np.abs(tile[50, 175].astype(int) - RED).max() <= 20  # (700, 200) is red
+    finally:
+        server.slides.clear()

@@ -82,3 +82,24 @@ def test_oversized_request_is_refused(slide_dir: Path) -> None:
         huge = Region(x=0, y=0, width=100_000, height=100_000)
         with pytest.raises(ToolArgumentError, match="over the limit"):
             read_downsampled(slide, huge, 1.0)
+
+
+def test_large_reads_go_in_bounded_bands(slide_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.slides import base
+
+    with open_slide(slide_dir / "stripped.tif") as slide:  # one level: zooming out reads level 0
+        whole = np.asarray(read_downsampled(slide, Region(x=0, y=0, width=1024, height=768), 4.0))
+        monkeypatch.setattr(base, "_WHOLE_LEVEL_PIXELS", 50_000)
+        sizes: list[tuple[int, int]] = []
+        original = slide.read_region
+
+        def spy(location: tuple[int, int], level: int, size: tuple[int, int]):  # type: ignore[no-untyped-def]
+            sizes.append(size)
+            return original(location, level, size)
+
+        monkeypatch.setattr(slide, "read_region", spy)
+        banded = np.asarray(read_downsampled(slide, Region(x=0, y=0, width=1024, height=768), 4.0))
+    assert len(sizes) > 10 and max(w * h for w, h in sizes) <= 50_000
+    assert banded.shape == whole.shape == (192, 256, 3)
+    assert np.abs(banded.astype(int) - whole.astype(int)).mean() < 4
+    assert np.abs(banded[50, 175].astype(int) - RED).max() <= 15  # (700, 200) is red
