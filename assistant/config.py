@@ -116,6 +116,20 @@ class UploadSettings(_Strict):
     max_frames: int = Field(2000, ge=1)
 
 
+class PrivacySettings(_Strict):
+    """De-identification. Nothing leaves the machine unless a remote LLM URL is configured."""
+
+    deid_secret: str = Field("", description="salt for pseudonyms and UID remapping")
+    keep_raw_dicom_headers: bool = Field(False, description="raw headers for local tools only")
+    keep_upload_names: bool = Field(True, description="False: non-DICOM names become hashes")
+
+
+class KnowledgeSettings(_Strict):
+    """Where the retrieval knowledge base lives (see `medassist index --help`)."""
+
+    dir: Path = Path(".data/knowledge")
+
+
 class AppConfig(_Strict):
     """The whole application configuration."""
 
@@ -126,6 +140,8 @@ class AppConfig(_Strict):
     agent: AgentSettings = AgentSettings()
     ui: UISettings = UISettings()
     uploads: UploadSettings = UploadSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
 
     def resolved(self, root: Path) -> AppConfig:
         """Return a copy whose relative paths are anchored at `root`."""
@@ -133,6 +149,7 @@ class AppConfig(_Strict):
             update={
                 "data_dir": (root / self.data_dir).resolve(),
                 "cache_dir": (root / self.cache_dir).resolve(),
+                "knowledge": KnowledgeSettings(dir=(root / self.knowledge.dir).resolve()),
             }
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,10 +17,26 @@ PERSONA = (
 )
 
 
+def _type_name(spec: dict[str, Any]) -> str:
+    if "enum" in spec:
+        return "|".join(json.dumps(v) for v in spec["enum"])
+    if "const" in spec:
+        return json.dumps(spec["const"])
+    if "anyOf" in spec:
+        names = [_type_name(s) for s in spec["anyOf"] if s.get("type") != "null"]
+        return "|".join(dict.fromkeys(names)) or "null"
+    kind = spec.get("type", "value")
+    if kind == "array" and isinstance(spec.get("items"), dict):
+        return f"{_type_name(spec['items'])}[]"
+    return str(kind)
+
+
 def _signature(tool: Tool, image_ids: Sequence[str]) -> str:
-    props: dict[str, Any] = arguments_schema(tool, image_ids).get("properties", {})
+    schema = arguments_schema(tool, image_ids)
+    props: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
     params = ", ".join(
-        f"{name}: {spec.get('type') or '|'.join(map(str, spec.get('enum', []))) or 'value'}"
+        f"{name}{'' if name in required else '?'}: {_type_name(spec)}"
         for name, spec in props.items()
     )
     return f"{tool.name}({params})"

@@ -29,6 +29,7 @@ from assistant.report import (
 from assistant.sessions import SessionInfo, SessionStore, UploadCheck
 from assistant.state import AgentContext
 from tools.catalog import REGISTRY
+from tools.imaging.deid import context_key, safe_display_name
 from tools.imaging.uploads import check_upload as default_check
 from tools.registry import Attachment, Registry
 
@@ -59,12 +60,24 @@ class Assistant:
             max_retries=config.llm.max_retries,
         )
         self.registry = registry
+        self.tool_settings = {
+            "deid_secret": config.privacy.deid_secret,
+            "keep_raw_dicom_headers": config.privacy.keep_raw_dicom_headers,
+            "knowledge_dir": str(config.knowledge.dir),
+            **(tool_settings or {}),
+        }
         self.sessions = SessionStore(
-            config.data_dir, check_upload or partial(default_check, limits=config.uploads)
+            config.data_dir,
+            check_upload or partial(default_check, limits=config.uploads),
+            self._display_name,
         )
-        self.tool_settings = dict(tool_settings or {})
         self._saver_cm: Any = None
         self._graph: Any = None
+
+    def _display_name(self, session_id: str, name: str, media_type: str) -> str:
+        key = context_key(session_id, self.tool_settings)
+        keep = self.config.privacy.keep_upload_names
+        return safe_display_name(name, media_type, key, keep_stem=keep)
 
     async def __aenter__(self) -> Assistant:
         self._saver_cm = AsyncSqliteSaver.from_conn_string(

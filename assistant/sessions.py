@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS uploads (
 UploadCheck = Callable[[Path, str], str]
 """Validates a candidate upload (path, original name) and returns its media type."""
 
+DisplayName = Callable[[str, str, str], str]
+"""Maps (session id, original name, media type) to the name kept and shown (de-identified)."""
+
 
 @dataclass(frozen=True)
 class SessionInfo:
@@ -64,8 +67,14 @@ def _default_check(path: Path, name: str) -> str:
 class SessionStore:
     """Sessions and their uploads under `data_dir` (SQLite file + one folder per session)."""
 
-    def __init__(self, data_dir: Path, check_upload: UploadCheck = _default_check) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        check_upload: UploadCheck = _default_check,
+        display_name: DisplayName = lambda session_id, name, media_type: name,
+    ) -> None:
         self.data_dir = data_dir
+        self._display_name = display_name
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = data_dir / "sessions.sqlite"
         self._check = check_upload
@@ -136,6 +145,8 @@ class SessionStore:
         if not source.is_file():
             raise UploadRejectedError(f"{name}: no such file")
         media_type = self._check(source, name)
+        suffixes = "".join(Path(name).suffixes[-2:]).lower()
+        name = self._display_name(session_id, name, media_type)
         sha = _sha256(source)
         with self._db() as db:
             row = db.execute(
@@ -145,7 +156,7 @@ class SessionStore:
             return self.attachments(session_id)[row[0]]
         folder = self.session_dir(session_id) / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
-        stored = folder / (sha[:32] + "".join(Path(name).suffixes[-2:]).lower())
+        stored = folder / (sha[:32] + suffixes)
         _atomic_copy(source, stored)
         with self._db() as db:
             count = db.execute(
