@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from assistant.errors import ToolArgumentError
 from tools.segmentation._skimage import color, feature, filters, morphology, segmentation
 from tools.segmentation.preprocess import Float, drop_alpha, to_float, to_gray
 from tools.segmentation.types import Labels, Prompts, SegInput, Segmentation, Target
@@ -28,7 +29,10 @@ def hematoxylin(pixels: np.ndarray) -> Float:
     """Hematoxylin optical density (colour deconvolution, Ruifrok & Johnston) in [0, 1]."""
     rgb = drop_alpha(pixels)
     if rgb.ndim != 3:
-        raise ValueError("H&E nuclei need a colour image")
+        raise ToolArgumentError(
+            "target 'nuclei_he' needs a colour (RGB) H&E image, and this image is grayscale: "
+            "use 'nuclei_fluorescence' for nuclei in a grayscale image, or another target."
+        )
     hed = color.rgb2hed(to_float(rgb) if rgb.dtype != np.uint8 else rgb)
     return to_float(hed[..., 0])
 

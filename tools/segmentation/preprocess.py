@@ -14,14 +14,17 @@ Float = NDArray[np.float32]
 
 
 def drop_alpha(pixels: NDArray[np.generic]) -> NDArray[np.generic]:
-    """Colour images without their alpha channel; grayscale unchanged."""
-    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
-        return pixels[..., : pixels.shape[2] - 1]
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
+    """Return H×W grayscale or H×W×3 colour: alpha dropped, single channels squeezed."""
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise InputError(
+            f"expected a 2-D gray or RGB(A) image, got an array of shape {pixels.shape}"
+        )
+    channels = pixels.shape[2]
+    if channels in (1, 2):  # gray, gray + alpha
         return pixels[..., 0]
-    if pixels.ndim not in (2, 3):
-        raise InputError(f"expected a 2-D image, got an array of shape {pixels.shape}")
-    return pixels
+    return pixels[..., :3]
 
 
 def to_float(pixels: NDArray[np.generic]) -> Float:
@@ -37,9 +40,7 @@ def to_float(pixels: NDArray[np.generic]) -> Float:
 def to_gray(pixels: NDArray[np.generic]) -> Float:
     """Grayscale in [0, 1] (luminance for colour images)."""
     px = to_float(pixels)
-    if px.ndim == 3:
-        if px.shape[2] == 1:
-            return np.ascontiguousarray(px[..., 0])
+    if px.ndim == 3:  # to_float dropped alpha: RGB
         return np.asarray(0.299 * px[..., 0] + 0.587 * px[..., 1] + 0.114 * px[..., 2], np.float32)
     return px
 
@@ -51,8 +52,6 @@ def to_rgb8(pixels: NDArray[np.generic]) -> NDArray[np.uint8]:
         px = (to_float(px) * 255).round().astype(np.uint8)
     if px.ndim == 2:
         px = np.stack([px] * 3, axis=-1)
-    elif px.shape[2] == 2:  # gray + alpha already dropped to 1 channel above
-        px = np.repeat(px[..., :1], 3, axis=-1)
     return np.ascontiguousarray(px.astype(np.uint8))
 
 

@@ -161,3 +161,33 @@ def test_lung_fields_on_large_signed_image() -> None:
     assert seg.labels.shape == (600, 540)
     for label in (1, 2):
         assert dice(seg.labels == label, truth == label) > 0.85
+
+
+ODD_IMAGES: dict[str, np.ndarray] = {
+    "1x1": np.zeros((1, 1), np.uint8),
+    "flat": np.full((30, 40), 7, np.uint8),
+    "flat_rgb": np.full((30, 40, 3), 200, np.uint8),
+    "rgba": np.random.default_rng(0).integers(0, 255, (32, 32, 4), dtype=np.uint8),
+    "gray_alpha": np.random.default_rng(1).integers(0, 255, (32, 32, 2), dtype=np.uint8),
+    "uint16": np.random.default_rng(2).integers(0, 60000, (40, 40), dtype=np.uint16),
+    "int16_negative": np.random.default_rng(3).integers(-1000, 1000, (40, 40)).astype(np.int16),
+    "bool": np.random.default_rng(4).random((30, 30)) > 0.5,
+    "one_row": np.random.default_rng(5).integers(0, 255, (1, 200), dtype=np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_IMAGES))
+@pytest.mark.parametrize("target", list(Target))
+def test_odd_images_give_labels_or_a_clear_error(name: str, target: Target) -> None:
+    from assistant.errors import MedAssistError
+    from tools.segmentation.backends import CLASSICAL
+
+    img = ODD_IMAGES[name]
+    prompts = Prompts(points=((0, 0),)) if target is Target.PROMPTED else NONE
+    try:
+        seg = CLASSICAL[target].segment(SegInput(img), target, prompts)
+    except MedAssistError as exc:  # only a known, explained refusal is acceptable
+        assert target is Target.NUCLEI_HE and "needs a colour" in str(exc)
+        return
+    assert seg.labels.shape == img.shape[:2] and seg.labels.dtype == np.int32
+    measure(seg, None, None)
