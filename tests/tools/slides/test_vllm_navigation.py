@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from langchain_core.messages import AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
 from assistant.graph import build_graph
 from assistant.server import VLLMServer
@@ -73,3 +73,41 @@ async def test_model_zooms_twice_by_constrained_action(
     succeeded = sum(m.status != "error" for m in zooms)
     assert len(list_visits(ctx.session_dir, "img1", "zoom")) == succeeded
     assert all(r.json_schema is not None for r in model.requests[::2])  # constrained actions
+
+
+@pytest.mark.vllm_vision
+async def test_crops_reach_the_real_vision_model(vision_server: VLLMServer, tmp_path: Path) -> None:
+    """Overview and zoom images travel to vLLM in user messages (never in tool messages)."""
+    block = np.full((512, 512, 3), (235, 170, 205), np.uint8)
+    block[128:384, 128:384] = (120, 60, 150)
+    slide = tiled_jpeg_slide(tmp_path / "slide.tiff", block, (8, 8), levels=3)  # 4096²
+    model = recording_client(vision_server)
+    registry = Registry([Tool.from_function(f) for f in (slide_overview, slide_zoom)])
+    ctx = AgentContext(
+        model=model,
+        profile=vision_server.profile,
+        registry=registry,
+        session_id="s1",
+        session_dir=tmp_path / "session",
+        attachments={"img1": make_attachment(slide, "img1")},
+        max_steps=1,
+    )
+    messages: list[AnyMessage] = []
+    for text, tool in (("Look at slide img1.", "slide_overview"), ("Zoom in.", "slide_zoom")):
+        inputs: AgentState = {
+            "messages": [*messages, HumanMessage(content=text)],
+            "steps": 0,
+            "force_tool": tool,
+        }
+        async for state in build_graph().astream(inputs, context=ctx, stream_mode="values"):
+            messages = state["messages"]
+    await model.close()
+    tools = [m for m in messages if isinstance(m, ToolMessage)]
+    assert [m.name for m in tools] == ["slide_overview", "slide_zoom"]
+    assert tools[0].status == "success"
+    answer = model.requests[-1].messages
+    assert not any(m["role"] == "tool" for m in answer)
+    images = [p for m in answer if isinstance(m["content"], list) for p in m["content"]
+              if p.get("type") == "image_url"]
+    assert len(images) == 1 + (tools[1].status == "success")  # overview (+ the zoom crop)
+    assert isinstance(messages[-1], AIMessage) and messages[-1].content  # the server answered
