@@ -4,6 +4,7 @@ Mount it into the Gradio app (Gradio apps are FastAPI apps)::
 
     app.include_router(slide_router(resolve))           # resolve(session_id, image_id) -> SlideRef
     gr.HTML(viewer_html(session_id, image_id))          # an iframe onto the viewer page
+    gr.Blocks(head=region_listener_js())                # a drawn box fills the chat box
 
 The viewer draws the regions the agent visited, numbered in order, and lets the user
 draw a box; the box's level-0 coordinates are shown and posted to the parent window as
@@ -131,6 +132,29 @@ def viewer_html(session_id: str, image_id: str, prefix: str = "/slides", height:
         f'<iframe src="{src}" title="Slide viewer" '
         f'style="width:100%;height:{int(height)}px;border:0" loading="lazy"></iframe>'
     )
+
+
+def region_listener_js(textarea: str = "#message textarea") -> str:
+    """Return a ``<script>`` for ``gr.Blocks(head=...)``: a drawn box becomes a question.
+
+    The viewer posts the box to its parent window; this fills the chat box selected by
+    `textarea` with a question naming the slide and the level-0 rectangle.
+    """
+    return _LISTENER.replace("__SELECTOR__", json.dumps(textarea).replace("<", "\\u003c"))
+
+
+_LISTENER = """<script>
+window.addEventListener("message", (event) => {
+  const d = event.data;
+  if (event.origin !== window.location.origin || !d || d.type !== "medassist-slide-region") return;
+  const box = document.querySelector(__SELECTOR__);
+  if (!box) return;
+  box.value = `Look at slide ${d.image_id}, region x=${d.x}, y=${d.y}, width=${d.width}, ` +
+    `height=${d.height} (level-0 pixels): what do you see there?`;
+  box.dispatchEvent(new Event("input", {bubbles: true}));
+  box.focus();
+});
+</script>"""
 
 
 def viewer_page(session_id: str, image_id: str, prefix: str = "/slides") -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -18,7 +19,7 @@ from tools.slides.deepzoom import TileServer
 from tools.slides.opener import SlideCache
 from tools.slides.synthetic import write_slide
 from tools.slides.visits import Visit, record_visit
-from ui.slide_viewer import SlideRef, slide_router, viewer_html
+from ui.slide_viewer import SlideRef, region_listener_js, slide_router, viewer_html
 
 
 @pytest.fixture
@@ -38,6 +39,15 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, TileServer, Path]]:
     tiles = TileServer(SlideCache(), tile_size=254, overlap=1)
     app = FastAPI()
     app.include_router(slide_router(resolve, tiles=tiles))
+
+    @app.get("/chat")
+    async def chat() -> HTMLResponse:  # stands in for the Gradio page embedding the viewer
+        return HTMLResponse(
+            f"<html><head>{region_listener_js('#message textarea')}</head><body>"
+            f'<div id="message"><textarea></textarea></div>{viewer_html("s1", "img1")}'
+            "</body></html>"
+        )
+
     yield TestClient(app), tiles, session
     tiles.slides.clear()
 
@@ -150,5 +160,31 @@ def test_viewer_in_chromium_draws_visits_and_boxes(
         assert got["type"] == "medassist-slide-region" and got["image_id"] == "img1"
         assert 0 < got["x"] < 900 and 0 < got["y"] < 600 and got["width"] > 50
         assert page.inner_text("#region").startswith(f"x={got['x']}, y={got['y']}")
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_box_drawn_in_the_embedded_viewer_fills_the_chat_box(
+    live_viewer: str, browser: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 900, "height": 800})
+    try:
+        page.goto(f"{live_viewer}/chat")
+        frame = page.frame_locator("iframe")
+        frame.get_by_text("region(s) visited by the agent").wait_for(timeout=20_000)
+        frame.locator("#select").click()
+        box = page.locator("iframe").bounding_box()
+        assert box is not None
+        left, top = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.4
+        page.mouse.move(left, top)
+        page.mouse.down()
+        page.mouse.move(left + 100, top + 60, steps=5)
+        page.mouse.up()
+        page.wait_for_function(
+            "() => document.querySelector('#message textarea').value.length > 0", timeout=5_000
+        )
+        question = page.input_value("#message textarea")
+        assert question.startswith("Look at slide img1, region x=") and "width=" in question
     finally:
         page.close()
