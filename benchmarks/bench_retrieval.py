@@ -75,9 +75,13 @@ def cmd_ann(args: argparse.Namespace) -> None:
     configs = {
         "flat": IndexParams(kind=IndexKind.FLAT),
         "hnsw": IndexParams(kind=IndexKind.HNSW, hnsw_m=32, hnsw_ef_construction=80),
-        "ivfpq": IndexParams(kind=IndexKind.IVFPQ, ivf_nlist=args.nlist, pq_bits=8, pq_refine=10),
+        "ivfpq": IndexParams(
+            kind=IndexKind.IVFPQ, ivf_nlist=args.nlist, pq_m=args.pq_m, pq_bits=8, pq_refine=10
+        ),
     }
     for name, params in configs.items():
+        if name != "flat" and name not in args.kinds:
+            continue
         t0 = time.perf_counter()
         index = VectorIndex.create(args.dim, params, data if name == "ivfpq" else None)
         t1 = time.perf_counter()
@@ -114,21 +118,22 @@ def cmd_ann(args: argparse.Namespace) -> None:
 
     size = {name: len(b[0].to_bytes()) / args.n for name, b in builds.items()}
     row("flat (exact)", flat, builds["flat"][2], 0.0, size["flat"])
-    hnsw = builds["hnsw"][0]
-    for ef in (32, 64, 128):
+    hnsw = builds["hnsw"][0] if "hnsw" in builds else None
+    for ef in (32, 64, 128) if hnsw is not None else ():
         hnsw.params = IndexParams(kind=IndexKind.HNSW, hnsw_ef_search=ef)
         faiss.downcast_index(hnsw._index.index).hnsw.efSearch = ef
         row(f"hnsw M=32 efSearch={ef}", hnsw, builds["hnsw"][2], 0.0, size["hnsw"])
-    ivf, train, add = builds["ivfpq"]
-    refine = faiss.downcast_index(ivf._index.index)
-    base = faiss.downcast_index(refine.base_index)
-    pq_only = size["ivfpq"] - raw
-    for nprobe in (16, 32, 64):
+    ivf, train, add = builds.get("ivfpq", (None, 0.0, 0.0))
+    refine = faiss.downcast_index(ivf._index.index) if ivf is not None else None
+    base = faiss.downcast_index(refine.base_index) if refine is not None else None
+    pq_only = size.get("ivfpq", 0.0) - raw
+    for nprobe in args.nprobe if ivf is not None else ():
         base.nprobe = nprobe
         refine.k_factor = 1
         row(f"ivfpq nlist={args.nlist} m={base.pq.M} nprobe={nprobe}", ivf, add, train, pq_only)
-        refine.k_factor = 10
-        row("  + exact re-rank of 10·k", ivf, add, train, size["ivfpq"])
+        for factor in args.refine:
+            refine.k_factor = factor
+            row(f"  + exact re-rank of {factor}·k", ivf, add, train, size["ivfpq"])
     print(
         "| index | recall@10 | latency median ms | p95 ms | speed-up vs flat | "
         "add vectors/s | train s | bytes/vector |"
@@ -222,6 +227,10 @@ def main() -> None:
     p.add_argument("--latency-queries", type=int, default=200)
     p.add_argument("--nlist", type=int, default=1024)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--kinds", nargs="+", default=["hnsw", "ivfpq"], help="besides flat")
+    p.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers (default dim/4)")
+    p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--refine", type=int, nargs="+", default=[10], help="re-rank factors")
     p.set_defaults(func=cmd_ann)
     p = sub.add_parser("iu")
     p.add_argument("--reports", type=Path, required=True)
