@@ -64,7 +64,7 @@ class IndexSettings(_Strict):
     ivf_nprobe: int = Field(default=32, ge=1)
     pq_m: int | None = Field(default=None, ge=1)
     pq_bits: int = Field(default=8, ge=4, le=12)
-    pq_refine: int = Field(default=0, ge=0, le=100)
+    pq_refine: int = Field(default=10, ge=0, le=100)
     use_gpu: bool = True
 
     def params(self) -> IndexParams:

@@ -44,9 +44,9 @@ class IndexParams:
     """Inverted lists; None: about sqrt(n) of the training set."""
     ivf_nprobe: int = 32
     pq_m: int | None = None
-    """Sub-quantizers; None: dim/4 (must divide dim)."""
+    """Sub-quantizers; None: dim/2 (must divide dim)."""
     pq_bits: int = 8
-    pq_refine: int = 0
+    pq_refine: int = 10
     """If > 0, keep the raw vectors too and re-rank pq_refine·k PQ candidates exactly."""
     use_gpu: bool = True
     """Move flat and IVF indexes to the GPU when faiss-gpu sees one."""
@@ -83,7 +83,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _pq_m(dim: int, wanted: int | None) -> int:
-    m = wanted or max(1, dim // 4)
+    m = wanted or max(1, dim // 2)
     while dim % m:
         m -= 1
     return m

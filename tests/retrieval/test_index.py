@@ -51,7 +51,9 @@ def test_hnsw_and_ivfpq_recall_against_exact() -> None:
     hnsw = VectorIndex.create(32, IndexParams(kind=IndexKind.HNSW, hnsw_ef_search=256))
     hnsw.add(data, np.arange(2000, dtype=np.int64))
     # 32 sub-quantizers of 4 bits over 32 dims: coarse but fast to train on 2 cores.
-    params = IndexParams(kind=IndexKind.IVFPQ, ivf_nlist=16, ivf_nprobe=16, pq_m=32, pq_bits=4)
+    params = IndexParams(
+        kind=IndexKind.IVFPQ, ivf_nlist=16, ivf_nprobe=16, pq_m=32, pq_bits=4, pq_refine=0
+    )
     ivf = VectorIndex.create(32, params, data)
     ivf.add(data, np.arange(2000, dtype=np.int64))
     for index, floor in ((hnsw, 0.95), (ivf, 0.7)):
