@@ -118,22 +118,20 @@ def cmd_ann(args: argparse.Namespace) -> None:
 
     size = {name: len(b[0].to_bytes()) / args.n for name, b in builds.items()}
     row("flat (exact)", flat, builds["flat"][2], 0.0, size["flat"])
-    hnsw = builds["hnsw"][0] if "hnsw" in builds else None
-    for ef in (32, 64, 128) if hnsw is not None else ():
-        hnsw.params = IndexParams(kind=IndexKind.HNSW, hnsw_ef_search=ef)
-        faiss.downcast_index(hnsw._index.index).hnsw.efSearch = ef
-        row(f"hnsw M=32 efSearch={ef}", hnsw, builds["hnsw"][2], 0.0, size["hnsw"])
-    ivf, train, add = builds.get("ivfpq", (None, 0.0, 0.0))
-    refine = faiss.downcast_index(ivf._index.index) if ivf is not None else None
-    base = faiss.downcast_index(refine.base_index) if refine is not None else None
-    pq_only = size.get("ivfpq", 0.0) - raw
-    for nprobe in args.nprobe if ivf is not None else ():
-        base.nprobe = nprobe
-        refine.k_factor = 1
-        row(f"ivfpq nlist={args.nlist} m={base.pq.M} nprobe={nprobe}", ivf, add, train, pq_only)
-        for factor in args.refine:
-            refine.k_factor = factor
-            row(f"  + exact re-rank of {factor}·k", ivf, add, train, size["ivfpq"])
+    if "hnsw" in builds:
+        hnsw, _, hnsw_add = builds["hnsw"]
+        for ef in (32, 64, 128):
+            hnsw.tune(ef_search=ef)
+            row(f"hnsw M=32 efSearch={ef}", hnsw, hnsw_add, 0.0, size["hnsw"])
+    if "ivfpq" in builds:
+        ivf, train, add = builds["ivfpq"]
+        for nprobe in args.nprobe:
+            ivf.tune(nprobe=nprobe, refine=1)  # re-ranking k candidates keeps PQ's recall
+            label = f"ivfpq nlist={args.nlist} m={ivf.pq_m} nprobe={nprobe}"
+            row(label, ivf, add, train, size["ivfpq"] - raw)
+            for factor in args.refine:
+                ivf.tune(refine=factor)
+                row(f"  + exact re-rank of {factor}·k", ivf, add, train, size["ivfpq"])
     print(
         "| index | recall@10 | latency median ms | p95 ms | speed-up vs flat | "
         "add vectors/s | train s | bytes/vector |"
@@ -146,6 +144,10 @@ def cmd_ann(args: argparse.Namespace) -> None:
             f"{tput:,.0f} | {tr:.1f} | {bpv:.0f} |"
         )
     print(f"\n(raw float32 vector: {raw} bytes; PQ-only bytes/vector excludes the re-rank copy)")
+
+
+def norm(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def cmd_iu(args: argparse.Namespace) -> None:
@@ -193,7 +195,6 @@ def cmd_iu(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         only_impressions = Filters(section=Section.IMPRESSION)
-        norm = lambda s: " ".join(s.lower().split())  # noqa: E731
         results = {}
         for mode in ("bm25", "dense", "hybrid"):
             strict, lenient, times = [], [], []

@@ -157,6 +157,37 @@ class VectorIndex:
         )
         self._gpu = None
 
+    def tune(
+        self, *, ef_search: int | None = None, nprobe: int | None = None, refine: int | None = None
+    ) -> None:
+        """Change search-time knobs (HNSW efSearch, IVF nprobe, re-rank factor) in place."""
+        from dataclasses import replace
+
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexRefineFlat):
+            if refine is not None:
+                inner.k_factor = max(1, refine)
+            inner = faiss.downcast_index(inner.base_index)
+        if ef_search is not None and isinstance(inner, faiss.IndexHNSWFlat):
+            inner.hnsw.efSearch = ef_search
+        if nprobe is not None and isinstance(inner, faiss.IndexIVFPQ):
+            inner.nprobe = nprobe
+        self.params = replace(
+            self.params,
+            hnsw_ef_search=ef_search or self.params.hnsw_ef_search,
+            ivf_nprobe=nprobe or self.params.ivf_nprobe,
+            pq_refine=self.params.pq_refine if refine is None else refine,
+        )
+        self._gpu = None
+
+    @property
+    def pq_m(self) -> int | None:
+        """Sub-quantizers of an IVF-PQ index (None for other kinds)."""
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexRefineFlat):
+            inner = faiss.downcast_index(inner.base_index)
+        return int(inner.pq.M) if isinstance(inner, faiss.IndexIVFPQ) else None
+
     def _searcher(self) -> Any:
         if self.params.use_gpu and self.kind != IndexKind.HNSW and _gpus() > 0:
             if self._gpu is None:

@@ -155,3 +155,7 @@ def test_ivfpq_refinement_raises_recall_and_survives_reload(tmp_path: Path) -> N
         _, even = again.search(queries, 10, allowed=np.arange(0, 3000, 2, dtype=np.int64))
         assert (even[even >= 0] % 2 == 0).all()
     assert recalls[1] > recalls[0] + 0.2, recalls
+    again.tune(refine=1, nprobe=4)  # search-time knobs change without a rebuild
+    assert (again.params.pq_refine, again.params.ivf_nprobe, again.pq_m) == (1, 4, 8)
+    _, coarse = again.search(queries, 10)
+    assert not np.array_equal(coarse, ids)

@@ -43,6 +43,8 @@ async def test_search_knowledge_then_report_citing_stored_passages(
                 )
             ]
             history = await assistant.history(session)
+            # Inside the block: leaving it closes the model client.
+            report = await draft_report(model, "chest-radiograph", history, max_tokens=600)
         started = [e for e in events if isinstance(e, ToolStarted)]
         finished = [e for e in events if isinstance(e, ToolFinished)]
         assert started[0].name == "search_knowledge"  # arguments decoded under the grammar
@@ -51,7 +53,6 @@ async def test_search_knowledge_then_report_citing_stored_passages(
         assert isinstance(events[-1], TurnDone)
         passages = json.loads(finished[0].content)["passages"]
 
-        report = await draft_report(model, "chest-radiograph", history, max_tokens=600)
         cited = {c for _, s in report.sentences() for c in s.citations}
         evidence = report.evidence_by_id()
         assert cited <= set(evidence)  # the grammar allows only real evidence ids
