@@ -62,6 +62,7 @@ class ModelProfile(_Strict):
     tool_parser: str | None = None
     chat_template: str | None = None
     image_max_side: int = Field(896, ge=64)
+    max_images_per_request: int = Field(4, ge=1)
     ct_windows_rgb: bool = False
     test_only: bool = False
     vllm_args: tuple[str, ...] = ()
@@ -101,11 +102,10 @@ class AgentSettings(_Strict):
 
 
 class UISettings(_Strict):
-    """Gradio UI binding. Loopback and no share link unless changed on purpose."""
+    """Where the UI listens: loopback by default. There are no public share links."""
 
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
-    share: bool = False
 
 
 class UploadSettings(_Strict):

@@ -17,9 +17,11 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
 from assistant.config import ModelProfile
+from assistant.errors import InputError
 from assistant.llm import Message
 from tools.imaging.render import render_png
 from tools.registry import Attachment
+from tools.slides import is_slide, thumbnail_png
 
 ATTACHMENTS_KEY = "attachments"
 ARTIFACTS_KEY = "artifact_paths"
@@ -27,7 +29,10 @@ SYNTHETIC_KEY = "synthetic"
 
 
 def _image_part(path: Path, max_side: int, ct_windows_rgb: bool = False) -> dict[str, Any]:
-    png = render_png(path, max_side, ct_windows_rgb=ct_windows_rgb)
+    if is_slide(path):
+        png = thumbnail_png(path, max_side)  # never decode a gigapixel slide whole
+    else:
+        png = render_png(path, max_side, ct_windows_rgb=ct_windows_rgb)
     data = base64.b64encode(png).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
 
@@ -48,7 +53,12 @@ def _human(
     if not profile.vision or not (known or artifacts):
         return {"role": "user", "content": text}
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    parts += [_image_part(a.path, profile.image_max_side, profile.ct_windows_rgb) for a in known]
+    for att in known:
+        try:
+            parts.append(_image_part(att.path, profile.image_max_side, profile.ct_windows_rgb))
+        except InputError as exc:
+            # e.g. a gigapixel slide: the model reads it through the slide tools instead.
+            parts[0]["text"] += f"\n[{att.id} cannot be shown whole ({exc}); use the tools]"
     parts += [_image_part(session_dir / p, profile.image_max_side) for p in artifacts]
     return {"role": "user", "content": parts}
 
@@ -106,7 +116,25 @@ def to_openai(
             else:
                 label = "error" if msg.status == "error" else "result"
                 out.append({"role": "user", "content": f"Tool {label} ({msg.name}): {content}"})
-    return _merge_consecutive_users(out) if not native else out
+    out = out if native else _merge_consecutive_users(out)
+    return _keep_newest_images(out, profile.max_images_per_request)
+
+
+def _keep_newest_images(messages: list[Message], limit: int) -> list[Message]:
+    """Replace all but the newest `limit` images with a note (servers cap images per prompt)."""
+    seen = 0
+    for msg in reversed(messages):
+        if not isinstance(msg.get("content"), list):
+            continue
+        parts = []
+        for part in reversed(msg["content"]):
+            if part.get("type") == "image_url":
+                seen += 1
+                if seen > limit:
+                    part = {"type": "text", "text": "[earlier image omitted]"}
+            parts.append(part)
+        msg["content"] = list(reversed(parts))
+    return messages
 
 
 def _merge_consecutive_users(messages: list[Message]) -> list[Message]:

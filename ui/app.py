@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gradio as gr
+import uvicorn
+from fastapi import FastAPI
 
 from assistant.config import AppConfig, load_profile
 from assistant.errors import InputError, SessionNotFoundError
 from assistant.events import TurnDone
 from assistant.service import Assistant
+from assistant.sessions import SessionStore
 from tools.catalog import REGISTRY
 from ui.render import ChatMessage, apply_event, from_messages
 from ui.report_panel import build_report_panel
+from ui.slide_viewer import region_listener_js, resolver_from_store, slide_router
+from ui.viewer_panel import build_viewer_panel
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
@@ -154,33 +161,80 @@ def build_app(config: AppConfig, holder: AssistantHolder | None = None) -> gr.Bl
                     sources=["upload"],
                     show_label=False,
                 )
+                viewer_image, refresh_viewer = build_viewer_panel(holder, session_state)
                 build_report_panel(holder, session_state)
         box.submit(
             send, [box, chatbot, session_state, tool], [box, chatbot, session_state, sessions]
         )
         new_btn.click(new_session, None, [session_state, chatbot, sessions])
         sessions.input(open_session, sessions, [session_state, chatbot])
+        sessions.change(refresh_viewer, session_state, viewer_image)
         demo.load(refresh_sessions, session_state, sessions)
     return demo
 
 
-def launch(
-    config: AppConfig, host: str | None = None, port: int | None = None, block: bool = True
-) -> gr.Blocks:
-    """Serve the UI; loopback and no share link unless configured otherwise."""
+class UIServer:
+    """The UI's web server (Gradio mounted beside the slide tile routes) in a thread."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self.url = f"http://{host}:{port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        )
+        self._thread = threading.Thread(target=self._server.run, name="medassist-ui", daemon=True)
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start serving and wait until the socket accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the UI server did not start on {self.url}")
+            time.sleep(0.05)
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C stops it)."""
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            self.close()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def create_app(config: AppConfig) -> FastAPI:
+    """The web app: slide tiles and viewer under /slides, the Gradio UI at /."""
     demo = build_app(config)
     demo.queue(default_concurrency_limit=4)
+    app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None)
+    app.include_router(slide_router(resolver_from_store(SessionStore(config.data_dir))))
+    return cast(
+        FastAPI,
+        gr.mount_gradio_app(
+            app,
+            demo,
+            path="/",
+            allowed_paths=[str(config.data_dir / "sessions")],
+            max_file_size=config.uploads.max_bytes,
+            footer_links=[],
+            head=region_listener_js("#message textarea"),
+        ),
+    )
+
+
+def launch(
+    config: AppConfig, host: str | None = None, port: int | None = None, block: bool = True
+) -> UIServer:
+    """Serve the UI; loopback and no share link unless configured otherwise."""
     host = host or config.ui.host
     port = port or config.ui.port
-    print(f"MedAssist UI: http://{host}:{port}", flush=True)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        share=config.ui.share,
-        allowed_paths=[str(config.data_dir / "sessions")],
-        max_file_size=config.uploads.max_bytes,
-        prevent_thread_lock=not block,
-        footer_links=[],
-        quiet=True,
-    )
-    return demo
+    server = UIServer(create_app(config), host, port)
+    server.start()
+    print(f"MedAssist UI: {server.url}", flush=True)
+    if block:
+        server.wait()
+    return server

@@ -108,8 +108,9 @@ def slide_router(
                 raise HTTPException(404, f"no tile {level}/{col}_{row}: {exc}") from exc
             except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
-        return Response(data, media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=3600"})
+        return Response(
+            data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+        )
 
     @router.get("/{session_id}/{image_id}/visits")
     async def visits(session_id: SessionId, image_id: ImageIdParam) -> JSONResponse:

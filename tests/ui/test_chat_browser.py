@@ -85,5 +85,24 @@ def test_upload_ask_stream_and_tool_step(
         page.locator("#sessions input").click()
         assert page.get_by_role("option").count() >= 1
         shot(page, "chat-second-turn")
+        # The viewer renders the upload with a chosen window.
+        page.get_by_text("Image viewer (window / level)").click()
+        page.locator("#viewer-image input").click()
+        page.get_by_role("option", name="img1", exact=False).first.click()
+        page.wait_for_selector("#viewer-img img", timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelector('#viewer-caption').innerText.includes('frame 1 of 1')",
+            timeout=60_000,
+        )
+        # A report drafted from this session, with its support check and exports.
+        page.get_by_text("Report draft").first.click()
+        page.locator("#draft-report").click()
+        page.wait_for_function(
+            "() => document.querySelector('#report-status').innerText.includes('Draft ready')",
+            timeout=300_000,
+        )
+        assert "evidence" in page.locator("#report-status").inner_text()
+        assert page.locator("#report-files a").count() >= 2
+        shot(page, "report-drafted")
     finally:
         demo.close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
+from assistant.errors import ToolArgumentError
 from tools.imaging.deid import context_key, safe_display_name
 from tools.imaging.loader import load_image
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
+from tools.slides import is_slide
 
 _NOT_FOR_MODEL = frozenset(
     {"Modality", "BodyPartExamined", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"}
@@ -77,6 +79,10 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
     per-channel intensity statistics (min, max, mean, std, 1st/99th percentiles).
     """
     att = ctx.attachment(args.image_id)
+    if is_slide(att.path):
+        raise ToolArgumentError(
+            f"{att.id} is a whole-slide image; use slide_overview (then slide_zoom) instead"
+        )
     key = context_key(ctx.session_id, ctx.settings)
     img = load_image(att.path, deid_key=key)
     px = img.pixels
