@@ -98,6 +98,7 @@ class AgentSettings(_Strict):
     """Bounds of the agent loop."""
 
     max_steps: int = Field(6, ge=1, le=100)
+    slide_max_steps: int = Field(20, ge=1, le=200, description="when a slide is attached")
     history_messages: int = Field(40, ge=2)
 
 

@@ -32,6 +32,7 @@ from tools.catalog import REGISTRY
 from tools.imaging.deid import context_key, safe_display_name
 from tools.imaging.uploads import check_upload as default_check
 from tools.registry import Attachment, Registry
+from tools.slides import is_slide
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +120,17 @@ class Assistant:
         return list(snapshot.values.get("messages", []))
 
     def _context(self, session_id: str) -> AgentContext:
+        attachments = self.sessions.attachments(session_id)
+        slides = any(is_slide(a.path) for a in attachments.values())
+        agent = self.config.agent
         return AgentContext(
             model=self.model,
             profile=self.profile,
             registry=self.registry,
             session_id=session_id,
             session_dir=self.sessions.session_dir(session_id),
-            attachments=self.sessions.attachments(session_id),
-            max_steps=self.config.agent.max_steps,
+            attachments=attachments,
+            max_steps=agent.slide_max_steps if slides else agent.max_steps,
             history_messages=self.config.agent.history_messages,
             tool_settings=self.tool_settings,
         )
