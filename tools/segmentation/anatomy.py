@@ -37,8 +37,8 @@ class LungFieldsSegmenter:
     def segment(self, image: SegInput, target: Target, prompts: Prompts) -> Segmentation:
         """Label the patient's right lung 1 (image left) and left lung 2 (image right)."""
         shape = (int(image.pixels.shape[0]), int(image.pixels.shape[1]))
-        reduced, _ = resize_to(drop_alpha(image.pixels), LUNG_WORK_SIDE)
-        small = to_gray(reduced)
+        small, _ = resize_to(to_gray(image.pixels), LUNG_WORK_SIDE)
+        small = np.clip(small, 0.0, 1.0)  # resampling can overshoot [0, 1] by rounding
         labels = np.zeros(small.shape, np.int32)
         if np.ptp(small) > 0.05:  # CLAHE invents structure in a flat image
             small = exposure.equalize_adapthist(small, clip_limit=0.01)
