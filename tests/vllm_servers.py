@@ -52,7 +52,7 @@ def text_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def vision_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
     """vLLM serving the tiny LLaVA plumbing model (untrained vision tower)."""
     server = start_server(tmp_path_factory.mktemp("vllm-vision"), "tiny-llava")
