@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnFailed
+from tests.conftest import make_attachment
+from ui.render import apply_event, from_messages
+
+
+def test_events_build_streamed_answer_and_collapsible_steps(tmp_path: Path) -> None:
+    history: list[dict] = []
+    apply_event(history, ToolStarted("c1", "describe_image", {"image_id": "img1"}), tmp_path)
+    assert history[-1]["metadata"]["status"] == "pending"
+    art = {"kind": "image", "path": "artifacts/o.png", "caption": "overlay"}
+    apply_event(
+        history, ToolFinished("c1", "describe_image", "success", '{"width_px": 5}', [art]), tmp_path
+    )
+    step = history[0]
+    assert step["metadata"] == {"title": "Tool · describe_image", "id": "c1", "status": "done"}
+    assert '"width_px": 5' in step["content"]
+    assert history[1]["content"] == {
+        "path": str(tmp_path / "artifacts/o.png"),
+        "alt_text": "overlay",
+    }
+    for piece in ["The", " image", " is small."]:
+        apply_event(history, Token(piece), tmp_path)
+    assert history[-1] == {"role": "assistant", "content": "The image is small."}
+    apply_event(history, Notice("note"), tmp_path)
+    apply_event(history, TurnFailed("server down"), tmp_path)
+    assert history[-1]["content"] == "⚠️ server down"
+
+
+def test_stored_session_rebuilds_without_synthetic_messages(
+    tmp_path: Path, gradient_png: Path
+) -> None:
+    att = make_attachment(gradient_png)
+    messages = [
+        HumanMessage(content="size?", additional_kwargs={"attachments": ["img1"]}),
+        AIMessage(
+            content="",
+            tool_calls=[{"id": "c1", "name": "describe_image", "args": {"image_id": "img1"}}],
+        ),
+        ToolMessage(content='{"width_px": 64}', tool_call_id="c1", name="describe_image"),
+        HumanMessage(
+            content="Images produced by the tools above.", additional_kwargs={"synthetic": True}
+        ),
+        AIMessage(content="64 pixels wide."),
+    ]
+    view = from_messages(messages, {"img1": att}, tmp_path)
+    assert [m["role"] for m in view] == ["user", "user", "assistant", "assistant"]
+    assert view[0]["content"]["path"] == str(gradient_png)
+    assert view[2]["metadata"]["title"] == "Tool · describe_image"
+    assert view[-1]["content"] == "64 pixels wide."
