@@ -31,7 +31,7 @@ class SegmentationConfig(_Strict):
     """Limits and model backends of the segment tool."""
 
     max_pixels: int = Field(default=25_000_000, ge=1)
-    max_listed: int = Field(default=25, ge=1, le=500)
+    max_listed: int = Field(default=10, ge=1, le=500)
     sam: SamSettings = SamSettings()
 
 
