@@ -81,6 +81,7 @@ class KnowledgeBase:
         self.config = config or RetrievalConfig()
         folder.mkdir(parents=True, exist_ok=True)
         self.store = MetadataStore(folder / "meta.sqlite")
+        self._inode = (folder / "meta.sqlite").stat().st_ino
         recorded = self.store.get_meta("embedder")
         spec = EmbedderSpec.model_validate(json.loads(recorded)) if recorded else None
         self.embedder = embedder or make_embedder(spec or self.config.embedder)
@@ -122,6 +123,16 @@ class KnowledgeBase:
     def close(self) -> None:
         """Close the SQLite connection."""
         self.store.close()
+
+    def is_stale(self) -> bool:
+        """Whether another process has updated (`index add`) or replaced (`index build`) it."""
+        try:
+            if (self.folder / "meta.sqlite").stat().st_ino != self._inode:
+                return True
+        except FileNotFoundError:
+            return True
+        with self._lock:
+            return int(self.store.get_meta("generation") or 0) != self.generation
 
     def _path(self, family: str, generation: int) -> Path:
         return self.folder / f"{family}-{generation}.faiss"

@@ -33,6 +33,7 @@ KNOWLEDGE_DIR_KEY = "knowledge_dir"
 """Key of `ToolContext.settings` naming the knowledge-base folder."""
 
 _OPEN: dict[Path, KnowledgeBase] = {}
+_RETIRED: list[KnowledgeBase] = []
 _OPEN_LOCK = threading.Lock()
 
 
@@ -82,6 +83,9 @@ def open_knowledge_base(folder: Path) -> KnowledgeBase:
     key = folder.resolve()
     with _OPEN_LOCK:
         kb = _OPEN.get(key)
+        if kb is not None and kb.is_stale():  # updated by `medassist index` meanwhile
+            _RETIRED.append(kb)  # a search may still be using it: close at shutdown
+            kb = None
         if kb is None:
             if not (key / "meta.sqlite").is_file():
                 raise ToolError(
@@ -95,9 +99,10 @@ def open_knowledge_base(folder: Path) -> KnowledgeBase:
 def close_knowledge_bases() -> None:
     """Close every shared knowledge base (at shutdown, and between tests)."""
     with _OPEN_LOCK:
-        for kb in _OPEN.values():
+        for kb in [*_OPEN.values(), *_RETIRED]:
             kb.close()
         _OPEN.clear()
+        _RETIRED.clear()
 
 
 def _knowledge_dir(settings: Any) -> Path:

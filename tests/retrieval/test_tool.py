@@ -117,3 +117,25 @@ async def test_graph_calls_search_knowledge_by_constrained_action(
     assert passages[0]["source"] == "reports/r4.txt"
     schema = model.requests[0].json_schema
     assert schema is not None and "search_knowledge" in json.dumps(schema)
+
+
+async def test_reopens_a_base_updated_or_rebuilt_meanwhile(kb_dir: Path, tmp_path: Path) -> None:
+    from retrieval.tool import open_knowledge_base
+    from tests.retrieval.conftest import guideline_doc
+
+    first = open_knowledge_base(kb_dir)
+    assert open_knowledge_base(kb_dir) is first and not first.is_stale()
+    writer = KnowledgeBase(kb_dir)  # another process: `medassist index add`
+    writer.add_documents([guideline_doc()])
+    writer.close()
+    assert first.is_stale()
+    second = open_knowledge_base(kb_dir)
+    assert second is not first and second.stats().chunks == 11
+    rebuilt = tmp_path / "rebuilt"  # `medassist index build` swaps in a new folder
+    fresh = KnowledgeBase(rebuilt, embedder=HashingEmbedder(64))
+    fresh.add_documents(report_docs()[:1])
+    fresh.close()
+    kb_dir.rename(tmp_path / "old")
+    rebuilt.rename(kb_dir)
+    assert second.is_stale()
+    assert open_knowledge_base(kb_dir).stats().chunks == 2
