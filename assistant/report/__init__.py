@@ -13,7 +13,7 @@ from assistant.report.evidence import Evidence, collect_evidence
 from assistant.report.export import to_fhir, to_markdown
 from assistant.report.followup import FollowupAnswer, answer_followup
 from assistant.report.model import DraftReport, ReportSection, ReportSentence, Support
-from assistant.report.support import check_support
+from assistant.report.support import check_support, revise_sentence
 from assistant.report.templates import ReportTemplate, available_templates, load_template
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "draft_report",
     "load_template",
     "report_schema",
+    "revise_sentence",
     "to_fhir",
     "to_markdown",
 ]

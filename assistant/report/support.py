@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from assistant.errors import ToolArgumentError
 from assistant.report.evidence import Evidence
 from assistant.report.model import DraftReport, ReportSentence, Support
 from retrieval.hybrid import tokenize
 
-__all__ = ["check_sentence", "check_support"]
+__all__ = ["check_sentence", "check_support", "revise_sentence"]
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 _STEM = 5
@@ -143,3 +144,42 @@ def check_support(report: DraftReport, extra: Iterable[Evidence] = ()) -> DraftR
         for s in report.sections
     ]
     return report.model_copy(update={"sections": sections})
+
+
+def revise_sentence(
+    report: DraftReport,
+    section: str,
+    index: int,
+    *,
+    text: str | None = None,
+    citations: list[str] | None = None,
+) -> DraftReport:
+    """Return a copy with one sentence edited (by the user in the UI) and re-checked.
+
+    An empty `text` removes the sentence.
+    """
+    target = report.section(section)
+    if target is None:
+        names = [s.name for s in report.sections]
+        raise ToolArgumentError(f"the report has no section {section!r}; it has {names}")
+    if not 0 <= index < len(target.sentences):
+        raise ToolArgumentError(
+            f"section {section!r} has {len(target.sentences)} sentences; no sentence {index}"
+        )
+    sentences = list(target.sentences)
+    old = sentences[index]
+    new = old.model_copy(
+        update={
+            "text": old.text if text is None else text.strip(),
+            "citations": old.citations if citations is None else list(citations),
+        }
+    )
+    if new.text:
+        sentences[index] = check_sentence(new, report.evidence_by_id())
+    else:
+        del sentences[index]
+    edited = [
+        s.model_copy(update={"sentences": sentences}) if s.name == section else s
+        for s in report.sections
+    ]
+    return report.model_copy(update={"sections": edited})

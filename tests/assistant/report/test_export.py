@@ -88,3 +88,27 @@ def test_fhir_diagnostic_report_validates() -> None:
     assert div.tag == "{http://www.w3.org/1999/xhtml}div"
     assert "Left effusion <small>." in "".join(div.itertext())
     assert "subject" not in to_fhir(report)
+
+
+def test_revising_a_sentence_rechecks_it() -> None:
+    import pytest
+
+    from assistant.errors import ToolArgumentError
+    from assistant.report import Support, revise_sentence
+
+    report = _report()
+    heart = report.sections[0].sentences[1]
+    assert heart.support == Support.UNSUPPORTED
+    fixed = revise_sentence(
+        report, "findings", 1, text="Left effusion is small.", citations=["kb-1"]
+    )
+    assert fixed.sections[0].sentences[1].support == Support.SUPPORTED
+    assert report.sections[0].sentences[1] == heart  # the original is untouched
+    wrong = revise_sentence(report, "findings", 0, citations=["kb-9"])
+    assert wrong.sections[0].sentences[0].problem == "cites unknown evidence: kb-9"
+    removed = revise_sentence(report, "findings", 1, text="  ")
+    assert [s.text for s in removed.sections[0].sentences] == ["Left effusion, 250 ml."]
+    with pytest.raises(ToolArgumentError, match="no sentence 5"):
+        revise_sentence(report, "findings", 5, text="x")
+    with pytest.raises(ToolArgumentError, match="no section 'history'"):
+        revise_sentence(report, "history", 0, text="x")
