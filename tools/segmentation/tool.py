@@ -10,13 +10,13 @@ import numpy as np
 from pydantic import Field
 
 from assistant.errors import ToolError
-from tools.imaging.loader import load_image
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 from tools.segmentation.backends import Backend, get_segmenter
 from tools.segmentation.config import load_segmentation_config
 from tools.segmentation.interactive import check_prompts, clip_box
 from tools.segmentation.measure import Area, Structure, measure, pixel_area, round_sig
 from tools.segmentation.outputs import palette, render_overlay, save_mask_png, save_rle_json
+from tools.segmentation.source import Source, open_source
 from tools.segmentation.types import Prompts, SegInput, Segmentation, Target
 
 Pixel = Annotated[int, Field(ge=0)]
@@ -96,21 +96,26 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     """
     config = load_segmentation_config()
     att = ctx.attachment(args.image_id)
-    img = load_image(att.path)
-    shape = (img.height, img.width)
-    notes: list[str] = []
+    src = open_source(att.path, args.target, args.box, config.max_pixels)
+    notes = list(src.notes)
+    pixels = src.pixels
+    if src.mode == "MONOCHROME1":  # stored inverted (low = white): segment what is displayed
+        pixels = np.asarray(pixels.max() - pixels)
+        notes.append("MONOCHROME1 image: inverted so that air is dark, as displayed")
+    mpp, mpp_origin = (
+        (src.mpp, "from the slide") if src.mpp else (args.microns_per_pixel, "as given")
+    )
     prompts = Prompts(tuple(args.points), tuple(args.background_points), args.box)
     if args.target is not Target.PROMPTED and (args.points or args.background_points):
         notes.append(f"points are ignored for target {args.target.value!r}")
         prompts = Prompts(box=args.box)
-    check_prompts(prompts, shape)
-    pixels = img.pixels
-    if img.mode == "MONOCHROME1":  # stored inverted (low = white): segment what is displayed
-        pixels = np.asarray(pixels.max() - pixels)
-        notes.append("MONOCHROME1 image: inverted so that air is dark, as displayed")
-    x0, y0, x1, y1 = (0, 0, img.width, img.height)
-    if args.box is not None and args.target is not Target.PROMPTED:
-        x0, y0, x1, y1 = clip_box(args.box, shape)
+    if src.slide:
+        prompts = _into_region(prompts, src, args.target)
+    h, w = pixels.shape[:2]
+    check_prompts(prompts, (h, w))
+    x0, y0, x1, y1 = (0, 0, w, h)
+    if args.box is not None and args.target is not Target.PROMPTED and not src.slide:
+        x0, y0, x1, y1 = clip_box(args.box, (h, w))
         notes.append(f"analysed only the box [{x0}, {y0}, {x1}, {y1}]")
     if (y1 - y0) * (x1 - x0) > config.max_pixels:
         raise ToolError(
@@ -118,33 +123,54 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
             "pass a smaller box [x0, y0, x1, y1] (or crop the slide first)."
         )
     segmenter = get_segmenter(args.target, args.backend, config)
-    region = pixels[y0:y1, x0:x1]
     seg = segmenter.segment(
-        SegInput(region, img.spacing_mm, args.microns_per_pixel, img.modality), args.target, prompts
+        SegInput(pixels[y0:y1, x0:x1], src.spacing_mm, mpp, src.modality), args.target, prompts
     )
-    if (x0, y0, x1, y1) != (0, 0, img.width, img.height):
-        full = np.zeros(shape, np.int32)
+    if (x0, y0, x1, y1) != (0, 0, w, h):
+        full = np.zeros((h, w), np.int32)
         full[y0:y1, x0:x1] = seg.labels
         seg.labels = full
-    structures = measure(seg, img.spacing_mm, args.microns_per_pixel)
-    return _result(
-        args,
-        ctx,
-        pixels,
-        seg,
-        structures,
-        config.max_listed,
-        notes,
-        (x0, y0, x1, y1),
-        img.spacing_mm,
+    structures = [_to_source(s, src) for s in measure(seg, src.spacing_mm, mpp)]
+    ox, oy = src.offset
+    region = (ox + round(x0 * src.scale), oy + round(y0 * src.scale),
+              ox + round(x1 * src.scale), oy + round(y1 * src.scale))  # fmt: skip
+    scale = _scale(src.spacing_mm, mpp, mpp_origin)
+    if src.scale != 1.0:
+        notes.append(f"area_px counts analysed pixels (each {src.scale:.1f}× a slide pixel wide)")
+    analysed = (x1 - x0) * (y1 - y0)
+    return _result(args, ctx, pixels, seg, structures, config.max_listed, notes, region, analysed,
+                   src.spacing_mm, mpp, scale)  # fmt: skip
+
+
+def _into_region(prompts: Prompts, src: Source, target: Target) -> Prompts:
+    """Slide prompts are in level-0 pixels; the analysed pixels are the box's region."""
+    if target is not Target.PROMPTED:
+        return Prompts()
+    ox, oy = src.offset
+    h, w = src.pixels.shape[:2]
+    return Prompts(
+        tuple((x - ox, y - oy) for x, y in prompts.points),
+        tuple((x - ox, y - oy) for x, y in prompts.background_points),
+        (0, 0, w, h),
     )
 
 
-def _scale(spacing: tuple[float, float] | None, mpp: float | None) -> str:
+def _to_source(s: Structure, src: Source) -> Structure:
+    """Bounding box and centroid in the attachment's own (level-0) pixel coordinates."""
+    if src.offset == (0, 0) and src.scale == 1.0:
+        return s
+    (ox, oy), k = src.offset, src.scale
+    x0, y0, x1, y1 = s.bbox
+    bbox = (ox + round(x0 * k), oy + round(y0 * k), ox + round(x1 * k), oy + round(y1 * k))
+    centroid = (round(ox + s.centroid[0] * k, 1), round(oy + s.centroid[1] * k, 1))
+    return s.model_copy(update={"bbox": bbox, "centroid": centroid})
+
+
+def _scale(spacing: tuple[float, float] | None, mpp: float | None, origin: str) -> str:
     if spacing is not None:
         return f"pixel spacing {spacing[0]:g}×{spacing[1]:g} mm from the file"
     if mpp is not None:
-        return f"{mpp:g} µm/px as given"
+        return f"{mpp:.4g} µm/px {origin}"
     return "no physical scale known: areas in pixels"
 
 
@@ -157,9 +183,12 @@ def _result(
     max_listed: int,
     notes: list[str],
     region: tuple[int, int, int, int],
+    analysed_px: int,
     spacing: tuple[float, float] | None,
+    mpp: float | None,
+    scale: str,
 ) -> SegmentResult:
-    factor, unit = pixel_area(spacing, args.microns_per_pixel)
+    factor, unit = pixel_area(spacing, mpp)
     stem = f"seg-{args.target.value}-{uuid.uuid4().hex[:8]}"
     out = ctx.artifact_dir
     save_mask_png(seg.labels, out / f"{stem}-mask.png")
@@ -176,7 +205,6 @@ def _result(
         ctx.artifact(out / f"{stem}-mask.png", "mask", f"label mask ({args.target.value})"),
         ctx.artifact(out / f"{stem}-rle.json", "file", "RLE masks (COCO format)"),
     ]
-    rx0, ry0, rx1, ry1 = region
     return SegmentResult(
         artifacts=artifacts,
         image_id=args.image_id,
@@ -185,8 +213,8 @@ def _result(
         method=seg.method,
         count=len(structures),
         total_area=Area(value=round_sig(total_px * factor), unit=unit),
-        area_fraction=round(total_px / max(1, (rx1 - rx0) * (ry1 - ry0)), 4),
-        scale=_scale(spacing, args.microns_per_pixel),
+        area_fraction=round(total_px / max(1, analysed_px), 4),
+        scale=scale,
         mean_area=Area(value=round_sig(statistics.fmean(areas)), unit=unit)
         if seg.instances and areas
         else None,
