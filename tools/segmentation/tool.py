@@ -90,9 +90,10 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     Targets: nuclei_he, nuclei_fluorescence (counts nuclei), tissue, lung_fields,
     retinal_vessels, or prompted: the object inside `box` [x0, y0, x1, y1] or at
     `points` [[x, y]] (pixels; a box works better than a point). With other targets a
-    box limits the analysed region. Returns the count, each structure's area with its
-    unit (mm² when the file has pixel spacing, µm² when microns_per_pixel is given, else
-    px), bounding boxes, centroids, and an overlay image.
+    box limits the analysed region; on a whole-slide image a box (level-0 pixels) is
+    required except for tissue. Returns the count, each structure's area with its unit
+    (mm² from pixel spacing, µm² from the slide or microns_per_pixel, else px), bounding
+    boxes, centroids, and an overlay image.
     """
     config = load_segmentation_config()
     att = ctx.attachment(args.image_id)
