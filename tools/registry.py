@@ -130,8 +130,7 @@ class Tool:
         doc = inspect.getdoc(func)
         if not doc:
             raise TypeError(f"{func.__name__}: a tool needs a docstring (it is the prompt)")
-        schema = json.dumps(args_model.model_json_schema())
-        return cls(func.__name__, doc, args_model, func, IMAGE_REF_KEY in schema)
+        return cls(func.__name__, doc, args_model, func, _requires_image(args_model))
 
     def parameters_schema(self) -> dict[str, Any]:
         """JSON schema of the arguments, with $refs inlined."""
@@ -198,6 +197,13 @@ class Registry:
     def available(self, has_images: bool) -> list[Tool]:
         """Tools usable now: those needing an image only when one is attached."""
         return [t for t in self._tools.values() if has_images or not t.needs_image]
+
+
+def _requires_image(args_model: type[ToolArgs]) -> bool:
+    """Whether a required argument names an attachment (such tools need an image)."""
+    schema = inline_refs(args_model.model_json_schema())
+    props = schema.get("properties", {})
+    return any(IMAGE_REF_KEY in json.dumps(props[name]) for name in schema.get("required", []))
 
 
 def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

@@ -143,12 +143,15 @@ async def test_forced_tool_excludes_answer(tmp_path: Path, gradient_png: Path) -
 async def test_no_image_means_no_image_tools(tmp_path: Path) -> None:
     model = ScriptedChatModel([ANSWER, "Hello."])
     state, _ = await _run(_context(model, tmp_path, None), "hello")
-    assert model.requests[0].json_schema == {
-        "type": "object",
-        "properties": {"tool": {"const": "answer"}},
-        "required": ["tool"],
-        "additionalProperties": False,
-    }
+    schema = model.requests[0].json_schema
+    assert schema is not None
+    offered = [o["properties"]["tool"]["const"] for o in schema["anyOf"]]
+    assert offered == [t.name for t in REGISTRY if not t.needs_image] + ["answer"]
+    assert "search_knowledge" in offered and "describe_image" not in offered
+    # The optional image argument of a text tool cannot name an image that is not there.
+    search = next(o for o in schema["anyOf"] if o["properties"]["tool"]["const"] == "search_knowledge")
+    image_arg = search["properties"]["arguments"]["properties"]["image_id"]
+    assert image_arg["anyOf"] == [{"type": "null"}]
     assert state["messages"][-1].content == "Hello."
 
 
