@@ -149,7 +149,9 @@ async def test_no_image_means_no_image_tools(tmp_path: Path) -> None:
     assert offered == [t.name for t in REGISTRY if not t.needs_image] + ["answer"]
     assert "search_knowledge" in offered and "describe_image" not in offered
     # The optional image argument of a text tool cannot name an image that is not there.
-    search = next(o for o in schema["anyOf"] if o["properties"]["tool"]["const"] == "search_knowledge")
+    search = next(
+        o for o in schema["anyOf"] if o["properties"]["tool"]["const"] == "search_knowledge"
+    )
     image_arg = search["properties"]["arguments"]["properties"]["image_id"]
     assert image_arg["anyOf"] == [{"type": "null"}]
     assert state["messages"][-1].content == "Hello."
