@@ -2,7 +2,7 @@
 
 These are classical image-analysis baselines, fast on CPU and needing no weights. Each
 class documents what it is good for and where it fails; quality on real data is in
-``benchmarks/results/segmentation.md``.
+``BENCHMARKS.md``.
 """
 
 from __future__ import annotations

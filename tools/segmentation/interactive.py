@@ -14,7 +14,7 @@ nodule, a lesion on a clean background), given a box that hugs it. Fails on: obj
 textured as their background, low contrast, large objects from a single point (give a
 box), objects touching a similar neighbour (they merge; add a background point). GrabCut
 was tried first and rejected: on grayscale and fluorescence images it often labelled the
-whole box background (see benchmarks/results/segmentation.md).
+whole box background (see BENCHMARKS.md).
 """
 
 from __future__ import annotations

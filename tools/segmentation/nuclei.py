@@ -60,7 +60,7 @@ def nuclei_mask(signal: Float, radius_px: float, otsu_factor: float = 1.0) -> np
     """Binary nuclei from a nuclear-signal image (bright = nucleus).
 
     `otsu_factor` < 1 lowers the threshold: H&E tiles have pale nuclei that a plain Otsu
-    threshold misses (0.7 was best on the MICCAI tiles, see benchmarks/results).
+    threshold misses (0.7 was best on the MICCAI tiles, see BENCHMARKS.md).
     """
     smooth = filters.gaussian(signal, sigma=max(0.5, radius_px * 0.2))
     mask = smooth > filters.threshold_otsu(smooth) * otsu_factor
