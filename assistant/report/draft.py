@@ -156,7 +156,9 @@ async def draft_report(
             sentences=[
                 ReportSentence(
                     text=str(item.get("text", "")).strip(),
-                    citations=[str(c) for c in item.get("citations", []) if c is not None],
+                    citations=list(
+                        dict.fromkeys(str(c) for c in item.get("citations", []) if c is not None)
+                    ),
                 )
                 for item in data[s.name]
                 if str(item.get("text", "")).strip()
