@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 from assistant import prompts
 from assistant.actions import action_schema, native_tools, parse_action
 from assistant.errors import InputError, ToolArgumentError, ToolError
-from assistant.llm import ChatRequest, ToolCall, collect
+from assistant.llm import ChatRequest, Message, ToolCall, collect
 from assistant.messages import ARTIFACTS_KEY, SYNTHETIC_KEY, to_openai
 from assistant.state import AgentContext, AgentState, Route
 from tools.registry import Tool, ToolContext
@@ -22,6 +22,13 @@ from tools.registry import Tool, ToolContext
 def _recent(state: AgentState, ctx: AgentContext) -> list[AnyMessage]:
     messages = list(state.get("messages", []))
     return messages[-ctx.history_messages :]
+
+
+def _prompt(state: AgentState, ctx: AgentContext, system: str, **kw: bool) -> list[Message]:
+    """The recent history in the model's format, after `system`."""
+    return to_openai(
+        _recent(state, ctx), ctx.profile, ctx.attachments, ctx.session_dir, system, **kw
+    )
 
 
 def _usable_tools(ctx: AgentContext) -> list[Tool]:
@@ -61,13 +68,7 @@ async def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     tools = [forced] if forced else _usable_tools(ctx)
     attachments = list(ctx.attachments.values())
     request = ChatRequest(
-        messages=to_openai(
-            _recent(state, ctx),
-            ctx.profile,
-            ctx.attachments,
-            ctx.session_dir,
-            prompts.action_prompt(tools, attachments),
-        ),
+        messages=_prompt(state, ctx, prompts.action_prompt(tools, attachments)),
         max_tokens=ctx.profile.sampling.action_max_tokens,
         temperature=0.0,
         json_schema=action_schema(tools, list(ctx.attachments), allow_answer=forced is None),
@@ -104,13 +105,7 @@ async def _decide_native(state: AgentState, ctx: AgentContext) -> dict[str, Any]
     forced = _forced(state, ctx)
     tools = [forced] if forced else _usable_tools(ctx)
     request = ChatRequest(
-        messages=to_openai(
-            _recent(state, ctx),
-            ctx.profile,
-            ctx.attachments,
-            ctx.session_dir,
-            prompts.native_prompt(list(ctx.attachments.values())),
-        ),
+        messages=_prompt(state, ctx, prompts.native_prompt(list(ctx.attachments.values()))),
         max_tokens=ctx.profile.sampling.max_tokens,
         temperature=ctx.profile.sampling.temperature,
         tools=native_tools(tools, list(ctx.attachments)) or None,
@@ -201,13 +196,8 @@ async def respond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     ctx = runtime.context
     attachments = list(ctx.attachments.values())
     request = ChatRequest(
-        messages=to_openai(
-            _recent(state, ctx),
-            ctx.profile,
-            ctx.attachments,
-            ctx.session_dir,
-            prompts.answer_prompt(_usable_tools(ctx), attachments),
-            show_actions=False,
+        messages=_prompt(
+            state, ctx, prompts.answer_prompt(_usable_tools(ctx), attachments), show_actions=False
         ),
         max_tokens=ctx.profile.sampling.max_tokens,
         temperature=ctx.profile.sampling.temperature,
