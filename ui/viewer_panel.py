@@ -60,7 +60,7 @@ def build_viewer_panel(
                 "visited; draw a box to ask about it."
             )
             html = gr.update(value=viewer_html(session_id, att.id), visible=True)
-            return None, note, hidden, html
+            return gr.update(value=None, visible=False), note, hidden, html
         try:
             frames = (await asyncio.to_thread(load_image, att.path)).frame_count
             index = min(max(int(number) - 1, 0), frames - 1)
@@ -68,7 +68,8 @@ def build_viewer_panel(
         except InputError as exc:
             return None, f"⚠️ {exc}", hidden, hidden
         slider = gr.update(visible=frames > 1, maximum=max(frames, 2))
-        return Image.open(io.BytesIO(png)), f"{att.name}: {text}", slider, hidden
+        shown = gr.update(value=Image.open(io.BytesIO(png)), visible=True)
+        return shown, f"{att.name}: {text}", slider, hidden
 
     inputs = [session_state, image_id, window, frame]
     outputs = [picture, caption, frame, slide]
