@@ -7,7 +7,9 @@ from assistant.config import load_config, load_profile
 from assistant.server import server_command
 
 
-@pytest.mark.parametrize("command", ["up", "serve-llm", "ui", "chat", "sessions", "report", "build-models", "index"])
+@pytest.mark.parametrize(
+    "command", ["up", "serve-llm", "ui", "chat", "sessions", "report", "build-models", "index"]
+)
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
