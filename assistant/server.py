@@ -111,10 +111,9 @@ class VLLMServer:
         env = {
             **os.environ,
             **self.profile.env,
-            "HF_HUB_OFFLINE": os.environ.get(
-                "HF_HUB_OFFLINE", "1" if self.profile.source.kind != "hub" else "0"
-            ),
         }
+        # Only hub profiles may download; local and built-in models never touch the network.
+        env.setdefault("HF_HUB_OFFLINE", "0" if self.profile.source.kind == "hub" else "1")
         env.pop("PYTHONPATH", None)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from assistant.config import AppConfig, ModelProfile, load_profile
-from assistant.errors import InputError, LLMError, MedAssistError
+from assistant.errors import InputError, MedAssistError
 from assistant.events import TurnDone, TurnEvent, TurnFailed, from_stream
 from assistant.graph import build_graph
 from assistant.llm import ChatModel, OpenAIChatModel
@@ -220,11 +220,7 @@ class Assistant:
                         for msg in (update or {}).get("messages", []):
                             if isinstance(msg, AIMessage) and not msg.tool_calls:
                                 answer = str(msg.content)
-        except LLMError as exc:
-            log.warning("turn failed in session %s: %s", session_id, exc)
-            yield TurnFailed(str(exc))
-            return
-        except MedAssistError as exc:
+        except MedAssistError as exc:  # a dead model server, a bad file, a bad request
             log.warning("turn failed in session %s: %s", session_id, exc)
             yield TurnFailed(str(exc))
             return
