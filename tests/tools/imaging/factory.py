@@ -7,12 +7,14 @@ for those exact values in whatever leaves the ingestion layer.
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
@@ -171,3 +173,25 @@ def _shape(ds: Dataset) -> tuple[int, ...]:
         shape = (*shape, 3)
     frames = int(ds.get("NumberOfFrames", 1))
     return (frames, *shape) if frames > 1 else shape
+
+
+PYDICOM_SAMPLES = {
+    "JPGExtended.dcm": "NEMA WG04 NM1_JPLY, JPEG Extended 12-bit, SOS fixed by pydicom",
+    "JPEG-lossy.dcm": "NEMA WG04 NM1_JPLY as published: its SOS is invalid for sequential DCT",
+    "JPEG2000.dcm": "NEMA WG04 NM1_J2KI: the same NM image, JPEG 2000 lossy (cut by pydicom)",
+}
+"""Real files shipped inside the pydicom wheel (`pydicom/data/test_files`), never downloaded.
+
+Provenance: pydicom's test_files/README.txt says they come from the DICOM WG04 compressed
+sample sets (ftp://medical.nema.org/MEDICAL/Dicom/DataSets/WG04/), published by NEMA for
+testing; their header holds test names ("CompressedSamples^NM1"), no real patient.
+pydicom is MIT licensed and its README states no restriction on using these files.
+"""
+
+
+def pydicom_sample(name: str, into: Path) -> Path:
+    """Copy a wheel-shipped pydicom test file into `into` (tests never touch site-packages)."""
+    assert name in PYDICOM_SAMPLES, f"{name} is not a documented pydicom sample"
+    found = get_testdata_file(name, download=False)  # local only: never the network
+    assert isinstance(found, str), f"{name} is missing from the installed pydicom wheel"
+    return Path(shutil.copy(found, into / name))

@@ -14,13 +14,14 @@ from pydicom.uid import (
     UID,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGExtended12Bit,
     JPEGLSLossless,
     JPEGLSNearLossless,
     RLELossless,
 )
 
 from tests.tools.imaging.conftest import MakeDicom
-from tests.tools.imaging.factory import LOSSLESS, UNCOMPRESSED, ct_phantom
+from tests.tools.imaging.factory import LOSSLESS, UNCOMPRESSED, ct_phantom, pydicom_sample
 from tools.imaging.loader import load_image
 from tools.imaging.render import display_array, render_png
 
@@ -250,3 +251,39 @@ def test_render_view_for_the_ui(ct_dicom: Path) -> None:
 
     png, caption = render_view(ct_dicom, window="bone")
     assert png.startswith(b"\x89PNG") and caption == "frame 1 of 1, bone (C=400, W=1800)"
+
+
+def test_jpeg_extended_12bit_real_file(tmp_path: Path) -> None:
+    """A real 12-bit JPEG Extended (Process 4) NM image, as NEMA published it (fixed SOS)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from tests.tools.imaging.conftest import tool_context
+    from tools.imaging.describe import DescribeImageArgs, describe_image
+
+    path = pydicom_sample("JPGExtended.dcm", tmp_path)
+    assert dcmread(path).file_meta.TransferSyntaxUID == JPEGExtended12Bit
+    image = load_image(path)
+    assert image.pixels.shape == (1024, 256) and image.pixels.dtype == np.uint16
+    assert (image.pixels[420, 140], image.pixels[230, 120]) == (244, 95)  # pydicom's reference
+    assert int(image.pixels.max()) < 4096  # 12 bits stored
+    # Independent check: NEMA's JPEG 2000 encoding of the same NM1 image, decoded by OpenJPEG.
+    j2k = load_image(pydicom_sample("JPEG2000.dcm", tmp_path)).pixels
+    assert np.corrcoef(image.pixels.ravel(), j2k.ravel())[0, 1] > 0.9
+    assert (image.modality, image.units, image.spacing_mm) == ("NM", None, (2.26, 2.26))
+    assert any("secondary capture" in note for note in image.notes)  # SC: burned-in warning
+
+    shown, used = display_array(image)
+    assert shown.dtype == np.uint8 and used is not None and used.startswith("auto (percentiles)")
+    assert shown.max() == 255 and shown.min() == 0
+    png = np.asarray(Image.open(BytesIO(render_png(path, 256))))
+    assert png.shape == (256, 64)
+
+    result = describe_image(DescribeImageArgs(image_id="img1"), tool_context(tmp_path, path))
+    assert (result.format, result.modality, result.body_part) == ("DICOM", "NM", "WHOLE BODY")
+    assert (result.width_px, result.height_px, result.dtype) == (256, 1024, "uint16")
+    assert result.header["SOPClassUID"] == "Secondary Capture Image Storage"
+    text = result.for_model()
+    for raw in ("CompressedSamples", "8NM1", "20040826", "St. John", "1.3.6.1.4.1.5962.1"):
+        assert raw not in text, raw  # the file's own identifying values are de-identified

@@ -12,6 +12,7 @@ from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
 from assistant.errors import UnreadableImageError
 from tests.tools.imaging.conftest import MakeDicom
+from tests.tools.imaging.factory import pydicom_sample
 from tools.imaging.limits import call_with_timeout
 from tools.imaging.loader import load_image
 
@@ -122,3 +123,20 @@ def test_warning_capture_never_waits_long_for_a_stuck_decoder() -> None:
     with captured_warnings() as caught:
         warnings.warn("recorded, not shown", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["recorded, not shown"]
+
+
+def test_corrupt_jpeg_extended_real_file(tmp_path: Path) -> None:
+    """NEMA's NM1_JPLY as published: a 12-bit JPEG whose SOS no decoder accepts."""
+    from tests.tools.imaging.conftest import tool_context
+    from tools.imaging.describe import DescribeImageArgs, describe_image
+    from tools.imaging.render import render_png
+
+    path = pydicom_sample("JPEG-lossy.dcm", tmp_path)
+    expected = r"dicom-[0-9a-f]{8}\.dcm: cannot decode the pixel data \(JPEG Extended"
+    with pytest.raises(UnreadableImageError, match=expected) as caught:
+        load_image(path)
+    assert "CompressedSamples" not in str(caught.value)
+    with pytest.raises(UnreadableImageError, match=expected):
+        render_png(path, 256)
+    with pytest.raises(UnreadableImageError, match=expected):
+        describe_image(DescribeImageArgs(image_id="img1"), tool_context(tmp_path, path))
