@@ -131,3 +131,105 @@ def tiled_jpeg_slide(
                 resolution=(scale, scale), resolutionunit="CENTIMETER",
             )
     return path
+
+
+_WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
+
+
+def _code(value: str, scheme: str, meaning: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def write_dicom_wsi(
+    folder: Path,
+    base: NDArray[np.uint8],
+    *,
+    levels: int = 2,
+    tile: int = 64,
+    mpp: float = 0.5,
+    power: float = 20.0,
+    patient_name: str = "",
+) -> list[Path]:
+    """Write `base` (H×W×3 uint8) as a DICOM-WSI pyramid, one file per level; return the files.
+
+    Each level is a VL Whole Slide Microscopy Image (TILED_FULL, JPEG baseline tiles, one
+    series and pyramid UID), the form OpenSlide 4 reads through libdicom. Tiles at the
+    right and bottom edges are padded with white, as scanners do.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series, pyramid_uid, frame_ref = (generate_uid() for _ in range(4))
+    files = []
+    for k, img in enumerate(pyramid(base, levels)):
+        height, width = img.shape[:2]
+        cols, rows = -(-width // tile), -(-height // tile)
+        padded = np.full((rows * tile, cols * tile, 3), 255, np.uint8)
+        padded[:height, :width] = img
+        frames = [
+            _pil_jpeg(padded[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile], 95)
+            for r in range(rows)
+            for c in range(cols)
+        ]
+        sop = str(generate_uid())
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = _WSI_SOP_CLASS, sop
+        meta.TransferSyntaxUID = JPEGBaseline8Bit
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = _WSI_SOP_CLASS, sop
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PyramidUID, ds.FrameOfReferenceUID = pyramid_uid, frame_ref
+        ds.Modality, ds.Manufacturer = "SM", "medassist synthetic"
+        ds.PatientName, ds.PatientID = patient_name, ""
+        ds.ImageType = ["ORIGINAL" if k == 0 else "DERIVED", "PRIMARY", "VOLUME",
+                        "NONE" if k == 0 else "RESAMPLED"]
+        ds.InstanceNumber, ds.SeriesNumber = k + 1, 1
+        ds.DimensionOrganizationType = "TILED_FULL"
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 3, "YBR_FULL_422"
+        ds.PlanarConfiguration, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 0, 8, 8, 7
+        ds.PixelRepresentation = 0
+        ds.Rows = ds.Columns = tile
+        ds.NumberOfFrames = len(frames)
+        ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = width, height
+        ds.TotalPixelMatrixFocalPlanes, ds.NumberOfOpticalPaths = 1, 1
+        spacing_mm = mpp * 2**k / 1000
+        ds.ImagedVolumeWidth = base.shape[1] * mpp / 1000
+        ds.ImagedVolumeHeight = base.shape[0] * mpp / 1000
+        ds.ImagedVolumeDepth = 0.0
+        origin = Dataset()
+        origin.XOffsetInSlideCoordinateSystem = origin.YOffsetInSlideCoordinateSystem = 0
+        ds.TotalPixelMatrixOriginSequence = [origin]
+        ds.ImageOrientationSlide = [0, -1, 0, -1, 0, 0]
+        path_item = Dataset()
+        path_item.OpticalPathIdentifier = "0"
+        path_item.IlluminationTypeCodeSequence = [
+            _code("111744", "DCM", "Brightfield illumination")
+        ]
+        path_item.IlluminationColorCodeSequence = [_code("414298005", "SCT", "Full Spectrum")]
+        path_item.ObjectiveLensPower = power
+        ds.OpticalPathSequence = [path_item]
+        measures = Dataset()
+        measures.PixelSpacing = [spacing_mm, spacing_mm]
+        measures.SliceThickness = 0
+        frame_type = Dataset()
+        frame_type.FrameType = ds.ImageType
+        shared = Dataset()
+        shared.PixelMeasuresSequence = [measures]
+        shared.WholeSlideMicroscopyImageFrameTypeSequence = [frame_type]
+        ds.SharedFunctionalGroupsSequence = [shared]
+        ds.ContainerIdentifier = "SLIDE_1"
+        ds.SpecimenDescriptionSequence = []
+        ds.LossyImageCompression = "01"
+        ds.PixelData = encapsulate(frames)
+        ds["PixelData"].VR = "OB"
+        path = folder / f"level-{k}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    return files

@@ -9,7 +9,7 @@ import pytest
 from numpy.typing import NDArray
 
 from tools.slides.opener import SLIDES
-from tools.slides.synthetic import write_slide
+from tools.slides.synthetic import write_dicom_wsi, write_slide
 
 WIDTH, HEIGHT = 1024, 768
 RED = (200, 30, 30)
@@ -35,6 +35,7 @@ def slide_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_slide(folder / "aperio.svs", base, layout="aperio", compression="jpeg", power=20)
     write_slide(folder / "pyramid.ome.tiff", base, layout="ome")
     write_slide(folder / "stripped.tif", base, layout="stripped", mpp=None)
+    write_dicom_wsi(folder / "dicom-wsi", base, levels=3, power=20, patient_name="Doe^Jane")
     return folder
 
 

@@ -19,6 +19,7 @@ from tools.slides.synthetic import tiled_jpeg_slide
 def test_is_slide(slide_dir: Path, tmp_path: Path, gradient_png: Path) -> None:
     assert is_slide(slide_dir / "aperio.svs") and is_slide(slide_dir / "generic.tiff")
     assert is_slide(slide_dir / "pyramid.ome.tiff")
+    assert is_slide(slide_dir / "dicom-wsi" / "level-0.dcm")
     assert not is_slide(slide_dir / "stripped.tif")  # small flat TIFF: an ordinary image
     assert not is_slide(gradient_png)
     junk = tmp_path / "junk.svs"

@@ -25,12 +25,12 @@ from tools.slides.navigate import (
 from tools.slides.visits import list_visits
 
 
-@pytest.fixture
-def ctx(slide_dir: Path, tmp_path: Path) -> ToolContext:
+@pytest.fixture(params=["aperio.svs", "dicom-wsi/level-0.dcm"])
+def ctx(slide_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> ToolContext:
     return ToolContext(
         session_id="s1",
         session_dir=tmp_path / "session",
-        attachments={"wsi1": make_attachment(slide_dir / "aperio.svs", "wsi1")},
+        attachments={"wsi1": make_attachment(slide_dir / request.param, "wsi1")},
     )
 
 
@@ -137,3 +137,19 @@ def test_text_only_measurements_describe_the_crop(ctx: ToolContext) -> None:
     assert glass.measurements.tissue_fraction == 0.0
     assert red.measurements.tissue_fraction == 1.0
     assert red.measurements.mean_rgb[0] > 150
+
+
+def test_dicom_wsi_header_phi_stays_out_of_results(slide_dir: Path, tmp_path: Path) -> None:
+    """The DICOM-WSI fixture names a patient; no tool result carries it (or its UIDs)."""
+    import pydicom
+
+    path = slide_dir / "dicom-wsi" / "level-0.dcm"
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    ctx = ToolContext("s1", tmp_path / "session", {"wsi1": make_attachment(path, "wsi1")})
+    texts = [
+        slide_overview(SlideOverviewArgs(image_id="wsi1"), ctx).for_model(),
+        slide_zoom(SlideZoomArgs(image_id="wsi1", x=0, y=0, width=300, height=300), ctx)
+        .for_model(),
+    ]
+    for secret in ("Doe", "Jane", str(header.StudyInstanceUID), str(header.SOPInstanceUID)):
+        assert all(secret not in text for text in texts), secret

@@ -21,6 +21,7 @@ LAYOUTS = {
     "aperio.svs": "openslide:aperio",
     "pyramid.ome.tiff": "tifffile:ome",
     "stripped.tif": "tifffile:tiff",
+    "dicom-wsi/level-0.dcm": "openslide:dicom",  # OpenSlide finds the other levels beside it
 }
 
 
@@ -67,6 +68,9 @@ def test_metadata(slide_dir: Path) -> None:
     assert (info.mpp, info.objective_power, info.power_estimated) == (0.5, 20.0, True)
     with open_slide(slide_dir / "stripped.tif") as slide:
         assert slide.info().mpp is None and slide.info().objective_power is None
+    with open_slide(slide_dir / "dicom-wsi" / "level-0.dcm") as slide:
+        info = slide.info()
+    assert (info.mpp, info.objective_power, info.power_estimated) == (0.5, 20.0, False)
 
 
 def test_thumbnail_is_bounded_and_keeps_aspect(slide_dir: Path) -> None:
