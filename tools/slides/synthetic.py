@@ -162,7 +162,7 @@ def write_dicom_wsi(
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+    from pydicom.uid import UID, JPEGBaseline8Bit, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     study, series, pyramid_uid, frame_ref = (generate_uid() for _ in range(4))
@@ -177,9 +177,9 @@ def write_dicom_wsi(
             for r in range(rows)
             for c in range(cols)
         ]
-        sop = str(generate_uid())
+        sop = generate_uid()
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = _WSI_SOP_CLASS, sop
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = UID(_WSI_SOP_CLASS), sop
         meta.TransferSyntaxUID = JPEGBaseline8Bit
         ds = Dataset()
         ds.file_meta = meta
