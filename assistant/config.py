@@ -113,8 +113,13 @@ class UploadSettings(_Strict):
     """Limits applied before an upload is stored."""
 
     max_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    max_slide_bytes: int = Field(
+        8 * 1024**3, ge=1, description="tiled whole-slide files (SVS, tiled TIFF, DICOM-WSI)"
+    )
     max_pixels: int = Field(400_000_000, ge=1)
     max_frames: int = Field(2000, ge=1)
+    max_archive_members: int = Field(5000, ge=1, description="files in one ZIP of a series")
+    max_unpacked_bytes: int = Field(2 * 1024**3, ge=1, description="a ZIP's unpacked size")
 
 
 class PrivacySettings(_Strict):

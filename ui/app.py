@@ -24,6 +24,7 @@ from assistant.events import TurnDone
 from assistant.service import Assistant
 from assistant.sessions import SessionStore
 from tools.catalog import REGISTRY
+from tools.imaging.uploads import largest_upload
 from ui.render import ChatMessage, apply_event, from_messages
 from ui.report_panel import build_report_panel
 from ui.slide_viewer import region_listener_js, resolver_from_store, slide_router
@@ -219,7 +220,7 @@ def create_app(config: AppConfig) -> FastAPI:
             demo,
             path="/",
             allowed_paths=[str(config.data_dir / "sessions")],
-            max_file_size=config.uploads.max_bytes,
+            max_file_size=largest_upload(config.uploads),
             footer_links=[],
             head=region_listener_js("#message textarea"),
         ),

@@ -97,13 +97,16 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
     size = path.stat().st_size
     if size == 0:
         raise UploadRejectedError(f"{name}: the file is empty")
-    if size > limits.max_bytes:
-        raise UploadRejectedError(
-            f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)}"
-        )
     with path.open("rb") as fh:
         head = fh.read(132)
     fmt = raster_format(head) or "DICOM"
+    may_be_slide = fmt in ("TIFF", "DICOM") and head[:2] != GZIP_MAGIC
+    if size > (largest_upload(limits) if may_be_slide else limits.max_bytes):
+        raise UploadRejectedError(
+            f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)}"
+            + (f" ({_mb(limits.max_slide_bytes)} for tiled whole-slide files)" if may_be_slide
+               else "")
+        )
     try:
         if fmt == "DICOM":
             if head[:2] == GZIP_MAGIC:
@@ -124,6 +127,11 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
         EOFError,
     ) as exc:
         raise UploadRejectedError(f"{name}: unreadable {fmt} header ({exc})") from exc
+    if size > limits.max_bytes and not tiled:
+        raise UploadRejectedError(
+            f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)} "
+            f"(tiled whole-slide files may have up to {_mb(limits.max_slide_bytes)})"
+        )
     if frames > limits.max_frames and not tiled:
         raise UploadRejectedError(
             f"{name}: {frames:,} frames exceed the limit of {limits.max_frames:,}"
@@ -134,6 +142,11 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
             "(too large to decode safely; a whole-slide image must be a tiled TIFF or DICOM)"
         )
     return MEDIA_TYPES[fmt]
+
+
+def largest_upload(limits: UploadSettings) -> int:
+    """The most bytes any upload may have: tiled whole-slide files may exceed `max_bytes`."""
+    return max(limits.max_bytes, limits.max_slide_bytes)
 
 
 def store_upload(source: BinaryIO, dest: Path, name: str, limits: UploadSettings) -> str:
@@ -150,9 +163,9 @@ def store_upload(source: BinaryIO, dest: Path, name: str, limits: UploadSettings
         with tmp.open("wb") as out:
             while chunk := source.read(_CHUNK):
                 written += len(chunk)
-                if written > limits.max_bytes:
+                if written > largest_upload(limits):
                     raise UploadRejectedError(
-                        f"{name}: larger than the upload limit of {_mb(limits.max_bytes)}"
+                        f"{name}: larger than the upload limit of {_mb(largest_upload(limits))}"
                     )
                 out.write(chunk)
         media_type = check_upload(tmp, name, limits)
@@ -169,4 +182,11 @@ def copy_upload(src: Path, dest: Path, name: str, limits: UploadSettings) -> str
         return store_upload(fh, dest, name, limits)
 
 
-__all__ = ["MEDIA_TYPES", "SUPPORTED", "check_upload", "copy_upload", "store_upload"]
+__all__ = [
+    "MEDIA_TYPES",
+    "SUPPORTED",
+    "check_upload",
+    "copy_upload",
+    "largest_upload",
+    "store_upload",
+]

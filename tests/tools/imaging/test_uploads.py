@@ -19,7 +19,9 @@ from tests.tools.imaging.conftest import MakeDicom
 from tests.tools.imaging.factory import ct_phantom
 from tools.imaging.uploads import check_upload, copy_upload, store_upload
 
-LIMITS = UploadSettings(max_bytes=2_000_000, max_pixels=10_000_000, max_frames=4)
+LIMITS = UploadSettings(
+    max_bytes=2_000_000, max_slide_bytes=3_000_000, max_pixels=10_000_000, max_frames=4
+)
 
 
 def _save(tmp_path: Path, name: str, array: np.ndarray) -> Path:
@@ -52,6 +54,29 @@ def test_size_limits(tmp_path: Path) -> None:
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 2_100_000)
     with pytest.raises(UploadRejectedError, match=r"big.png: .* MB exceeds the upload limit"):
         check_upload(big, "big.png", LIMITS)
+
+
+def test_tiled_slides_have_their_own_size_limit(tmp_path: Path) -> None:
+    """Whole-slide files are read tile by tile, so they may exceed `max_bytes` (not the slide
+    limit); a flat image of the same size may not."""
+    noise = np.random.default_rng(0).integers(0, 255, (1024, 1024, 3), np.uint8)
+    tiled = tmp_path / "slide.tif"
+    tifffile.imwrite(tiled, noise[:, :768], tile=(256, 256), photometric="rgb")
+    flat = tmp_path / "flat.tif"
+    tifffile.imwrite(flat, noise[:, :768], photometric="rgb")
+    assert 2_000_000 < tiled.stat().st_size < 3_000_000 and flat.stat().st_size > 2_000_000
+    assert check_upload(tiled, "slide.tif", LIMITS) == "image/tiff"
+    with pytest.raises(UploadRejectedError, match=r"limit of 1\.9 MB \(tiled whole-slide"):
+        check_upload(flat, "flat.tif", LIMITS)
+    huge = tmp_path / "huge.tif"
+    tifffile.imwrite(huge, noise, tile=(256, 256), photometric="rgb")
+    assert huge.stat().st_size > 3_000_000
+    with pytest.raises(UploadRejectedError, match=r"huge\.tif: 3\.0 MB exceeds"):
+        check_upload(huge, "huge.tif", LIMITS)
+    png = tmp_path / "big.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 2_500_000)
+    with pytest.raises(UploadRejectedError, match=r"limit of 1\.9 MB$"):
+        check_upload(png, "big.png", LIMITS)
 
 
 def test_decompression_bomb_is_refused_from_the_header(tmp_path: Path) -> None:
@@ -120,7 +145,7 @@ def test_store_upload_moves_only_accepted_files(tmp_path: Path, gradient_png: Pa
 
     with pytest.raises(UploadRejectedError, match="supported"):
         store_upload(io.BytesIO(b"not an image" * 50), store / "img2.png", "x.png", LIMITS)
-    tiny = UploadSettings(max_bytes=100, max_pixels=10, max_frames=1)
+    tiny = UploadSettings(max_bytes=100, max_slide_bytes=100, max_pixels=10, max_frames=1)
     with pytest.raises(UploadRejectedError, match="larger than the upload limit"):
         store_upload(io.BytesIO(b"\0" * 5000), store / "img3.png", "big.png", tiny)
     assert sorted(p.name for p in store.iterdir()) == ["img1.png"]  # no partial files
