@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,6 +63,11 @@ async def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     ctx = runtime.context
     if state.get("steps", 0) >= ctx.max_steps:
         return {"route": "respond"}
+    planned = state.get("planned_call") if state.get("steps", 0) == 0 else None
+    if planned is not None:  # e.g. a region the user drew: look there first
+        args = json.dumps(planned["args"])
+        first = ToolCall(f"call_{uuid.uuid4().hex[:12]}", planned["name"], args)
+        return {"messages": [_as_ai_message([first])], "route": "tools"}
     if ctx.profile.tool_calling == "native":
         return await _decide_native(state, ctx)
     forced = _forced(state, ctx)

@@ -18,6 +18,7 @@ from assistant.events import TurnDone, TurnEvent, TurnFailed, from_stream
 from assistant.graph import build_graph
 from assistant.llm import ChatModel, OpenAIChatModel
 from assistant.messages import ATTACHMENTS_KEY
+from assistant.regions import ZOOM_TOOL, region_call
 from assistant.report import (
     DraftReport,
     FollowupAnswer,
@@ -186,8 +187,10 @@ class Assistant:
         """Run one user turn, streaming its events. Failures end in TurnFailed, never raise.
 
         `max_steps` overrides the configured tool-step budget for this turn (0: answer
-        directly). The user's message is checkpointed before the model is called, so it survives a
-        dead model server or a killed process.
+        directly). A message naming a region of an attached slide (as the slide viewer
+        writes it) starts with `slide_zoom` on exactly that region. The user's message is
+        checkpointed before the model is called, so it survives a dead model server or a
+        killed process.
         """
         info = self.sessions.get(session_id)
         if force_tool is not None:
@@ -195,7 +198,16 @@ class Assistant:
         message = HumanMessage(
             content=text, additional_kwargs={ATTACHMENTS_KEY: list(attachment_ids)}
         )
-        inputs = {"messages": [message], "steps": 0, "force_tool": force_tool, "route": "end"}
+        planned = None
+        if force_tool in (None, ZOOM_TOOL):
+            planned = region_call(text, self.sessions.attachments(session_id))
+        inputs = {
+            "messages": [message],
+            "steps": 0,
+            "force_tool": force_tool,
+            "planned_call": planned,
+            "route": "end",
+        }
         config = {"configurable": {"thread_id": session_id}}
         title = (
             text.strip().splitlines()[0][:60]

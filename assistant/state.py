@@ -23,6 +23,7 @@ class AgentState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     steps: int
     force_tool: str | None
+    planned_call: dict[str, Any] | None  # {"name", "args"}: the turn's first step, fixed
     route: Route
 
 
