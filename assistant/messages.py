@@ -20,6 +20,7 @@ from assistant.config import ModelProfile
 from assistant.errors import InputError
 from assistant.llm import Message
 from tools.imaging.render import render_png
+from tools.imaging.volume import default_slice
 from tools.registry import Attachment
 from tools.slides import is_slide, thumbnail_png
 
@@ -31,8 +32,9 @@ SYNTHETIC_KEY = "synthetic"
 def _image_part(path: Path, max_side: int, ct_windows_rgb: bool = False) -> dict[str, Any]:
     if is_slide(path):
         png = thumbnail_png(path, max_side)  # never decode a gigapixel slide whole
-    else:
-        png = render_png(path, max_side, ct_windows_rgb=ct_windows_rgb)
+    else:  # a series shows its middle slice (the key only names UIDs, never shown here)
+        frame = default_slice(path, "render")
+        png = render_png(path, max_side, frame=frame, ct_windows_rgb=ct_windows_rgb)
     data = base64.b64encode(png).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
 

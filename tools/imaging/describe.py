@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from assistant.errors import ToolArgumentError
 from tools.imaging.deid import context_key, safe_display_name
 from tools.imaging.loader import load_image
+from tools.imaging.volume import SeriesFile, default_slice, is_series_archive, open_series
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 from tools.slides import is_slide
 
@@ -35,6 +36,32 @@ class ChannelStats(BaseModel):
     p99: float = Field(description="99th percentile")
 
 
+class SeriesFacts(BaseModel):
+    """A series attachment (a ZIP of DICOM slices); UIDs are de-identified."""
+
+    slices: int
+    slice_spacing_mm: float | None = Field(default=None, description="Between slice centres")
+    shown_slice: int = Field(description="0-based slice the statistics are from (the middle)")
+    series_number: int | None = None
+    series_uid: str
+    study_uid: str
+    other_series: list[str] = Field(
+        default_factory=list, description="Other series in the archive (not used)"
+    )
+
+
+def _series_facts(series: SeriesFile, shown: int) -> SeriesFacts:
+    return SeriesFacts(
+        slices=series.count,
+        slice_spacing_mm=series.series.slice_spacing_mm,
+        shown_slice=shown,
+        series_number=series.series.series_number,
+        series_uid=series.series.series_uid,
+        study_uid=series.series.study_uid,
+        other_series=series.describe_others(),
+    )
+
+
 class DescribeImageResult(ToolResult):
     """What describe_image reports (DICOM header facts are de-identified)."""
 
@@ -53,6 +80,7 @@ class DescribeImageResult(ToolResult):
     units: str | None = Field(default=None, description="Unit of pixel values, e.g. HU for CT")
     window: str | None = Field(default=None, description="Default display window from the file")
     header: dict[str, str] = Field(default_factory=dict, description="De-identified DICOM facts")
+    series: SeriesFacts | None = None
     stats: list[ChannelStats]
     notes: list[str] = Field(default_factory=list)
 
@@ -76,7 +104,9 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
 
     Reports format, width and height in pixels, number of frames, modality, body part,
     pixel spacing in mm, value units (HU for CT), the file's display window and
-    per-channel intensity statistics (min, max, mean, std, 1st/99th percentiles).
+    per-channel intensity statistics (min, max, mean, std, 1st/99th percentiles). For a
+    series (a CT/MR stack) it also reports the slice count and spacing; frames are its
+    slices and the statistics are of the middle slice.
     """
     att = ctx.attachment(args.image_id)
     if is_slide(att.path):
@@ -84,7 +114,9 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
             f"{att.id} is a whole-slide image; use slide_overview (then slide_zoom) instead"
         )
     key = context_key(ctx.session_id, ctx.settings)
-    img = load_image(att.path, deid_key=key)
+    series = is_series_archive(att.path)
+    shown = default_slice(att.path, key) if series else 0
+    img = load_image(att.path, frame=shown, deid_key=key)
     px = img.pixels
     names = ["gray"] if px.ndim == 2 else list("RGBA"[: px.shape[2]])
     stats = (
@@ -109,6 +141,7 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
         units=img.units,
         window=img.window,
         header=header,
+        series=_series_facts(open_series(att.path, key), shown) if series else None,
         stats=stats,
         notes=img.notes,
     )

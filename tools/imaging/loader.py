@@ -23,6 +23,7 @@ from pydicom.pixels.processing import apply_color_lut
 
 from assistant.errors import InputError, UnreadableImageError
 from tools.imaging import dicom_meta
+from tools.imaging.archive import is_zip
 from tools.imaging.deid import label
 from tools.imaging.dicom import GZIP_MAGIC, decode_frame, frame_count, read_dicom
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
@@ -127,7 +128,7 @@ def _assemble(
 
 
 def sniff(path: Path) -> str:
-    """Return 'dicom', 'raster' or 'unknown' from the first bytes of the file."""
+    """Return 'dicom', 'raster', 'series' (a ZIP) or 'unknown' from the first bytes."""
     try:
         with path.open("rb") as fh:
             head = fh.read(132)
@@ -137,6 +138,8 @@ def sniff(path: Path) -> str:
         return "dicom"
     if raster_format(head):
         return "raster"
+    if is_zip(head):
+        return "series"
     return "unknown"
 
 
@@ -152,11 +155,23 @@ def load_image(
     """Decode one frame of a DICOM, PNG, JPEG, TIFF or BMP file.
 
     `deid_key` is the session's de-identification key (see `deid.session_key`); files
-    that are neither recognised images nor DICOM raise UnreadableImageError.
+    that are neither recognised images nor DICOM raise UnreadableImageError. For a
+    series archive (ZIP), `frame` is the slice index (`tools.imaging.volume`).
     """
     kind = sniff(path)
     if kind == "raster":
         return load_raster(path, frame, timeout_s, max_pixels)
+    if kind == "series":
+        from tools.imaging.volume import load_slice  # it loads each slice through here
+
+        return load_slice(
+            path,
+            frame,
+            deid_key or _PROCESS_KEY,
+            timeout_s=timeout_s,
+            max_pixels=max_pixels,
+            keep_raw_header=keep_raw_header,
+        )
     # Unknown content may still be a DICOM without preamble; read_dicom says if not.
     key = deid_key or _PROCESS_KEY
     return _load_dicom(path, frame, key, keep_raw_header, timeout_s, max_pixels)
@@ -171,9 +186,12 @@ def load_frames(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Iterator[LoadedImage]:
     """Yield several frames of one file, parsing a DICOM header only once (for cine)."""
-    if sniff(path) == "raster":
+    kind = sniff(path)
+    if kind in ("raster", "series"):
         for frame in frames:
-            yield load_raster(path, frame, timeout_s, max_pixels)
+            yield load_image(
+                path, frame=frame, deid_key=deid_key, timeout_s=timeout_s, max_pixels=max_pixels
+            )
         return
     ds, notes = read_dicom(path)
     key = deid_key or _PROCESS_KEY

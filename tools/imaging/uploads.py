@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import tempfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -20,8 +21,10 @@ from PIL import Image, UnidentifiedImageError
 
 from assistant.config import UploadSettings
 from assistant.errors import UnreadableImageError, UploadRejectedError
+from tools.imaging.archive import SERIES_MEDIA_TYPE, is_zip, unpack_archive
 from tools.imaging.dicom import GZIP_MAGIC, frame_count, read_dicom
 from tools.imaging.raster import raster_format
+from tools.imaging.series import group_series
 
 MEDIA_TYPES = {
     "DICOM": "application/dicom",
@@ -31,7 +34,10 @@ MEDIA_TYPES = {
     "BMP": "image/bmp",
     "GIF": "image/gif",
 }
-SUPPORTED = "DICOM (.dcm, also gzip-wrapped), PNG, JPEG, TIFF, BMP, GIF"
+SUPPORTED = (
+    "DICOM (.dcm, also gzip-wrapped), a ZIP of one DICOM series (or of a DICOMDIR with "
+    "its files), PNG, JPEG, TIFF, BMP, GIF"
+)
 _WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"  # read tile by tile: no whole-image limit
 _CHUNK = 1 << 20
 
@@ -88,6 +94,37 @@ def _dicom_geometry(path: Path, name: str) -> tuple[int, int, bool]:
     return rows * cols * frames, frames, str(ds.get("SOPClassUID", "")) == _WSI_SOP_CLASS
 
 
+def _check_series(path: Path, name: str, limits: UploadSettings) -> str:
+    """A ZIP must be safe to unpack and hold DICOM images within the frame/pixel limits."""
+    if path.stat().st_size > limits.max_bytes:
+        raise UploadRejectedError(
+            f"{name}: {_mb(path.stat().st_size)} exceeds the upload limit of "
+            f"{_mb(limits.max_bytes)}"
+        )
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".check-") as tmp:
+        unpacked = unpack_archive(path, Path(tmp) / "files", name, limits)
+        found = group_series(unpacked.files, key="upload-check")
+        if not found:
+            raise UploadRejectedError(
+                f"{name}: the ZIP archive holds no DICOM image; upload a ZIP of the DICOM "
+                "files of a series (or of a DICOMDIR with its files)"
+            )
+        main = max(found, key=lambda s: s.frames)
+        pixels = frames = 0
+        for file in main.files:
+            p, f, _ = _dicom_geometry(file, name)
+            pixels, frames = pixels + p, frames + f
+    if frames > limits.max_frames:
+        raise UploadRejectedError(
+            f"{name}: the series has {frames:,} slices, over the limit of {limits.max_frames:,}"
+        )
+    if pixels > limits.max_pixels:
+        raise UploadRejectedError(
+            f"{name}: the series has {pixels:,} pixels, over the limit of {limits.max_pixels:,}"
+        )
+    return SERIES_MEDIA_TYPE
+
+
 def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
     """Check a received file against the upload limits and return its media type.
 
@@ -99,13 +136,21 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
         raise UploadRejectedError(f"{name}: the file is empty")
     with path.open("rb") as fh:
         head = fh.read(132)
+    if is_zip(head):
+        try:
+            return _check_series(path, name, limits)
+        except UnreadableImageError as exc:  # its message names a stored file: use `name`
+            raise UploadRejectedError(f"{name}: {str(exc).split(': ', 1)[-1]}") from exc
     fmt = raster_format(head) or "DICOM"
     may_be_slide = fmt in ("TIFF", "DICOM") and head[:2] != GZIP_MAGIC
     if size > (largest_upload(limits) if may_be_slide else limits.max_bytes):
         raise UploadRejectedError(
             f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)}"
-            + (f" ({_mb(limits.max_slide_bytes)} for tiled whole-slide files)" if may_be_slide
-               else "")
+            + (
+                f" ({_mb(limits.max_slide_bytes)} for tiled whole-slide files)"
+                if may_be_slide
+                else ""
+            )
         )
     try:
         if fmt == "DICOM":

@@ -11,6 +11,7 @@ from tools.imaging.deid import context_key
 from tools.imaging.image import LoadedImage
 from tools.imaging.loader import load_image
 from tools.imaging.render import display_array, encode_png
+from tools.imaging.volume import default_slice
 from tools.imaging.windowing import CT_PRESETS, WINDOW_PRESETS, Window, WindowPreset
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 
@@ -31,7 +32,12 @@ class ViewDicomArgs(ToolArgs):
         default=None, description="Window center; give with width to override"
     )
     width: float | None = Field(default=None, gt=0, description="Window width; give with center")
-    frame: int = Field(default=0, ge=0, description="0-based frame of a multi-frame image")
+    frame: int | None = Field(
+        default=None,
+        ge=0,
+        description="0-based frame of a multi-frame image, or slice of a series; "
+        "default: the first frame, the middle slice of a series",
+    )
 
 
 class ViewDicomResult(ToolResult):
@@ -71,25 +77,26 @@ def view_dicom(args: ViewDicomArgs, ctx: ToolContext) -> ViewDicomResult:
     """Render an attached image (DICOM or other) with a display window and show it.
 
     Use it to look at CT with a preset window (lung, mediastinum, bone, brain, abdomen),
-    an explicit center/width, or another frame of a multi-frame image. The picture is
-    shown to the user and attached for you to see.
+    an explicit center/width, or another frame of a multi-frame image or slice of a
+    series (default: the middle slice). The picture is shown to the user and attached
+    for you to see.
     """
     att = ctx.attachment(args.image_id)
-    image = load_image(
-        att.path, frame=args.frame, deid_key=context_key(ctx.session_id, ctx.settings)
-    )
+    key = context_key(ctx.session_id, ctx.settings)
+    frame = default_slice(att.path, key) if args.frame is None else args.frame
+    image = load_image(att.path, frame=frame, deid_key=key)
     window = _window(args, image)
     pixels, used = display_array(image, window)
     notes = list(image.notes)
     if image.channels > 1 and window != "auto":
         notes.append("colour image: the window does not apply and was ignored")
     used = used or "none (8-bit image shown as stored)"
-    path = ctx.artifact_dir / f"{_slug(att.id)}-f{args.frame}-{_slug(used)}.png"
+    path = ctx.artifact_dir / f"{_slug(att.id)}-f{frame}-{_slug(used)}.png"
     path.write_bytes(encode_png(pixels, VIEW_MAX_SIDE))
-    caption = f"{att.id} frame {args.frame}, window {used}"
+    caption = f"{att.id} frame {frame}, window {used}"
     return ViewDicomResult(
         image_id=att.id,
-        frame=args.frame,
+        frame=frame,
         frames=image.frame_count,
         window_used=used,
         modality=image.modality,

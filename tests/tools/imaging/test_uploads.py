@@ -118,7 +118,7 @@ def test_unsupported_types(tmp_path: Path) -> None:
         check_upload(text, "notes.txt", LIMITS)
     archive = tmp_path / "study.zip"
     archive.write_bytes(b"PK\x03\x04" + b"\0" * 200)
-    with pytest.raises(UploadRejectedError, match=r"^study\.zip: not a DICOM file nor a supported"):
+    with pytest.raises(UploadRejectedError, match=r"^study\.zip: not a readable ZIP archive"):
         check_upload(archive, "study.zip", LIMITS)
 
 
