@@ -106,3 +106,82 @@ def test_upload_ask_stream_and_tool_step(
         shot(page, "report-drafted")
     finally:
         demo.close()
+
+
+def test_draw_a_box_on_the_slide_and_ask(
+    browser: Any, text_server: VLLMServer, tmp_path: Path
+) -> None:
+    """Upload a slide, draw a box in the viewer, send: the agent zooms into exactly that box,
+    the crop is shown in the chat and the viewer numbers the visited region."""
+    import numpy as np
+
+    from assistant.config import load_config
+    from tools.slides.synthetic import write_slide
+    from tools.slides.visits import list_visits
+
+    base = np.full((768, 1024, 3), 255, np.uint8)
+    base[100:300, 600:800] = (200, 30, 30)
+    slide = write_slide(tmp_path / "biopsy.svs", base, layout="aperio", compression="jpeg")
+    config = app_config(text_server, tmp_path / "data")
+    config = load_config(
+        {
+            "model": config.model,
+            "data_dir": str(config.data_dir),
+            "llm": {"base_url": text_server.url},
+            "agent": {"slide_max_steps": 1},  # one step: the drawn region's zoom, then answer
+        }
+    )
+    port = free_port()
+    demo = serve_ui(config, port)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#message textarea")
+        send(page, "Here is the slide.", [slide])
+        wait_turn_done(page)
+        page.get_by_text("Image viewer (window / level)").click()
+        page.locator("#viewer-image input").click()
+        page.get_by_role("option", name="img1", exact=False).first.click()
+        iframe = page.locator("#viewer-slide iframe")
+        iframe.wait_for(timeout=60_000)
+        iframe.scroll_into_view_if_needed()
+        frame = page.frame_locator("#viewer-slide iframe")
+        frame.get_by_text("region(s) visited by the agent").wait_for(timeout=30_000)
+        frame.locator("#select").click()
+        box = iframe.bounding_box()
+        assert box is not None
+        left, top = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.35
+        page.mouse.move(left, top)
+        page.mouse.down()
+        page.mouse.move(left + 90, top + 70, steps=5)
+        page.mouse.up()
+        page.wait_for_function(
+            "() => document.querySelector('#message textarea').value.includes('region x=')",
+            timeout=10_000,
+        )
+        question = page.input_value("#message textarea")
+        coords = dict(
+            part.split("=") for part in question.split("region ")[1].split(" (")[0].split(", ")
+        )
+        drawn = tuple(int(coords[k]) for k in ("x", "y", "width", "height"))
+        assert drawn[2] > 10 and drawn[3] > 10, question
+        page.locator("#message textarea").press("Enter")
+        wait_turn_done(page)
+        shot(page, "slide-box-asked")
+        chat_text = page.locator("#chat").inner_text()
+        assert "slide_zoom" in chat_text and question.split(":")[0] in chat_text
+        # The zoom visited exactly the drawn box, and its crop is in the chat.
+        assistant_dir = config.data_dir / "sessions"
+        (session_dir,) = [p for p in assistant_dir.iterdir() if p.is_dir()]
+        zooms = [v for v in list_visits(session_dir, "img1") if v.kind == "zoom"]
+        assert [(v.x, v.y, v.width, v.height) for v in zooms][-1] == drawn
+        crops = [
+            src for src in page.locator("#chat img").evaluate_all("els => els.map(e => e.src)")
+            if "zoom" in src
+        ]
+        assert crops, "the zoomed crop is shown in the chat"
+        # The viewer draws the visited region with its number (it polls every 4 s).
+        frame.locator(".visit span").first.wait_for(timeout=15_000)
+        assert str(len(zooms)) in frame.locator(".visit span").all_inner_texts()
+    finally:
+        demo.close()
