@@ -99,3 +99,26 @@ def test_coarse_tiles_of_a_one_level_slide_are_read_shrunk(
         assert np.abs(tile[50, 175].astype(int) - RED).max() <= 20  # (700, 200) is red
     finally:
         server.slides.clear()
+
+
+def test_dicom_wsi_levels_uploaded_to_a_session_open_as_one_pyramid(
+    slide_dir: Path, tmp_path: Path
+) -> None:
+    """Each level of a DICOM-WSI is its own file; uploaded to one session they are stored side
+    by side (under hashed names), where OpenSlide finds the whole pyramid from any of them."""
+    from functools import partial
+
+    from assistant.config import UploadSettings
+    from assistant.sessions import SessionStore
+    from tools.imaging.uploads import check_upload
+
+    store = SessionStore(tmp_path / "data", partial(check_upload, limits=UploadSettings()))
+    session = store.create().id
+    levels = sorted((slide_dir / "dicom-wsi").glob("level-*.dcm"))
+    attachments = [store.add_upload(session, path) for path in levels]
+    assert [a.media_type for a in attachments] == ["application/dicom"] * 3
+    assert all(a.path.name != p.name for a, p in zip(attachments, levels, strict=True))
+    assert is_slide(attachments[0].path)
+    with open_slide(attachments[0].path) as slide:
+        assert slide.format == "openslide:dicom"
+        assert slide.level_dimensions == ((1024, 768), (512, 384), (256, 192))
