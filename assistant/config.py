@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from assistant.errors import ConfigError, suggest
+
+_M = TypeVar("_M", bound=BaseModel)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "MEDASSIST_"
@@ -167,7 +169,8 @@ def config_dir() -> Path:
     return Path(os.environ.get(f"{ENV_PREFIX}CONFIG_DIR", REPO_ROOT / "configs"))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML file; ConfigError when it cannot be read or is not a mapping."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -175,6 +178,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping, not {type(data).__name__}")
     return data
+
+
+def read_settings(path: Path, model: type[_M], what: str, **extra: Any) -> _M:
+    """Validate the YAML file at `path` (plus `extra` fields) as `model`; ConfigError if not."""
+    try:
+        return model.model_validate({**extra, **read_yaml(path)})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {what} {path}:\n{exc}") from exc
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
@@ -208,7 +219,7 @@ def load_config(
     """Load configs/app.yaml, apply environment then explicit overrides, validate."""
     folder = config_dir()
     path = folder / "app.yaml"
-    data = _read_yaml(path) if path.exists() else {}
+    data = read_yaml(path) if path.exists() else {}
     data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
     data = _merge(data, overrides or {})
     try:
@@ -232,7 +243,7 @@ def load_profile(name: str) -> ModelProfile:
             f"unknown model profile {name!r}; available: {', '.join(profiles) or 'none'}."
             + suggest(name, profiles)
         )
-    data = _read_yaml(profiles[name])
+    data = read_yaml(profiles[name])
     try:
         return ModelProfile.model_validate({"name": name, **data})
     except ValidationError as exc:

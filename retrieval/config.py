@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.config import config_dir
-from assistant.errors import ConfigError
+from assistant.config import config_dir, read_settings
 from retrieval.index import IndexParams
 from retrieval.types import IndexKind, SearchMode
 
@@ -99,10 +97,4 @@ def load_retrieval_config(path: Path | None = None) -> RetrievalConfig:
     path = path or config_dir() / "retrieval.yaml"
     if not path.exists():
         return RetrievalConfig()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return RetrievalConfig.model_validate(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    except ValidationError as exc:
-        raise ConfigError(f"invalid retrieval configuration {path}:\n{exc}") from exc
+    return read_settings(path, RetrievalConfig, "retrieval configuration")

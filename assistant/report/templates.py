@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.config import config_dir
+from assistant.config import config_dir, read_settings
 from assistant.errors import ConfigError, suggest
 
 __all__ = ["Coding", "ReportTemplate", "TemplateSection", "available_templates", "load_template"]
@@ -76,10 +75,4 @@ def load_template(name: str) -> ReportTemplate:
             f"unknown report template {name!r}; available: {', '.join(found) or 'none'}."
             + suggest(name, found)
         )
-    try:
-        data = yaml.safe_load(found[name].read_text(encoding="utf-8")) or {}
-        return ReportTemplate.model_validate({"name": name, **data})
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {found[name]}: {exc}") from exc
-    except ValidationError as exc:
-        raise ConfigError(f"invalid report template {found[name]}:\n{exc}") from exc
+    return read_settings(found[name], ReportTemplate, "report template", name=name)
