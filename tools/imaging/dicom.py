@@ -20,9 +20,11 @@ from typing import BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import pixel_array
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     JPEG2000,
     UID,
@@ -105,10 +107,14 @@ def _force_read(data: bytes, stop_before_pixels: bool) -> Dataset | None:
     return None
 
 
-def _open_source(path: Path, gzipped: bool, header_only: bool) -> BinaryIO:
-    if gzipped:
-        return io.BytesIO(_inflate(path))
-    return path.open("rb") if header_only else io.BytesIO(path.read_bytes())
+def _open_source(path: Path) -> tuple[BinaryIO, bool]:
+    """The file, or its inflated content when it is gzip-wrapped; and whether it was."""
+    fh = path.open("rb")
+    if fh.read(2) != GZIP_MAGIC:
+        fh.seek(0)
+        return fh, False
+    fh.close()
+    return io.BytesIO(_inflate(path)), True
 
 
 def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset, list[str]]:
@@ -116,16 +122,11 @@ def read_dicom(path: Path, *, stop_before_pixels: bool = False) -> tuple[Dataset
 
     Returns the dataset and notes for the user (never containing header values).
     """
-    with path.open("rb") as fh:
-        head = fh.read(132)
-    gzipped = head[:2] == GZIP_MAGIC
+    # Parsing straight from the (buffered) file is as fast as from a bytes copy, and it
+    # saves allocating the whole file twice (pydicom copies the pixel data out anyway).
+    source, gzipped = _open_source(path)
     notes: list[str] = ["the file was gzip-compressed"] if gzipped else []
-    # A header check parses from disk, so it never loads the pixel data; a full read
-    # parses from memory, which is faster than pydicom's many small file reads.
-    with (
-        _open_source(path, gzipped, stop_before_pixels) as source,
-        captured_warnings() as caught,
-    ):
+    with source, captured_warnings() as caught:
         ds: Dataset | None
         try:
             ds = dcmread(source, stop_before_pixels=stop_before_pixels)
@@ -167,16 +168,18 @@ USED_KEYWORDS = (
 """Top-level attributes ingestion reads; a malformed one is dropped up front with a note."""
 
 
+_USED_TAGS = frozenset(BaseTag(tag_for_keyword(k) or 0) for k in USED_KEYWORDS)
+
+
 def _check_elements(ds: Dataset) -> int:
     """Parse the elements we use now (pydicom is lazy); drop and count those that fail."""
     dropped = 0
-    for keyword in USED_KEYWORDS:
-        if keyword in ds:
-            try:
-                ds[keyword]
-            except DECODE_ERRORS:
-                del ds[keyword]
-                dropped += 1
+    for tag in _USED_TAGS.intersection(ds.keys()):  # tags, not keywords: no name lookups
+        try:
+            ds[tag]
+        except DECODE_ERRORS:
+            del ds[tag]
+            dropped += 1
     return dropped
 
 
@@ -255,8 +258,11 @@ def decode_frame(
             arr = pixel_array(ds, index=frame if n > 1 else None)
         return arr, len(caught)
 
+    # Uncompressed pixels are a reshape of bytes already in memory (linear work, no codec
+    # that could loop on bad input), so they need no watchdog thread; codecs do.
+    native = not UID(ds.file_meta.TransferSyntaxUID).is_compressed
     try:
-        arr, n_warnings = call_with_timeout(work, timeout_s, name)
+        arr, n_warnings = work() if native else call_with_timeout(work, timeout_s, name)
     except DECODE_ERRORS as exc:
         raise UnreadableImageError(
             f"{name}: cannot decode the pixel data "

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 from pydicom.config import IGNORE
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from tools.imaging.deid import deidentify_in_place
@@ -133,17 +135,22 @@ def burned_in_note(ds: Dataset) -> str | None:
     )
 
 
+_SUMMARY_TAGS = tuple((kw, BaseTag(tag_for_keyword(kw) or 0)) for kw in SUMMARY_KEYS)
+
+
 def safe_summary(ds: Dataset, key: str) -> dict[str, str]:
     """Return selected header attributes after de-identification, as short strings."""
     subset = Dataset()
-    for kw in SUMMARY_KEYS:
-        if kw in ds:
-            elem = ds[kw]  # elements are fresh objects below: the raw dataset is untouched
-            subset.add(DataElement(elem.tag, elem.VR, elem.value, validation_mode=IGNORE))
+    present = ds.keys()  # tags, not keywords: pydicom's keyword lookups dominate otherwise
+    for _, tag in _SUMMARY_TAGS:
+        if tag in present:
+            elem = ds[tag]  # elements are fresh objects below: the raw dataset is untouched
+            subset.add(DataElement(tag, elem.VR, elem.value, validation_mode=IGNORE))
     clean = deidentify_in_place(subset, key)
+    kept = clean.keys()
     out: dict[str, str] = {}
-    for kw in SUMMARY_KEYS:
-        value = clean.get(kw)
+    for kw, tag in _SUMMARY_TAGS:
+        value = clean[tag].value if tag in kept else None
         if value in (None, ""):
             continue
         if isinstance(value, MultiValue):
