@@ -8,13 +8,14 @@ from typing import Literal
 
 from assistant.errors import ToolArgumentError, ToolError
 from tools.segmentation.anatomy import LungFieldsSegmenter, RetinalVesselSegmenter, TissueSegmenter
-from tools.segmentation.config import SamSettings, SegmentationConfig
+from tools.segmentation.config import SamSettings, SegmentationConfig, TotalSegSettings
 from tools.segmentation.interactive import InteractiveSegmenter
 from tools.segmentation.nuclei import NucleiSegmenter
 from tools.segmentation.sam import SamSegmenter
 from tools.segmentation.types import Segmenter, Target
+from tools.segmentation.volumetric import VolumeSegmenter
 
-Backend = Literal["classical", "sam"]
+Backend = Literal["classical", "sam", "totalsegmentator"]
 
 CLASSICAL: dict[Target, Segmenter] = {
     Target.NUCLEI_HE: NucleiSegmenter(),
@@ -41,8 +42,25 @@ def sam_segmenter(settings: SamSettings) -> SamSegmenter:
     return _load_sam(settings.path, settings.device, settings.normalize)
 
 
+@cache
+def _load_totalseg(settings: TotalSegSettings) -> VolumeSegmenter:
+    from tools.segmentation.totalseg import TotalSegmentatorSegmenter
+
+    return TotalSegmentatorSegmenter(settings)
+
+
+def volume_segmenter(config: SegmentationConfig) -> VolumeSegmenter:
+    """The 3-D backend for target ct_organs (TotalSegmentator), loaded once on first use."""
+    return _load_totalseg(config.totalsegmentator)
+
+
 def get_segmenter(target: Target, backend: Backend, config: SegmentationConfig) -> Segmenter:
     """Return the segmenter for `target` on `backend`, or ToolArgumentError naming what works."""
+    if target is Target.CT_ORGANS or backend == "totalsegmentator":
+        raise ToolArgumentError(
+            "backend 'totalsegmentator' segments target 'ct_organs' on a CT series, and "
+            "target 'ct_organs' needs that backend."
+        )
     if backend == "classical":
         return CLASSICAL[target]
     if target is not Target.PROMPTED:

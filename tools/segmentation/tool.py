@@ -11,8 +11,9 @@ from pydantic import Field
 
 from assistant.errors import ToolError
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
-from tools.segmentation.backends import Backend, get_segmenter
+from tools.segmentation.backends import Backend, get_segmenter, volume_segmenter
 from tools.segmentation.config import load_segmentation_config
+from tools.segmentation.ct import VolumeSegmentResult, segment_ct
 from tools.segmentation.interactive import check_prompts, clip_box
 from tools.segmentation.measure import Area, Structure, measure, pixel_area, round_sig
 from tools.segmentation.outputs import palette, render_overlay, save_mask_png, save_rle_json
@@ -34,7 +35,9 @@ class SegmentArgs(ToolArgs):
             "nuclei_he: cell nuclei in an H&E image (counted); nuclei_fluorescence: nuclei in "
             "a fluorescence image (counted); tissue: tissue vs glass on a slide; lung_fields: "
             "both lungs on a frontal chest X-ray; retinal_vessels: vessels on a fundus photo; "
-            "prompted: the object at the given points or inside the box."
+            "prompted: the object at the given points or inside the box; ct_organs: organs, "
+            "bones, vessels and muscles of a CT series (3-D, volumes in mL, backend "
+            "totalsegmentator)."
         )
     )
     points: list[Point] = Field(
@@ -58,7 +61,9 @@ class SegmentArgs(ToolArgs):
         description="Microscopy scale in µm/px if known (e.g. 0.5 at 20x).",
     )
     backend: Backend = Field(
-        default="classical", description="classical (default) or sam (prompted only)."
+        default="classical",
+        description="classical (default), sam (prompted only) or totalsegmentator "
+        "(ct_organs; chosen automatically for it).",
     )
 
 
@@ -84,7 +89,7 @@ class SegmentResult(ToolResult):
     notes: list[str] = Field(default_factory=list)
 
 
-def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
+def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult | VolumeSegmentResult:
     """Segment structures in an attached image and measure them.
 
     Targets: nuclei_he, nuclei_fluorescence (counts nuclei), tissue, lung_fields,
@@ -93,9 +98,12 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult:
     box limits the analysed region; on a whole-slide image a box (level-0 pixels) is
     required except for tissue. Returns the count, each structure's area with its unit
     (mm² from pixel spacing, µm² from the slide or microns_per_pixel, else px), bounding
-    boxes, centroids, and an overlay image.
+    boxes, centroids, and an overlay image. On a CT series, target ct_organs labels up
+    to 117 structures in 3-D and reports each one's volume in mL.
     """
     config = load_segmentation_config()
+    if args.target is Target.CT_ORGANS and args.backend in ("classical", "totalsegmentator"):
+        return segment_ct(args, ctx, lambda: volume_segmenter(config), config.max_listed)
     att = ctx.attachment(args.image_id)
     src = open_source(att.path, args.target, args.box, config.max_pixels)
     notes = list(src.notes)

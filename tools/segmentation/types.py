@@ -22,6 +22,7 @@ class Target(StrEnum):
     LUNG_FIELDS = "lung_fields"
     RETINAL_VESSELS = "retinal_vessels"
     PROMPTED = "prompted"
+    CT_ORGANS = "ct_organs"
 
 
 INSTANCE_TARGETS = frozenset({Target.NUCLEI_HE, Target.NUCLEI_FLUORESCENCE})

@@ -159,6 +159,7 @@ def test_schema_lists_targets_and_rejects_unknown() -> None:
     props = tool.parameters_schema()["properties"]
     assert props["target"]["enum"] == [
         "nuclei_he", "nuclei_fluorescence", "tissue", "lung_fields", "retinal_vessels", "prompted",
+        "ct_organs",
     ]  # fmt: skip
     with pytest.raises(ToolArgumentError, match="target"):
         tool.parse_args({"image_id": "img1", "target": "liver"})
