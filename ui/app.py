@@ -157,7 +157,8 @@ def build_app(config: AppConfig, holder: AssistantHolder | None = None) -> gr.Bl
                 )
                 box = gr.MultimodalTextbox(
                     elem_id="message",
-                    placeholder="Ask about an image, or upload one (PNG, JPEG, DICOM, slide) …",
+                    placeholder="Ask about an image, or upload one "
+                    "(PNG, JPEG, DICOM, a ZIP of a DICOM series, slide) …",
                     file_count="multiple",
                     sources=["upload"],
                     show_label=False,
