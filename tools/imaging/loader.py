@@ -46,17 +46,28 @@ def _to_modality(stored: NDArray[np.generic], slope: float, intercept: float) ->
         icpt = int(intercept)
         lo, hi = int(stored.min()) + icpt, int(stored.max()) + icpt
         small = stored.dtype.itemsize <= 2 and lo >= -32768 and hi <= 32767
-        shifted: NDArray[np.signedinteger[Any]] = stored.astype(np.int16 if small else np.int32)
+        target = np.dtype(np.int16 if small else np.int32)
+        # A freshly decoded array of the right type is ours alone: shift it in place.
+        own = stored.dtype == target and stored.flags.owndata and stored.flags.writeable
+        shifted: NDArray[Any] = stored if own else stored.astype(target)
         np.add(shifted, icpt, out=shifted)
         return shifted
     return stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 
 def _load_dicom(
-    path: Path, frame: int, key: str, keep_raw_header: bool, timeout_s: float, max_pixels: int
+    path: Path,
+    frame: int,
+    key: str,
+    keep_raw_header: bool,
+    timeout_s: float,
+    max_pixels: int,
+    with_metadata: bool,
 ) -> LoadedImage:
     ds, notes = read_dicom(path)
-    return _frame_of(ds, path, frame, notes, key, keep_raw_header, timeout_s, max_pixels)
+    return _frame_of(
+        ds, path, frame, notes, key, keep_raw_header, timeout_s, max_pixels, with_metadata
+    )
 
 
 def _frame_of(
@@ -68,6 +79,7 @@ def _frame_of(
     keep_raw_header: bool,
     timeout_s: float,
     max_pixels: int,
+    with_metadata: bool = True,
 ) -> LoadedImage:
     count = frame_count(ds)
     check_frame(frame, count, label(path))
@@ -76,14 +88,14 @@ def _frame_of(
         raise InputError(f"{label(path)}: a frame of {cols}×{rows} pixels exceeds {max_pixels:,}")
     stored, decode_notes = decode_frame(ds, frame, label(path), timeout_s)
     try:
-        image = _assemble(ds, frame, stored, notes + decode_notes, key)
+        image = _assemble(ds, frame, stored, notes + decode_notes, key, with_metadata)
     except (ValueError, NotImplementedError) as exc:  # a malformed value pydicom parses lazily
         raise UnreadableImageError(f"{label(path)}: malformed DICOM header ({exc})") from exc
     return replace(image, frame_count=count, raw_header=ds if keep_raw_header else None)
 
 
 def _assemble(
-    ds: Dataset, frame: int, stored: NDArray[Any], notes: list[str], key: str
+    ds: Dataset, frame: int, stored: NDArray[Any], notes: list[str], key: str, with_metadata: bool
 ) -> LoadedImage:
     """Turn decoded stored values and the header into a LoadedImage (no raw header)."""
     photometric = str(ds.get("PhotometricInterpretation", "") or "") or None
@@ -108,7 +120,7 @@ def _assemble(
     notes += [n for n in (spacing_note, dicom_meta.burned_in_note(ds)) if n]
     window = dicom_meta.header_window(ds, frame) if grayscale else None
     lut = dicom_meta.voi_lut(ds) if grayscale else None
-    summary = dicom_meta.safe_summary(ds, key)
+    summary = dicom_meta.safe_summary(ds, key) if with_metadata else {}
     return LoadedImage(
         pixels=pixels,
         source_format="DICOM",
@@ -151,12 +163,15 @@ def load_image(
     keep_raw_header: bool = False,
     timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    with_metadata: bool = True,
 ) -> LoadedImage:
     """Decode one frame of a DICOM, PNG, JPEG, TIFF or BMP file.
 
     `deid_key` is the session's de-identification key (see `deid.session_key`); files
     that are neither recognised images nor DICOM raise UnreadableImageError. For a
     series archive (ZIP), `frame` is the slice index (`tools.imaging.volume`).
+    `with_metadata=False` skips the de-identified header summary (`metadata`,
+    `body_part`) of a DICOM file, for callers that only need pixels (the renderer).
     """
     kind = sniff(path)
     if kind == "raster":
@@ -174,7 +189,7 @@ def load_image(
         )
     # Unknown content may still be a DICOM without preamble; read_dicom says if not.
     key = deid_key or _PROCESS_KEY
-    return _load_dicom(path, frame, key, keep_raw_header, timeout_s, max_pixels)
+    return _load_dicom(path, frame, key, keep_raw_header, timeout_s, max_pixels, with_metadata)
 
 
 def load_frames(

@@ -120,7 +120,8 @@ def _render_cached(
     ct_windows_rgb: bool,
 ) -> bytes:
     del size, mtime_ns  # part of the cache key only
-    pixels, _ = display_array(load_image(Path(path), frame=frame), window, ct_windows_rgb)
+    image = load_image(Path(path), frame=frame, with_metadata=False)
+    pixels, _ = display_array(image, window, ct_windows_rgb)
     return encode_png(pixels, max_side)
 
 
@@ -132,7 +133,7 @@ def render_view(
     max_side: int = 1024,
 ) -> tuple[bytes, str]:
     """PNG bytes and a caption ('frame 1 of 3, lung (C=-600, W=1500)') for the UI viewer."""
-    image = load_image(path, frame=frame)
+    image = load_image(path, frame=frame, with_metadata=False)
     pixels, used = display_array(image, window)
     caption = f"frame {frame + 1} of {image.frame_count}, {used or 'as stored'}"
     notes = [n for n in image.notes if "burned into the pixels" in n]

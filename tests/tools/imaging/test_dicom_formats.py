@@ -287,3 +287,11 @@ def test_jpeg_extended_12bit_real_file(tmp_path: Path) -> None:
     text = result.for_model()
     for raw in ("CompressedSamples", "8NM1", "20040826", "St. John", "1.3.6.1.4.1.5962.1"):
         assert raw not in text, raw  # the file's own identifying values are de-identified
+
+
+def test_pixels_without_metadata_are_the_same(ct_dicom: Path) -> None:
+    full = load_image(ct_dicom)
+    bare = load_image(ct_dicom, with_metadata=False)  # what the renderer asks for
+    np.testing.assert_array_equal(bare.pixels, full.pixels)
+    assert (bare.window, bare.spacing_mm, bare.units) == (full.window, full.spacing_mm, full.units)
+    assert full.metadata["Modality"] == "CT" and bare.metadata == {} and bare.body_part is None
