@@ -1,19 +1,25 @@
 """De-identification of DICOM headers (PS3.15 Annex E basic profile) and of file names.
 
 `deidentify` is a pure function: it returns a cleaned copy and never touches pixels. It
-applies the basic profile with the *Retain Longitudinal Temporal Information with
-Modified Dates* and *Retain Patient Characteristics* options:
+applies every row of PS3.15 Table E.1-1 (`tools.imaging.deid_profile`, generated from the
+standard's table) with the *Retain Longitudinal Temporal Information with Modified Dates*
+option and a strict subset of the *Retain Patient Characteristics* option:
 
-- patient name and ID become pseudonyms derived from the session key; birth date, IDs,
-  addresses, telephone numbers, institution, physicians, operators, accession and study
-  numbers, descriptions and comments are removed or emptied;
-- every person name (VR PN) anywhere, including inside sequences, is emptied;
-- every UID that is not a standard DICOM UID (root 1.2.840.10008) is remapped to a
-  ``2.25.<128-bit>`` UID derived from the session key, so one study keeps one UID;
-- every date (DA, and the date part of DT) is shifted by the same number of days per key;
-  times of day, age (capped at 90 years), sex, size and weight are kept (they matter for
-  reading images);
-- private tags and overlay/curve groups (6000-60FF, 5000-50FF) are removed.
+- X attributes are removed, Z emptied, D given a dummy value, U remapped, K kept; where
+  the table leaves the choice ("X/Z/D", "Z/D", ...) the action that keeps least is taken
+  (remove before empty before dummy): these datasets only feed summaries and are never
+  written back as DICOM objects, so nothing needs a placeholder;
+- patient name and ID become pseudonyms derived from the session key (a Z attribute may
+  hold a dummy value), so that two files of one patient stay linkable within a session;
+- dates (DA, and the date part of DT) are shifted by the same number of days per key,
+  the option's "C"; times of day are kept. Age (capped at 90 years), sex, size and weight
+  are kept (they matter for reading images); the option's other characteristics (ethnic
+  group, smoking and pregnancy status, allergies, ...) are removed as in the basic profile;
+- rules beyond the 2020 table, for rows added to it since and for safety: a few extra
+  removals (`_EXTRA_REMOVE`), every other person name (VR PN) anywhere emptied, every UID that is
+  not a standard DICOM UID (root 1.2.840.10008) remapped to a ``2.25.<128-bit>`` UID
+  derived from the session key (so one study keeps one UID), every date anywhere shifted,
+  private tags and whole overlay/curve groups (6000-60FF, 5000-50FF) removed.
 
 The same key always gives the same pseudonyms, so series of one study still line up.
 """
@@ -27,63 +33,79 @@ from collections.abc import Mapping
 from copy import deepcopy
 from datetime import date, timedelta
 from pathlib import PurePath
+from typing import Any, Literal
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
+from tools.imaging.deid_profile import TABLE_E1_1
 from tools.imaging.limits import captured_warnings
 
 STANDARD_UID_ROOT = "1.2.840.10008."
 DEID_METHOD = "MedAssist PS3.15 basic profile, dates shifted, UIDs remapped"
 
-_REMOVE = frozenset({
-    "AcquisitionComments", "AcquisitionContextSequence", "AcquisitionDeviceProcessingDescription",
-    "AdditionalPatientHistory", "AdmissionID", "AdmittingDiagnosesCodeSequence",
-    "AdmittingDiagnosesDescription", "Allergies", "BranchOfService",
-    "ConsultingPhysicianIdentificationSequence", "ContentSequence",
-    "ContributingEquipmentSequence", "CountryOfResidence", "CurrentPatientLocation",
-    "DataSetTrailingPadding", "DerivationDescription", "DetectorID", "DeviceSerialNumber",
-    "DigitalSignaturesSequence", "DischargeDiagnosisDescription", "EncryptedAttributesSequence",
-    "EthnicGroup", "FrameComments", "GantryID", "GraphicAnnotationSequence", "IconImageSequence",
-    "ImageComments", "InstitutionAddress", "InstitutionCodeSequence", "InstitutionName",
-    "InstitutionalDepartmentName", "InsurancePlanIdentification",
-    "IssuerOfAccessionNumberSequence", "IssuerOfAdmissionIDSequence", "IssuerOfPatientID",
-    "IssuerOfServiceEpisodeID", "MedicalAlerts", "MedicalRecordLocator", "MilitaryRank",
-    "ModifiedAttributesSequence", "Occupation", "OperatorIdentificationSequence",
-    "OrderCallbackPhoneNumber", "OrderEnteredBy", "OrderEntererLocation",
-    "OriginalAttributesSequence", "OtherPatientIDs", "OtherPatientIDsSequence",
-    "OtherPatientNames", "PatientAddress", "PatientBirthDateInAlternativeCalendar",
-    "PatientBirthName", "PatientBirthTime", "PatientComments",
-    "PatientDeathDateInAlternativeCalendar", "PatientInstitutionResidence",
-    "PatientInsurancePlanCodeSequence", "PatientMotherBirthName",
-    "PatientPrimaryLanguageCodeSequence", "PatientReligiousPreference", "PatientState",
-    "PatientTelecomInformation", "PatientTelephoneNumbers", "PatientTransportArrangements",
-    "PerformedLocation", "PerformedProcedureStepDescription", "PerformedProcedureStepID",
-    "PerformedStationName", "PerformingPhysicianIdentificationSequence", "PersonAddress",
-    "PersonIdentificationCodeSequence", "PersonTelephoneNumbers",
-    "PhysiciansOfRecordIdentificationSequence", "PhysiciansReadingStudyIdentificationSequence",
-    "PregnancyStatus", "ProtocolName", "ReasonForStudy", "ReasonForVisit",
-    "ReferencedPatientAliasSequence", "ReferencedPatientPhotoSequence",
-    "ReferencedPatientSequence", "ReferringPhysicianAddress",
-    "ReferringPhysicianIdentificationSequence", "ReferringPhysicianTelephoneNumbers",
-    "RegionOfResidence", "RequestAttributesSequence", "RequestedProcedureDescription",
-    "RequestedProcedureID", "RequestingService", "ResponsibleOrganization",
-    "ResponsiblePersonRole", "ScheduledPatientInstitutionResidence",
-    "ScheduledProcedureStepDescription", "ScheduledProcedureStepID", "ScheduledStationName",
-    "SeriesDescription", "ServiceEpisodeDescription", "ServiceEpisodeID", "SmokingStatus",
-    "SourceApplicationEntityTitle", "SpecialNeeds", "StationName", "StudyComments",
-    "StudyDescription", "StudyIDIssuer", "TextComments", "TextString", "TopicAuthor",
-    "TopicKeywords", "TopicSubject", "TopicTitle", "VerifyingOrganization", "VisitComments",
-})  # fmt: skip
-"""Attributes removed outright (basic profile action X)."""
+Action = Literal["remove", "empty", "dummy", "uid", "keep", "shift"]
+"""What happens to one attribute (the table's X, Z, D, U, K, and C for dates)."""
 
-_EMPTY = frozenset(
-    {
-        "AccessionNumber", "PatientBirthDate", "StudyID",
-        "FillerOrderNumberImagingServiceRequest", "PlacerOrderNumberImagingServiceRequest",
-    }
-)  # fmt: skip
-"""Attributes kept but emptied (action Z): type 2 attributes other software expects."""
+_CODES: dict[str, Action] = {"X": "remove", "Z": "empty", "D": "dummy", "U": "uid", "K": "keep"}
+
+
+def conservative(cell: str) -> Action:
+    """The action for a Table E.1-1 cell: of combined choices ('X/Z/D'), the one keeping least."""
+    choices = {code.rstrip("*") for code in cell.split("/")}
+    for code in ("X", "Z", "D", "U", "K"):
+        if code in choices:
+            return _CODES[code]
+    raise ValueError(f"unknown Table E.1-1 action {cell!r}; known: X, Z, D, U, K and combinations")
+
+
+RETAINED_CHARACTERISTICS = frozenset({"PatientAge", "PatientSex", "PatientSize", "PatientWeight"})
+"""Kept under the Retain Patient Characteristics option (the option allows more)."""
+
+_EXTRA_REMOVE = frozenset({
+    "ContributingEquipmentSequence", "EncryptedAttributesSequence",
+    "IssuerOfAccessionNumberSequence", "PatientBirthDateInAlternativeCalendar",
+    "PatientDeathDateInAlternativeCalendar", "ResponsiblePersonRole",
+    "ScheduledProcedureStepID", "SourceApplicationEntityTitle",
+})  # fmt: skip
+"""Removed although the 2020 table does not list them (later editions list most)."""
+
+_PSEUDONYMS = {0x00100010: "ANON", 0x00100020: "ID"}
+"""Patient name and ID (Z in the table) hold a keyed pseudonym instead of nothing."""
+
+_PATIENT_AGE = 0x00101010
+_RETAINED_TAGS = frozenset(tag_for_keyword(k) for k in RETAINED_CHARACTERISTICS)
+
+
+def _profile_action(tag: int, basic: str, dates: str, characteristics: str) -> Action:
+    vr = dictionary_VR(tag)
+    if dates == "C" and vr in ("DA", "DT", "TM"):
+        return "keep" if vr == "TM" else "shift"
+    if characteristics == "K" and tag in _RETAINED_TAGS:
+        return "keep"
+    return conservative(basic)
+
+
+PROFILE: dict[int, Action] = {
+    tag: _profile_action(tag, *row) for tag, row in TABLE_E1_1.items()
+} | {tag: "remove" for tag in (tag_for_keyword(k) for k in _EXTRA_REMOVE) if tag is not None}
+"""Tag -> action for every attribute the profile names (the generic rules do the rest)."""
+
+DUMMY_TEXT = "ANONYMIZED"
+_DUMMY: dict[str, Any] = {
+    "DA": "19000101", "DT": "19000101000000", "TM": "000000", "IS": "0", "DS": "0",
+    "AS": "000Y", "US": 0, "SS": 0, "UL": 0, "SL": 0, "UV": 0, "SV": 0, "FL": 0.0, "FD": 0.0,
+    "OB": b"\x00\x00", "OW": b"\x00\x00", "UN": b"\x00\x00",
+}  # fmt: skip
+"""Dummy values (action D) by VR; other text VRs get DUMMY_TEXT, sequences no items."""
+
+_STRING_VRS = frozenset({
+    "AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
+    "UR", "UT",
+})  # fmt: skip
+"""VRs whose empty value is '' (numbers and bytes become None)."""
 
 
 def _digest(key: str, value: str) -> bytes:
@@ -137,6 +159,29 @@ def _fix_value(vr: str, value: str, key: str, days: int) -> str:
     return shift_date(value, days) if vr == "DA" else _shift_datetime(value, days)
 
 
+def _empty(vr: str) -> Any:
+    return Sequence() if vr == "SQ" else "" if vr in _STRING_VRS else None
+
+
+def _dummy(vr: str, value: Any, key: str) -> Any:
+    if vr == "UI":
+        return remap_uid(str(value or "0"), key)
+    if vr == "SQ":
+        return Sequence()  # a dummy sequence holds no items: nothing of the original
+    return _DUMMY.get(vr, DUMMY_TEXT)
+
+
+def _generic(vr: str, value: Any, key: str, days: int) -> Any:
+    """Rules for attributes the table does not name: names, UIDs and dates anywhere."""
+    if vr == "PN":
+        return ""
+    if vr in ("UI", "DA", "DT") and value not in (None, ""):
+        values = value if isinstance(value, MultiValue) else [value]
+        fixed = [_fix_value(vr, str(v), key, days) for v in values]
+        return fixed if len(fixed) > 1 else fixed[0]
+    return value
+
+
 def _clean(ds: Dataset, key: str, days: int) -> None:
     for tag in list(ds.keys()):
         try:
@@ -144,24 +189,22 @@ def _clean(ds: Dataset, key: str, days: int) -> None:
         except (ValueError, NotImplementedError, KeyError, TypeError):
             del ds[tag]  # an element pydicom cannot parse cannot be judged safe
             continue
-        kw, vr = elem.keyword, elem.VR
-        if tag.is_private or (tag.group & 0xFF00) in (0x6000, 0x5000) or kw in _REMOVE:
+        vr, action = elem.VR, PROFILE.get(tag)
+        if tag.is_private or (tag.group & 0xFF00) in (0x6000, 0x5000) or action == "remove":
             del ds[tag]
-        elif kw == "PatientName":
-            elem.value = pseudonym("ANON", str(elem.value), key) if elem.value else ""
-        elif kw == "PatientID":
-            elem.value = pseudonym("ID", str(elem.value), key) if elem.value else ""
-        elif kw == "PatientAge":
+        elif tag in _PSEUDONYMS:
+            elem.value = pseudonym(_PSEUDONYMS[tag], str(elem.value), key) if elem.value else ""
+        elif tag == _PATIENT_AGE:
             elem.value = _cap_age(str(elem.value or ""))
-        elif kw in _EMPTY or vr == "PN":
-            elem.value = ""
+        elif action == "empty":
+            elem.value = _empty(vr)
+        elif action == "dummy":
+            elem.value = _dummy(vr, elem.value, key)
         elif vr == "SQ":
             for item in elem.value:
                 _clean(item, key, days)
-        elif vr in ("UI", "DA", "DT") and elem.value not in (None, ""):
-            values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
-            fixed = [_fix_value(vr, str(v), key, days) for v in values]
-            elem.value = fixed if len(fixed) > 1 else fixed[0]
+        elif action != "keep":  # uid, shift, or not in the table: the generic rules
+            elem.value = _generic(vr, elem.value, key, days)
 
 
 def deidentify(ds: Dataset, key: str) -> Dataset:

@@ -96,6 +96,10 @@ def make_dataset(
     ds.ReferencedPerformedProcedureStepSequence = Sequence([Dataset()])
     ds.ReferencedPerformedProcedureStepSequence[0].PerformingPhysicianName = NESTED_PHI
     ds.ReferencedPerformedProcedureStepSequence[0].ReferencedSOPInstanceUID = PHI["SOPInstanceUID"]
+    # A sequence the profile keeps (its items are cleaned): a name and a UID inside.
+    ds.ReferencedSeriesSequence = Sequence([Dataset()])
+    ds.ReferencedSeriesSequence[0].SeriesInstanceUID = PHI["SeriesInstanceUID"]
+    ds.ReferencedSeriesSequence[0].ReferringPhysicianName = NESTED_PHI
     block = ds.private_block(0x0011, "ACME PRIVATE", create=True)
     block.add_new(0x01, "LO", PRIVATE_PHI)
     color = pixels.ndim == (4 if frames > 1 else 3)
