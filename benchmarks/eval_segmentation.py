@@ -174,10 +174,10 @@ def evaluate_interactive(
     seg = InteractiveSegmenter()
     rng = np.random.default_rng(0)
     cases: list[tuple[str, np.ndarray, list[np.ndarray]]] = []
-    name, rgb, gt, _ = sets["nuclei_he"][1]
-    ids = [i for i in np.unique(gt) if i and (gt == i).sum() >= 100]
-    picks = rng.choice(ids, size=min(n_prompts, len(ids)), replace=False)
-    cases.append((f"H&E nuclei ({name})", rgb, [gt == i for i in picks]))
+    for name, rgb, gt, _ in sets["nuclei_he"]:  # image01 at 20x, image08 at 40x
+        ids = [i for i in np.unique(gt) if i and (gt == i).sum() >= 100]
+        picks = rng.choice(ids, size=min(n_prompts, len(ids)), replace=False)
+        cases.append((f"H&E nuclei ({name})", rgb, [gt == i for i in picks]))
     name, img, gt, _ = sets["nuclei_fluorescence"][0]
     ids = [i for i in np.unique(gt) if i and (gt == i).sum() >= 100]
     picks = rng.choice(ids, size=min(n_prompts, len(ids)), replace=False)

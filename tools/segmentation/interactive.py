@@ -3,16 +3,19 @@
 - A box: Otsu split of the (smoothed) box contents; the object is the class that fills
   the box centre more than its rim; its largest component, holes filled. With points
   inside the box, the class and component under the first point are taken instead.
-- Points only: the same split in a window around the first point, doubling the window
-  (from 32 px) until the region no longer touches the window edge, so small and large
-  objects both get a window that encloses them.
+- Points only: the most stable region around each point. Pixels are compared with the
+  clicked colour (CIELAB for colour images, intensity otherwise, lightly smoothed); the
+  region connected to the point is grown over rising distance thresholds, and the one
+  whose area changes least between neighbouring thresholds wins (the idea of maximally
+  stable extremal regions): it is where the object's edge holds against the threshold.
 - Background points: marker watershed on the gradient magnitude, foreground points vs
   background points and the window rim, so the cut follows the strongest edge between.
 
 Good for: an object that is darker or brighter than its surroundings (a nucleus, a
 nodule, a lesion on a clean background), given a box that hugs it. Fails on: objects as
-textured as their background, low contrast, large objects from a single point (give a
-box), objects touching a similar neighbour (they merge; add a background point). GrabCut
+textured as their background, low contrast, objects touching a similar neighbour (they
+merge; add a background point), nuclei whose inside is as varied as their surroundings
+(fluorescence nuclei from a point: a box is better). GrabCut
 was tried first and rejected: on grayscale and fluorescence images it often labelled the
 whole box background (see BENCHMARKS.md).
 """
@@ -23,13 +26,20 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from assistant.errors import ToolArgumentError
-from tools.segmentation._skimage import filters, segmentation
-from tools.segmentation.preprocess import to_gray
+from tools.segmentation._skimage import color, filters, segmentation
+from tools.segmentation.preprocess import to_float, to_gray
 from tools.segmentation.types import Labels, Prompts, SegInput, Segmentation, Target
 
 START_HALF_WINDOW = 16
-MAX_WINDOW_FRACTION = 0.5
-"""Largest half-window around a point, as a share of the longer image side."""
+"""Smallest half-window around background-point prompts."""
+POINT_HALF_WINDOW = 512
+"""A point prompt looks this far (pixels) around the point: objects up to ~1000 px across."""
+STABILITY_LEVELS = 48
+STABILITY_SPAN = 2
+"""Stability compares the areas this many thresholds below and above."""
+MAX_REGION_QUANTILE = 0.6
+"""Thresholds run from 0 to this quantile of the colour distances in the window."""
+MIN_REGION_PIXELS = 20
 
 Box = tuple[int, int, int, int]
 Point = tuple[int, int]
@@ -115,28 +125,52 @@ def from_box(gray: np.ndarray, box: Box, seed: Point | None) -> np.ndarray:
     return _paste(region_in(gray[y0:y1, x0:x1], local), gray.shape, x0, y0)
 
 
-def from_point(gray: np.ndarray, point: Point) -> np.ndarray:
-    """Object at a point, in the smallest doubling window that encloses it."""
-    h, w = gray.shape
+def point_features(pixels: np.ndarray) -> np.ndarray:
+    """H×W×C features compared with the clicked pixel: smoothed CIELAB, or intensity × 100."""
+    px = to_float(pixels)
+    if px.ndim == 3:
+        feats = np.asarray(color.rgb2lab(px[..., :3]), np.float32)
+    else:
+        lo, hi = float(px.min()), float(px.max())
+        feats = ((px - lo) / max(hi - lo, 1e-9) * 100.0)[..., None].astype(np.float32)
+    return np.stack([ndi.gaussian_filter(feats[..., c], 1.0) for c in range(feats.shape[2])], -1)
+
+
+def from_point(feats: np.ndarray, point: Point) -> np.ndarray:
+    """The most stable region connected to a point (see the module docstring)."""
+    h, w = feats.shape[:2]
     x, y = point
-    half = START_HALF_WINDOW
-    while True:
-        x0, y0, x1, y1 = (
-            max(0, x - half),
-            max(0, y - half),
-            min(w, x + half + 1),
-            min(h, y + half + 1),
-        )
-        part = region_in(gray[y0:y1, x0:x1], (x - x0, y - y0))
-        cut = part is not None and (
-            (y0 > 0 and part[0].any())
-            or (y1 < h and part[-1].any())
-            or (x0 > 0 and part[:, 0].any())
-            or (x1 < w and part[:, -1].any())
-        )
-        if not cut or half >= MAX_WINDOW_FRACTION * max(h, w):
-            return _paste(part, gray.shape, x0, y0)
-        half *= 2
+    x0, y0 = max(0, x - POINT_HALF_WINDOW), max(0, y - POINT_HALF_WINDOW)
+    x1, y1 = min(w, x + POINT_HALF_WINDOW + 1), min(h, y + POINT_HALF_WINDOW + 1)
+    crop = feats[y0:y1, x0:x1]
+    sx, sy = x - x0, y - y0
+    ref = crop[max(0, sy - 1) : sy + 2, max(0, sx - 1) : sx + 2].reshape(-1, crop.shape[2])
+    dist = np.linalg.norm(crop - ref.mean(axis=0), axis=2)
+    top = float(np.quantile(dist, MAX_REGION_QUANTILE))
+    regions: list[np.ndarray] = []
+    for threshold in np.linspace(0.0, top, STABILITY_LEVELS + 1)[1:]:
+        lab, _ = ndi.label(dist <= threshold)
+        regions.append(lab == lab[sy, sx] if lab[sy, sx] else np.zeros(dist.shape, bool))
+    areas = np.array([r.sum() for r in regions], float)
+    span = STABILITY_SPAN
+    growth = np.full(len(regions), np.inf)
+    for k in range(span, len(regions) - span):
+        if MIN_REGION_PIXELS <= areas[k] <= 0.5 * dist.size:
+            growth[k] = (areas[k + span] - areas[k - span]) / areas[k]
+    if not np.isfinite(growth).any():
+        return np.zeros((h, w), bool)
+    # Ties (flat images): the middle of the longest run of equally steady thresholds.
+    steady = growth <= growth.min() + 1e-9
+    runs, start = [], None
+    for k, flag in enumerate([*steady, False]):
+        if flag and start is None:
+            start = k
+        elif not flag and start is not None:
+            runs.append((k - start, start))
+            start = None
+    length, first = max(runs)
+    best = first + length // 2
+    return _paste(np.asarray(ndi.binary_fill_holes(regions[best]), bool), (h, w), x0, y0)
 
 
 def with_background(gray: np.ndarray, prompts: Prompts) -> np.ndarray:
@@ -195,10 +229,11 @@ class InteractiveSegmenter:
             mask, method = from_box(gray, prompts.box, seed), "Otsu split inside the box"
         else:
             assert seed is not None
+            feats = point_features(image.pixels)
             mask = np.zeros(gray.shape, bool)
             for point in prompts.points:
-                mask |= from_point(gray, point)
-            method = "Otsu split in a growing window around the point"
+                mask |= from_point(feats, point)
+            method = "most stable colour region around the point"
         labels = keep_prompted(mask, prompts)
         notes = [] if labels.any() else ["nothing found at the prompt: try a tighter box"]
         return Segmentation(labels, {1: "selected object"}, method, notes=notes)
