@@ -54,3 +54,15 @@ def shot(page: Any, name: str) -> Path:
     path = out / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def drag_box(page: Any, element: Any, at: tuple[float, float], size: tuple[int, int]) -> None:
+    """Drag a box with the mouse over `element` (a locator): from `at` (fractions of its width
+    and height) over `size` screen pixels, as a user draws a region."""
+    box = element.bounding_box()
+    assert box is not None, "the element is not on screen"
+    left, top = box["x"] + box["width"] * at[0], box["y"] + box["height"] * at[1]
+    page.mouse.move(left, top)
+    page.mouse.down()
+    page.mouse.move(left + size[0], top + size[1], steps=5)
+    page.mouse.up()

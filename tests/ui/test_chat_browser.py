@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from assistant.server import VLLMServer
-from tests.ui.conftest import serve_ui, shot
+from tests.ui.conftest import drag_box, serve_ui, shot
 from tests.vllm_servers import app_config, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.vllm]
@@ -148,13 +148,7 @@ def test_draw_a_box_on_the_slide_and_ask(
         frame = page.frame_locator("#viewer-slide iframe")
         frame.get_by_text("region(s) visited by the agent").wait_for(timeout=30_000)
         frame.locator("#select").click()
-        box = iframe.bounding_box()
-        assert box is not None
-        left, top = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.35
-        page.mouse.move(left, top)
-        page.mouse.down()
-        page.mouse.move(left + 90, top + 70, steps=5)
-        page.mouse.up()
+        drag_box(page, iframe, (0.45, 0.35), (90, 70))
         page.wait_for_function(
             "() => document.querySelector('#message textarea').value.includes('region x=')",
             timeout=10_000,

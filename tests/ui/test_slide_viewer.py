@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from assistant.errors import SessionNotFoundError
+from tests.ui.conftest import drag_box
 from tools.slides.deepzoom import TileServer
 from tools.slides.opener import SlideCache
 from tools.slides.synthetic import write_slide
@@ -148,13 +149,7 @@ def test_viewer_in_chromium_draws_visits_and_boxes(
         page.evaluate("() => { window.got = null; "
                       "window.addEventListener('message', e => { window.got = e.data; }); }")
         page.click("#select")
-        box = page.locator("#osd").bounding_box()
-        assert box is not None
-        left, top = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
-        page.mouse.move(left, top)
-        page.mouse.down()
-        page.mouse.move(left + 120, top + 80, steps=5)
-        page.mouse.up()
+        drag_box(page, page.locator("#osd"), (0.3, 0.3), (120, 80))
         page.wait_for_function("() => window.got !== null", timeout=5_000)
         got = page.evaluate("() => window.got")
         assert got["type"] == "medassist-slide-region" and got["image_id"] == "img1"
@@ -174,13 +169,7 @@ def test_box_drawn_in_the_embedded_viewer_fills_the_chat_box(
         frame = page.frame_locator("iframe")
         frame.get_by_text("region(s) visited by the agent").wait_for(timeout=20_000)
         frame.locator("#select").click()
-        box = page.locator("iframe").bounding_box()
-        assert box is not None
-        left, top = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.4
-        page.mouse.move(left, top)
-        page.mouse.down()
-        page.mouse.move(left + 100, top + 60, steps=5)
-        page.mouse.up()
+        drag_box(page, page.locator("iframe"), (0.4, 0.4), (100, 60))
         page.wait_for_function(
             "() => document.querySelector('#message textarea').value.length > 0", timeout=5_000
         )
