@@ -75,14 +75,30 @@ def labels_to_nifti(labels: Labels3D, volume: Volume) -> nib.Nifti1Image:
     return nib.Nifti1Image(data, volume.affine_ras())
 
 
-def labels_from_nifti(image: nib.Nifti1Image, shape: tuple[int, int, int]) -> Labels3D:
-    """Read a label NIfTI written on the grid of `to_nifti` back as (slice, row, column)."""
+def labels_from_nifti(
+    image: nib.Nifti1Image,
+    shape: tuple[int, int, int],
+    affine: NDArray[np.float64] | None = None,
+    tolerance_mm: float = 1e-3,
+) -> Labels3D:
+    """Read a label NIfTI written on the grid of `to_nifti` back as (slice, row, column).
+
+    With `affine` (the input's), a label image placed elsewhere is refused too: some
+    tools (TotalSegmentator) only print a warning when their output grid drifts.
+    """
     data = np.asarray(image.dataobj)
     labels = np.asarray(data.transpose(2, 1, 0), np.int32)
     if labels.shape != shape:
         raise ToolError(
             f"the segmentation came back on a {labels.shape} grid, the series is {shape}"
         )
+    if affine is not None:
+        drift = float(np.abs(np.asarray(image.affine) - affine).max())
+        if drift > tolerance_mm:
+            raise ToolError(
+                f"the segmentation came back with an affine {drift:.3g} mm off the series' "
+                f"(at most {tolerance_mm:g} allowed): it is not on the series' grid"
+            )
     return labels
 
 

@@ -2,7 +2,8 @@
 
 The real TotalSegmentator is not installed in the test environment (see README); its
 backend is exercised here only up to the package boundary: configuration, weight
-checks and the missing-package message. The tool path runs with a threshold test
+checks and the missing-package message (benchmarks/check_totalsegmentator.py runs it
+against the real package with a random tiny checkpoint). The tool path runs with a threshold test
 double of the `VolumeSegmenter` protocol, which is not TotalSegmentator.
 """
 
@@ -29,7 +30,9 @@ from tools.segmentation.tool import SegmentArgs, segment
 from tools.segmentation.totalseg import (
     FAST_TASKS,
     INSTALL_ADVICE,
+    MODEL_FILES,
     TotalSegmentatorSegmenter,
+    model_dir,
     weights_dir,
 )
 from tools.segmentation.types import Target
@@ -76,6 +79,14 @@ def test_nifti_keeps_grid_spacing_and_orientation(tmp_path: Path) -> None:
     np.testing.assert_array_equal(labels_from_nifti(back, volume.values.shape), labels)
     with pytest.raises(ToolError, match="grid"):
         labels_from_nifti(back, (5, 12, 16))
+    shifted = image.affine.copy()
+    shifted[2, 3] += 0.5  # half a millimetre along z: still refused
+    moved = nib.Nifti1Image(np.asarray(back.dataobj), shifted)
+    with pytest.raises(ToolError, match=r"affine 0\.5 mm off.*not on the series' grid"):
+        labels_from_nifti(moved, volume.values.shape, affine=image.affine)
+    np.testing.assert_array_equal(
+        labels_from_nifti(back, volume.values.shape, affine=image.affine), labels
+    )
 
 
 def test_segment_ct_series(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,10 +123,27 @@ def test_totalsegmentator_not_configured_or_weights_missing(tmp_path: Path) -> N
         TotalSegmentatorSegmenter(TotalSegSettings(home=tmp_path))
     with pytest.raises(ToolError, match=r"Dataset291_.*Dataset295_"):
         TotalSegmentatorSegmenter(TotalSegSettings(home=tmp_path, fast=False))
+    # a task folder from another trainer (or half copied): the missing files are named
+    other = weights_dir(tmp_path) / FAST_TASKS[0] / "nnUNetTrainer__nnUNetPlans__3d_fullres"
+    other.mkdir(parents=True)
+    with pytest.raises(ToolError) as info:
+        TotalSegmentatorSegmenter(TotalSegSettings(home=tmp_path))
+    assert (
+        f"{FAST_TASKS[0]}/nnUNetTrainer_4000epochs_NoMirroring__nnUNetPlans__3d_fullres/"
+        "fold_0/checkpoint_final.pth" in str(info.value)
+    )
+
+
+def _fake_weights(home: Path) -> None:
+    """Empty files where the fast model's files go (enough for the checks before import)."""
+    for name in MODEL_FILES:
+        path = model_dir(home, FAST_TASKS[0], fast=True) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
 
 
 def test_totalsegmentator_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (weights_dir(tmp_path) / FAST_TASKS[0]).mkdir(parents=True)
+    _fake_weights(tmp_path)
     monkeypatch.setitem(sys.modules, "totalsegmentator", None)  # import fails as if absent
     with pytest.raises(ToolError) as info:
         TotalSegmentatorSegmenter(TotalSegSettings(home=tmp_path))
