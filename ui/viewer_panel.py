@@ -5,20 +5,29 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from PIL import Image
 
 from assistant.errors import InputError
+from tools.imaging.deid import context_key
 from tools.imaging.loader import load_image
 from tools.imaging.render import render_view
+from tools.imaging.volume import default_slice
 from tools.imaging.windowing import preset_choices
 from tools.slides import is_slide
 from ui.slide_viewer import viewer_html
 
 if TYPE_CHECKING:
     from ui.app import AssistantHolder
+
+
+def opening_frame(path: Path, key: str) -> tuple[int, int]:
+    """(1-based frame the viewer opens at, frame count): a series' middle slice, else 1."""
+    frames = load_image(path, with_metadata=False).frame_count
+    return default_slice(path, key) + 1, frames
 
 
 def build_viewer_panel(
@@ -71,9 +80,26 @@ def build_viewer_panel(
         shown = gr.update(value=Image.open(io.BytesIO(png)), visible=True)
         return shown, f"{att.name}: {text}", slider, hidden
 
+    async def start_frame(session_id: str | None, chosen: str | None) -> Any:
+        """The frame slider for a newly chosen image: a series opens at its middle slice."""
+        hidden = gr.update(value=1, visible=False)
+        if not (session_id and chosen):
+            return hidden
+        assistant = await holder.get()
+        att = assistant.sessions.attachments(session_id).get(chosen)
+        if att is None or await asyncio.to_thread(is_slide, att.path):
+            return hidden
+        key = context_key(session_id, assistant.tool_settings)
+        try:
+            start, frames = await asyncio.to_thread(opening_frame, att.path, key)
+        except InputError:
+            return hidden
+        return gr.update(value=start, maximum=max(frames, 2), visible=frames > 1)
+
     inputs = [session_state, image_id, window, frame]
     outputs = [picture, caption, frame, slide]
-    for control in (image_id, window, frame):
-        control.change(show, inputs, outputs)
+    image_id.change(start_frame, [session_state, image_id], frame).then(show, inputs, outputs)
+    window.change(show, inputs, outputs)
+    frame.input(show, inputs, outputs)
     image_id.focus(choices, session_state, image_id)
     return image_id, choices

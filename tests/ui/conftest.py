@@ -30,8 +30,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not session-wide: Playwright's sync API keeps an event
+    loop running while it is open, which breaks asyncio tests collected after it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
