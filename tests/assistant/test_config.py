@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.config import available_profiles, load_config, load_profile
@@ -39,3 +41,24 @@ def test_every_shipped_profile_validates() -> None:
         assert profile.served_name
     assert load_profile("tiny-llava").test_only and load_profile("tiny-llava").vision
     assert load_profile("qwen2.5-vl-7b-instruct").tool_calling == "native"
+
+
+def test_settings_files_give_clear_errors(tmp_path: Path) -> None:
+    """Every YAML settings file goes through one reader: broken YAML, a non-mapping and an
+    invalid field each name the file."""
+    from assistant.config import read_settings
+    from tools.segmentation.config import SegmentationConfig, read_config
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("sam: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"cannot read .*broken\.yaml"):
+        read_config(broken)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match=r"list\.yaml must hold a mapping, not list"):
+        read_settings(listed, SegmentationConfig, "segmentation configuration")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("max_listed: 0\n")
+    with pytest.raises(ConfigError, match=r"invalid segmentation configuration .*wrong\.yaml"):
+        read_config(wrong)
+    assert read_config(tmp_path / "absent.yaml") == SegmentationConfig()

@@ -6,11 +6,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.config import config_dir
-from assistant.errors import ConfigError
+from assistant.config import config_dir, read_settings
 
 FILE_NAME = "segmentation.yaml"
 
@@ -53,11 +51,7 @@ def read_config(path: Path) -> SegmentationConfig:
     """Validate one YAML file; a missing file means defaults."""
     if not path.is_file():
         return SegmentationConfig()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-        return SegmentationConfig.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid segmentation config: {exc}") from exc
+    return read_settings(path, SegmentationConfig, "segmentation configuration")
 
 
 @cache
