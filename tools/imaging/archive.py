@@ -164,6 +164,16 @@ def unpack_archive(path: Path, dest: Path, name: str, limits: UploadSettings) ->
     return read_unpacked(dest)
 
 
+def unpacked_dir(path: Path) -> Path:
+    """Where the archive stored at `path` is unpacked (once, beside it)."""
+    return path.with_name(path.name + ".d")
+
+
+REOPEN_LIMITS = UploadSettings(max_archive_members=10**7, max_unpacked_bytes=1 << 50)
+"""For unpacking an archive that was already accepted at upload under the configured limits:
+paths, links and encryption are checked again, sizes and counts no longer."""
+
+
 def read_unpacked(dest: Path) -> Unpacked:
     """The files and notes of a folder written by `unpack_archive`."""
     notes = (dest / NOTES_FILE).read_text().splitlines() if (dest / NOTES_FILE).is_file() else []
@@ -171,6 +181,7 @@ def read_unpacked(dest: Path) -> Unpacked:
 
 
 __all__ = [
+    "REOPEN_LIMITS",
     "SERIES_MEDIA_TYPE",
     "ZIP_MAGIC",
     "Unpacked",
@@ -178,4 +189,5 @@ __all__ = [
     "is_zip",
     "read_unpacked",
     "unpack_archive",
+    "unpacked_dir",
 ]

@@ -253,7 +253,8 @@ def safe_display_name(
     DICOM files (by media type, or by a .dcm/.dicom/.dic/.ima/.gz/missing extension) are
     often named after the patient, the accession number or a UID, so their name becomes
     ``dicom-<8 hex>.dcm`` (an HMAC of the name under `key`, stable for one name), and ZIP
-    archives of a series become ``dicom-series-<8 hex>.zip``. Other
+    archives of a series (a slide) become ``dicom-series-<8 hex>.zip``
+    (``dicom-slide-<8 hex>.zip``). Other
     names keep their stem, cut to 40 characters, with long numbers (6 or more characters
     of digits and separators: record numbers, dates, UIDs) replaced by '#' and characters
     outside letters, digits, space, dot, dash and underscore dropped; with
@@ -263,6 +264,8 @@ def safe_display_name(
     name = PurePath(filename.replace("\\", "/")).name
     suffix = PurePath(name).suffix.lower()
     tag = _digest(key, name).hex()[:8]
+    if (media_type or "").endswith("dicom-wsi+zip"):  # the levels of a DICOM slide
+        return f"dicom-slide-{tag}.zip"
     if suffix == ".zip" or (media_type or "").endswith("+zip"):  # a DICOM series archive
         return f"dicom-series-{tag}.zip"
     if media_type == "application/dicom" or suffix in _DICOM_SUFFIXES:

@@ -25,6 +25,7 @@ from tools.imaging.archive import SERIES_MEDIA_TYPE, is_zip, unpack_archive
 from tools.imaging.dicom import GZIP_MAGIC, frame_count, read_dicom
 from tools.imaging.raster import raster_format
 from tools.imaging.series import group_series
+from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE, wsi_base_file
 
 MEDIA_TYPES = {
     "DICOM": "application/dicom",
@@ -95,14 +96,29 @@ def _dicom_geometry(path: Path, name: str) -> tuple[int, int, bool]:
 
 
 def _check_series(path: Path, name: str, limits: UploadSettings) -> str:
-    """A ZIP must be safe to unpack and hold DICOM images within the frame/pixel limits."""
-    if path.stat().st_size > limits.max_bytes:
+    """Check a ZIP: safe to unpack, then a DICOM series or a DICOM whole-slide image.
+
+    A series must stay within the frame and pixel limits; a slide (read tile by tile) only
+    within the slide size limit.
+    """
+    size = path.stat().st_size
+    if size > largest_upload(limits):
         raise UploadRejectedError(
-            f"{name}: {_mb(path.stat().st_size)} exceeds the upload limit of "
-            f"{_mb(limits.max_bytes)}"
+            f"{name}: {_mb(size)} exceeds the upload limit of {_mb(largest_upload(limits))}"
         )
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".check-") as tmp:
         unpacked = unpack_archive(path, Path(tmp) / "files", name, limits)
+        if wsi_base_file(unpacked.files) is not None:
+            if size > limits.max_slide_bytes:
+                raise UploadRejectedError(
+                    f"{name}: {_mb(size)} exceeds the slide upload limit of "
+                    f"{_mb(limits.max_slide_bytes)}"
+                )
+            return WSI_ARCHIVE_MEDIA_TYPE
+        if size > limits.max_bytes:
+            raise UploadRejectedError(
+                f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)}"
+            )
         found = group_series(unpacked.files, key="upload-check")
         if not found:
             raise UploadRejectedError(

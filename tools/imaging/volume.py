@@ -17,13 +17,19 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.config import UploadSettings
 from assistant.errors import InputError, UnreadableImageError
-from tools.imaging.archive import ZIP_MAGIC, read_unpacked, unpack_archive
+from tools.imaging.archive import (
+    REOPEN_LIMITS,
+    ZIP_MAGIC,
+    read_unpacked,
+    unpack_archive,
+    unpacked_dir,
+)
 from tools.imaging.dicom import frame_count, read_dicom
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.series import Series, group_series
+from tools.imaging.wsi_archive import slide_in_archive
 
 MAX_VOLUME_VOXELS = 400_000_000
 """Refuse to stack a larger volume (about 1.6 GB as float32)."""
@@ -58,11 +64,6 @@ class SeriesFile:
         ]
 
 
-def unpacked_dir(path: Path) -> Path:
-    """Where the archive stored at `path` is unpacked."""
-    return path.with_name(path.name + ".d")
-
-
 def open_series(path: Path, key: str) -> SeriesFile:
     """Unpack (once) and index the series archive at `path`; `key` de-identifies UIDs."""
     stat = path.stat()
@@ -77,7 +78,7 @@ def _open_cached(path: str, size: int, mtime_ns: int, key: str) -> SeriesFile:
     if dest.is_dir():
         unpacked = read_unpacked(dest)
     else:
-        unpacked = unpack_archive(archive, dest, "the series archive", UploadSettings())
+        unpacked = unpack_archive(archive, dest, "the series archive", REOPEN_LIMITS)
     found = group_series(unpacked.files, key)
     if not found:
         raise UnreadableImageError("the series archive holds no readable DICOM image")
@@ -213,12 +214,14 @@ def load_volume(
 
 
 def is_series_archive(path: Path) -> bool:
-    """Whether the stored file at `path` is a ZIP archive (a series attachment)."""
+    """Whether the stored file at `path` is a ZIP archive of a series (not of a slide)."""
     try:
         with path.open("rb") as fh:
-            return fh.read(4) == ZIP_MAGIC
+            if fh.read(4) != ZIP_MAGIC:
+                return False
     except OSError:
         return False
+    return slide_in_archive(path) is None
 
 
 def default_slice(path: Path, key: str) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 import openslide
 import tifffile
 
+from tools.imaging.wsi_archive import slide_in_archive
 from tools.slides.base import Slide
 from tools.slides.deepzoom import TileServer
 from tools.slides.opener import SLIDES, SUPPORTED, SlideCache, open_slide
@@ -44,6 +45,8 @@ def is_slide(path: Path) -> bool:
 
     Also True for flat TIFFs over 50 Mpx. Ordinary PNG/JPEG and DICOM radiology are False.
     """
+    if slide_in_archive(path) is not None:  # a ZIP of a DICOM-WSI's level files
+        return True
     try:
         vendor = openslide.OpenSlide.detect_format(path)
     except openslide.OpenSlideError:

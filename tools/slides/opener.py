@@ -11,6 +11,7 @@ import openslide
 import tifffile
 
 from assistant.errors import UnreadableImageError
+from tools.imaging.wsi_archive import slide_in_archive
 from tools.slides.array_backend import ArraySlide
 from tools.slides.base import Slide
 from tools.slides.openslide_backend import OpenSlideSlide
@@ -65,6 +66,9 @@ def open_slide(path: Path) -> Slide:
     """
     if not path.is_file():
         raise UnreadableImageError(f"{path.name}: no such file")
+    base = slide_in_archive(path)
+    if base is not None:  # a ZIP of a DICOM-WSI: OpenSlide finds the levels beside level 0
+        return _open_openslide(base)
     readers: list[tuple[str, Callable[[Path], Slide]]] = []
     if openslide.OpenSlide.detect_format(path):
         readers.append(("OpenSlide", _open_openslide))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from assistant.errors import UploadRejectedError
 from tests.tools.slides.conftest import HEIGHT, RED, WIDTH, base_image
 from tools.slides import SlideCache, TileServer, is_slide, open_slide, thumbnail_png
 from tools.slides import base as slide_base
@@ -122,3 +123,42 @@ def test_dicom_wsi_levels_uploaded_to_a_session_open_as_one_pyramid(
     with open_slide(attachments[0].path) as slide:
         assert slide.format == "openslide:dicom"
         assert slide.level_dimensions == ((1024, 768), (512, 384), (256, 192))
+
+
+def test_a_zip_of_dicom_wsi_levels_is_one_slide_attachment(slide_dir: Path, tmp_path: Path) -> None:
+    """Zipped (as a folder export usually is), the levels, a label image and a stray file
+    become one slide attachment: safe name, the slide limit, navigable as one pyramid."""
+    import zipfile
+    from functools import partial
+
+    from assistant.config import UploadSettings
+    from assistant.sessions import SessionStore
+    from tools.imaging.deid import safe_display_name
+    from tools.imaging.uploads import check_upload
+    from tools.imaging.volume import is_series_archive
+    from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE
+
+    archive = tmp_path / "Doe_Jane_biopsy.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for level in sorted((slide_dir / "dicom-wsi").glob("level-*.dcm"), reverse=True):
+            zf.write(level, f"Doe_Jane/{level.name}")
+        zf.writestr("Doe_Jane/README.txt", "scanner export")
+    limits = UploadSettings(max_bytes=1_000, max_slide_bytes=10_000_000)  # the slide limit applies
+    assert check_upload(archive, archive.name, limits) == WSI_ARCHIVE_MEDIA_TYPE
+    store = SessionStore(
+        tmp_path / "data",
+        partial(check_upload, limits=limits),
+        lambda sid, name, media_type: safe_display_name(name, media_type, sid),
+    )
+    session = store.create().id
+    att = store.add_upload(session, archive)
+    assert att.name.startswith("dicom-slide-") and "Doe" not in att.name
+    assert is_slide(att.path) and not is_series_archive(att.path)
+    with open_slide(att.path) as slide:
+        assert slide.format == "openslide:dicom"
+        assert slide.level_dimensions == ((1024, 768), (512, 384), (256, 192))
+        red = np.asarray(slide.read_region((650, 150), 0, (10, 10)))
+        assert np.abs(red[5, 5].astype(int) - RED).max() <= 12
+    too_small = UploadSettings(max_bytes=1_000, max_slide_bytes=1_000)
+    with pytest.raises(UploadRejectedError, match="exceeds the upload limit"):
+        check_upload(archive, archive.name, too_small)
