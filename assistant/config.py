@@ -230,21 +230,27 @@ def load_config(
     return config.resolved(REPO_ROOT)
 
 
+def named_files(folder: str) -> dict[str, Path]:
+    """Map of name to YAML file in ``configs/<folder>/`` (profiles, report templates)."""
+    return {p.stem: p for p in sorted((config_dir() / folder).glob("*.yaml"))}
+
+
+def load_named(folder: str, name: str, model: type[_M], what: str) -> _M:
+    """Validate ``configs/<folder>/<name>.yaml`` as `model`; unknown names get a suggestion."""
+    found = named_files(folder)
+    if name not in found:
+        raise ConfigError(
+            f"unknown {what} {name!r}; available: {', '.join(found) or 'none'}."
+            + suggest(name, found)
+        )
+    return read_settings(found[name], model, what, name=name)
+
+
 def available_profiles() -> dict[str, Path]:
     """Map of profile name to its YAML file."""
-    return {p.stem: p for p in sorted((config_dir() / "models").glob("*.yaml"))}
+    return named_files("models")
 
 
 def load_profile(name: str) -> ModelProfile:
     """Load and validate configs/models/<name>.yaml."""
-    profiles = available_profiles()
-    if name not in profiles:
-        raise ConfigError(
-            f"unknown model profile {name!r}; available: {', '.join(profiles) or 'none'}."
-            + suggest(name, profiles)
-        )
-    data = read_yaml(profiles[name])
-    try:
-        return ModelProfile.model_validate({"name": name, **data})
-    except ValidationError as exc:
-        raise ConfigError(f"invalid model profile {profiles[name]}:\n{exc}") from exc
+    return load_named("models", name, ModelProfile, "model profile")

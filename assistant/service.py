@@ -198,9 +198,12 @@ class Assistant:
         message = HumanMessage(
             content=text, additional_kwargs={ATTACHMENTS_KEY: list(attachment_ids)}
         )
+        context = self._context(session_id)
+        if max_steps is not None:
+            context.max_steps = max_steps
         planned = None
         if force_tool in (None, ZOOM_TOOL):
-            planned = region_call(text, self.sessions.attachments(session_id))
+            planned = region_call(text, context.attachments)
         inputs = {
             "messages": [message],
             "steps": 0,
@@ -216,9 +219,6 @@ class Assistant:
         )
         self.sessions.touch(session_id, title)
         answer = ""
-        context = self._context(session_id)
-        if max_steps is not None:
-            context.max_steps = max_steps
         try:
             async for mode, chunk in self.graph.astream(
                 inputs, config, context=context, stream_mode=["custom", "updates"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.config import config_dir, read_settings
-from assistant.errors import ConfigError, suggest
+from assistant.config import load_named, named_files
+from assistant.errors import ConfigError
 
 __all__ = ["Coding", "ReportTemplate", "TemplateSection", "available_templates", "load_template"]
 
@@ -64,15 +64,9 @@ class ReportTemplate(_Strict):
 
 def available_templates() -> dict[str, Path]:
     """Template names and their YAML files."""
-    return {p.stem: p for p in sorted((config_dir() / "reports").glob("*.yaml"))}
+    return named_files("reports")
 
 
 def load_template(name: str) -> ReportTemplate:
     """Load and validate ``configs/reports/<name>.yaml``."""
-    found = available_templates()
-    if name not in found:
-        raise ConfigError(
-            f"unknown report template {name!r}; available: {', '.join(found) or 'none'}."
-            + suggest(name, found)
-        )
-    return read_settings(found[name], ReportTemplate, "report template", name=name)
+    return load_named("reports", name, ReportTemplate, "report template")

@@ -174,6 +174,12 @@ REOPEN_LIMITS = UploadSettings(max_archive_members=10**7, max_unpacked_bytes=1 <
 paths, links and encryption are checked again, sizes and counts no longer."""
 
 
+def unpack_once(path: Path, name: str) -> Unpacked:
+    """The files of the stored archive at `path`, unpacked beside it on first use."""
+    dest = unpacked_dir(path)
+    return read_unpacked(dest) if dest.is_dir() else unpack_archive(path, dest, name, REOPEN_LIMITS)
+
+
 def read_unpacked(dest: Path) -> Unpacked:
     """The files and notes of a folder written by `unpack_archive`."""
     notes = (dest / NOTES_FILE).read_text().splitlines() if (dest / NOTES_FILE).is_file() else []
@@ -189,5 +195,6 @@ __all__ = [
     "is_zip",
     "read_unpacked",
     "unpack_archive",
+    "unpack_once",
     "unpacked_dir",
 ]

@@ -18,13 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assistant.errors import InputError, UnreadableImageError
-from tools.imaging.archive import (
-    REOPEN_LIMITS,
-    ZIP_MAGIC,
-    read_unpacked,
-    unpack_archive,
-    unpacked_dir,
-)
+from tools.imaging.archive import ZIP_MAGIC, unpack_once
 from tools.imaging.dicom import frame_count, read_dicom
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
@@ -73,12 +67,7 @@ def open_series(path: Path, key: str) -> SeriesFile:
 @lru_cache(maxsize=32)
 def _open_cached(path: str, size: int, mtime_ns: int, key: str) -> SeriesFile:
     del size, mtime_ns  # part of the cache key only
-    archive = Path(path)
-    dest = unpacked_dir(archive)
-    if dest.is_dir():
-        unpacked = read_unpacked(dest)
-    else:
-        unpacked = unpack_archive(archive, dest, "the series archive", REOPEN_LIMITS)
+    unpacked = unpack_once(Path(path), "the series archive")
     found = group_series(unpacked.files, key)
     if not found:
         raise UnreadableImageError("the series archive holds no readable DICOM image")
@@ -237,5 +226,4 @@ __all__ = [
     "load_slice",
     "load_volume",
     "open_series",
-    "unpacked_dir",
 ]

@@ -12,13 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import UnreadableImageError, UploadRejectedError
-from tools.imaging.archive import (
-    REOPEN_LIMITS,
-    ZIP_MAGIC,
-    read_unpacked,
-    unpack_archive,
-    unpacked_dir,
-)
+from tools.imaging.archive import ZIP_MAGIC, unpack_once
 from tools.imaging.dicom import read_dicom
 
 WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
@@ -27,15 +21,22 @@ _NOT_PYRAMID = {"LABEL", "OVERVIEW", "THUMBNAIL"}
 
 
 def wsi_base_file(files: Iterable[Path]) -> Path | None:
-    """The level-0 file of a DICOM-WSI among `files` (the largest pyramid level), or None."""
+    """The level-0 file of a DICOM-WSI among `files` (the largest pyramid level), or None.
+
+    The first DICOM image that is not whole-slide ends the search: the files are a series,
+    and only one header of it is read.
+    """
     best, best_pixels = None, 0
     for path in files:
         try:
             ds, _ = read_dicom(path, stop_before_pixels=True)
         except UnreadableImageError:
             continue
-        image_type = {str(v).upper() for v in ds.get("ImageType", [])}
-        if str(ds.get("SOPClassUID", "")) != WSI_SOP_CLASS or image_type & _NOT_PYRAMID:
+        if str(ds.get("SOPClassUID", "")) != WSI_SOP_CLASS:
+            if "Rows" in ds:
+                return None
+            continue
+        if {str(v).upper() for v in ds.get("ImageType", [])} & _NOT_PYRAMID:
             continue
         pixels = int(ds.get("TotalPixelMatrixColumns") or 0) * int(
             ds.get("TotalPixelMatrixRows") or 0
@@ -63,13 +64,7 @@ def slide_in_archive(path: Path) -> Path | None:
 @lru_cache(maxsize=64)
 def _base_file(path: str, size: int, mtime_ns: int) -> Path | None:
     del size, mtime_ns  # part of the cache key only
-    archive = Path(path)
-    dest = unpacked_dir(archive)
-    if dest.is_dir():
-        unpacked = read_unpacked(dest)
-    else:
-        unpacked = unpack_archive(archive, dest, "the archive", REOPEN_LIMITS)
-    return wsi_base_file(unpacked.files)
+    return wsi_base_file(unpack_once(Path(path), "the archive").files)
 
 
 __all__ = ["WSI_ARCHIVE_MEDIA_TYPE", "WSI_SOP_CLASS", "slide_in_archive", "wsi_base_file"]
