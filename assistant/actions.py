@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.errors import ToolArgumentError
 from assistant.llm import ToolCall
+from tools.errors import ToolArgumentError
 from tools.registry import IMAGE_REF_KEY, Tool
 
 ANSWER = "answer"

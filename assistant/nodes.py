@@ -13,10 +13,10 @@ from langgraph.runtime import Runtime
 
 from assistant import prompts
 from assistant.actions import action_schema, native_tools, parse_action
-from assistant.errors import InputError, ToolArgumentError, ToolError
 from assistant.llm import ChatRequest, Message, ToolCall, collect
 from assistant.messages import ARTIFACTS_KEY, SYNTHETIC_KEY, to_openai
 from assistant.state import AgentContext, AgentState, Route
+from tools.errors import InputError, ToolArgumentError, ToolError
 from tools.registry import Tool, ToolContext
 
 
@@ -134,7 +134,9 @@ async def run_tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[s
     last = state["messages"][-1]
     assert isinstance(last, AIMessage), "run_tools follows an AIMessage with tool calls"
     writer = get_stream_writer()
-    tool_ctx = ToolContext(ctx.session_id, ctx.session_dir, ctx.attachments, ctx.tool_settings)
+    tool_ctx = ToolContext(
+        ctx.session_id, ctx.session_dir, ctx.attachments, ctx.deid_key, ctx.tool_deps
+    )
     out: list[AnyMessage] = []
     images: list[str] = []
     for call in last.tool_calls:

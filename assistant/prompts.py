@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.actions import ANSWER, arguments_schema
-from tools.registry import Attachment, Tool
+from tools.attachments import Attachment
+from tools.registry import Tool
 
 PERSONA = (
     "You are MedAssist, an assistant for radiologists and pathologists. You help read "

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tools.registry import Attachment
+from tools.attachments import Attachment
 from tools.slides import is_slide
 
 _REGION = re.compile(

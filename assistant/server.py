@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from assistant.config import AppConfig, ModelProfile
-from assistant.errors import ConfigError, LLMUnavailableError, ModelBuildError
+from tools.errors import ConfigError, LLMUnavailableError, ModelBuildError
 
 VLLM_VENV = Path("venvs") / "vllm"
 

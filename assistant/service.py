@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, ModelProfile, load_profile
-from assistant.errors import InputError, MedAssistError
 from assistant.events import TurnDone, TurnEvent, TurnFailed, from_stream
 from assistant.graph import build_graph
 from assistant.llm import ChatModel, OpenAIChatModel
@@ -29,11 +29,12 @@ from assistant.report import (
 )
 from assistant.sessions import SessionInfo, SessionStore, UploadCheck
 from assistant.state import AgentContext
-from retrieval.tool import close_knowledge_bases
-from tools.catalog import REGISTRY
-from tools.imaging.deid import context_key, safe_display_name
+from retrieval.tool import KnowledgeSource, close_knowledge_bases
+from tools.attachments import Attachment
+from tools.errors import InputError, MedAssistError
+from tools.imaging.deid import safe_display_name, session_key
 from tools.imaging.uploads import check_upload as default_check
-from tools.registry import Attachment, Registry
+from tools.registry import Registry
 from tools.slides import is_slide
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class Assistant:
         profile: ModelProfile | None = None,
         registry: Registry = REGISTRY,
         check_upload: UploadCheck | None = None,
-        tool_settings: Mapping[str, Any] | None = None,
+        tool_deps: Sequence[object] = (),
     ) -> None:
         self.config = config
         self.profile = profile or load_profile(config.model)
@@ -63,12 +64,12 @@ class Assistant:
             max_retries=config.llm.max_retries,
         )
         self.registry = registry
-        self.tool_settings = {
-            "deid_secret": config.privacy.deid_secret,
-            "keep_raw_dicom_headers": config.privacy.keep_raw_dicom_headers,
-            "knowledge_dir": str(config.knowledge.dir),
-            **(tool_settings or {}),
-        }
+        self.tool_deps: tuple[object, ...] = (
+            *tool_deps,
+            config.segmentation,
+            config.slides,
+            KnowledgeSource(config.knowledge.dir, config.retrieval),
+        )
         self.sessions = SessionStore(
             config.data_dir,
             check_upload or partial(default_check, limits=config.uploads),
@@ -77,8 +78,12 @@ class Assistant:
         self._saver_cm: Any = None
         self._graph: Any = None
 
+    def deid_key(self, session_id: str) -> str:
+        """The session's de-identification key (pseudonyms, UID remaps, date shifts)."""
+        return session_key(session_id, self.config.privacy.deid_secret)
+
     def _display_name(self, session_id: str, name: str, media_type: str) -> str:
-        key = context_key(session_id, self.tool_settings)
+        key = self.deid_key(session_id)
         keep = self.config.privacy.keep_upload_names
         return safe_display_name(name, media_type, key, keep_stem=keep)
 
@@ -135,7 +140,8 @@ class Assistant:
             attachments=attachments,
             max_steps=agent.slide_max_steps if slides else agent.max_steps,
             history_messages=self.config.agent.history_messages,
-            tool_settings=self.tool_settings,
+            deid_key=self.deid_key(session_id),
+            tool_deps=self.tool_deps,
         )
 
     async def draft_report(self, session_id: str, template: str) -> DraftReport:

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import SessionNotFoundError, UploadRejectedError
-from tools.registry import Attachment
+from tools.attachments import Attachment
+from tools.errors import SessionNotFoundError, UploadRejectedError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

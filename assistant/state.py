@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
@@ -12,7 +12,8 @@ from langgraph.graph.message import add_messages
 
 from assistant.config import ModelProfile
 from assistant.llm import ChatModel
-from tools.registry import Attachment, Registry
+from tools.attachments import Attachment
+from tools.registry import Registry
 
 Route = Literal["tools", "respond", "end"]
 
@@ -39,4 +40,5 @@ class AgentContext:
     attachments: Mapping[str, Attachment] = field(default_factory=dict)
     max_steps: int = 6
     history_messages: int = 40
-    tool_settings: Mapping[str, Any] = field(default_factory=dict)
+    deid_key: str = ""
+    tool_deps: Sequence[object] = ()

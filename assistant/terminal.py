@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from assistant.config import AppConfig
-from assistant.errors import InputError, MedAssistError
 from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnDone, TurnFailed
 from assistant.service import Assistant
+from tools.errors import InputError, MedAssistError
 
 HELP = """Commands: /image PATH (attach), /tool NAME (use this tool next), /session (show id),
 /help, /quit. Anything else is a message to the assistant."""

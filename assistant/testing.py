@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from assistant.errors import LLMUnavailableError
 from assistant.llm import ChatChunk, ChatRequest, ToolCall
+from tools.errors import LLMUnavailableError
 
 
 @dataclass

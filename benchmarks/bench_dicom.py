@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 import pydicom  # noqa: E402
 
-from tools.imaging.loader import load_image  # noqa: E402
+from tools.imaging.reader import load_image  # noqa: E402
 from tools.imaging.render import display_array, encode_png  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "dicom"

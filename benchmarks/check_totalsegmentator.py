@@ -271,8 +271,10 @@ def check_package_grid(archive: Path, device: str) -> dict[str, Any]:
 
 def run_tool(archive: Path, session: Path) -> tuple[Any, float]:
     """The `segment` tool, target ct_organs, as the agent would call it."""
-    from tools.registry import Attachment, ToolContext
-    from tools.segmentation.tool import SegmentArgs, segment
+    from tools.attachments import Attachment
+    from tools.registry import ToolContext
+    from tools.segmentation.schema import SegmentArgs
+    from tools.segmentation.tool import segment
     from tools.segmentation.types import Target
 
     data = archive.read_bytes()

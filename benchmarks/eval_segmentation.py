@@ -223,7 +223,8 @@ def tool_end_to_end(data: Path) -> list[str]:
     import tempfile
 
     from tests.conftest import make_attachment
-    from tools.segmentation.tool import SegmentArgs, segment
+    from tools.segmentation.schema import SegmentArgs
+    from tools.segmentation.tool import segment
 
     rows = header("tool call", "input", "s (median of 3)")
     cases = [

@@ -5,20 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from assistant.config import config_dir, read_settings
 from retrieval.index import IndexParams
 from retrieval.types import IndexKind, SearchMode
+from tools.settings import Strict, config_dir, read_settings
 
 __all__ = ["EmbedderSpec", "RetrievalConfig", "load_retrieval_config"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EmbedderSpec(_Strict):
+class EmbedderSpec(Strict):
     """Which text embedder to use.
 
     The packaged MiniLM, a local sentence-transformers folder, or the weightless hashing
@@ -39,7 +35,7 @@ class EmbedderSpec(_Strict):
         return self
 
 
-class ImageEmbedderSpec(_Strict):
+class ImageEmbedderSpec(Strict):
     """Image encoder for similar-case search: a local CLIP-style transformers folder."""
 
     kind: Literal["clip"] = "clip"
@@ -49,7 +45,7 @@ class ImageEmbedderSpec(_Strict):
     batch_size: int = Field(default=16, ge=1)
 
 
-class IndexSettings(_Strict):
+class IndexSettings(Strict):
     """FAISS index choice; `auto` picks flat / HNSW / IVF-PQ by collection size."""
 
     kind: IndexKind = IndexKind.AUTO
@@ -70,7 +66,7 @@ class IndexSettings(_Strict):
         return IndexParams(**self.model_dump())
 
 
-class SearchSettings(_Strict):
+class SearchSettings(Strict):
     """Ranking defaults."""
 
     mode: SearchMode = "hybrid"
@@ -82,7 +78,7 @@ class SearchSettings(_Strict):
     )
 
 
-class RetrievalConfig(_Strict):
+class RetrievalConfig(Strict):
     """The whole retrieval configuration."""
 
     embedder: EmbedderSpec = EmbedderSpec()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from assistant.errors import ConfigError
+from tools.errors import ConfigError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

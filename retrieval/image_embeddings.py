@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assistant.errors import ConfigError
 from retrieval.config import EmbedderSpec, ImageEmbedderSpec
 from retrieval.embeddings import (
     Embedder,
@@ -23,6 +22,7 @@ from retrieval.embeddings import (
     SentenceTransformerEmbedder,
     normalize,
 )
+from tools.errors import ConfigError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -33,7 +33,7 @@ __all__ = ["CLIPImageEmbedder", "make_embedder", "make_image_embedder"]
 def _rgb(path: Path) -> Any:
     from PIL import Image
 
-    from tools.imaging.loader import load_image
+    from tools.imaging.reader import load_image
 
     pixels = np.asarray(load_image(path).pixels)
     if pixels.ndim == 3 and pixels.shape[2] == 4:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import faiss as _faiss
 import numpy as np
 
-from assistant.errors import ConfigError, ToolError
 from retrieval.types import IndexKind
+from tools.errors import ConfigError, ToolError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InputError
 from retrieval.chunking import section_for_heading, split_sections
 from retrieval.types import Document, Modality, Section
+from tools.errors import InputError
 
 __all__ = ["IMAGE_SUFFIXES", "TEXT_SUFFIXES", "SourceFile", "discover", "read_file"]
 

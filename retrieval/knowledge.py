@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.errors import ConfigError, InputError, ToolError
 from retrieval.chunking import chunk_document
 from retrieval.config import EmbedderSpec, RetrievalConfig
 from retrieval.embeddings import (
@@ -39,6 +38,7 @@ from retrieval.image_embeddings import make_embedder, make_image_embedder
 from retrieval.index import VectorIndex, choose_kind
 from retrieval.store import MetadataStore
 from retrieval.types import Chunk, Document, Filters, Hit, IndexKind, SearchMode
+from tools.errors import ConfigError, InputError, ToolError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

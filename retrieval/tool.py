@@ -1,26 +1,26 @@
 """The `search_knowledge` tool: passages from the knowledge base, with citation ids.
 
-Which base it searches comes from ``ctx.settings["knowledge_dir"]``; bases are opened
-once per process and shared by sessions (reads are thread-safe, the embedder is loaded on
-first use).
+Which base it searches comes from the `KnowledgeSource` in the tool context (the
+assistant puts one there from its configuration); bases are opened once per process and
+shared by sessions (reads are thread-safe, the embedder is loaded on first use).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.errors import ToolError
-from retrieval.config import load_retrieval_config
+from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
 from retrieval.types import Filters, Hit, Modality, Section
+from tools.errors import ToolError
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 
 __all__ = [
-    "KNOWLEDGE_DIR_KEY",
+    "KnowledgeSource",
     "Passage",
     "SearchKnowledgeArgs",
     "SearchKnowledgeResult",
@@ -29,8 +29,14 @@ __all__ = [
     "search_knowledge",
 ]
 
-KNOWLEDGE_DIR_KEY = "knowledge_dir"
-"""Key of `ToolContext.settings` naming the knowledge-base folder."""
+
+
+@dataclass(frozen=True)
+class KnowledgeSource:
+    """Which knowledge base `search_knowledge` reads, and how (a `ToolContext` dependency)."""
+
+    folder: Path | None
+    config: RetrievalConfig = field(default_factory=RetrievalConfig)
 
 _OPEN: dict[Path, KnowledgeBase] = {}
 _RETIRED: list[KnowledgeBase] = []
@@ -78,7 +84,7 @@ class SearchKnowledgeResult(ToolResult):
     note: str | None = None
 
 
-def open_knowledge_base(folder: Path) -> KnowledgeBase:
+def open_knowledge_base(folder: Path, config: RetrievalConfig | None = None) -> KnowledgeBase:
     """Return the shared knowledge base in `folder`, opening it on first use."""
     key = folder.resolve()
     with _OPEN_LOCK:
@@ -92,7 +98,7 @@ def open_knowledge_base(folder: Path) -> KnowledgeBase:
                     f"there is no knowledge base in {folder}; build one with "
                     f"`medassist index build SOURCE_FOLDER --kb {folder}`"
                 )
-            kb = _OPEN[key] = KnowledgeBase(key, load_retrieval_config())
+            kb = _OPEN[key] = KnowledgeBase(key, config or RetrievalConfig())
         return kb
 
 
@@ -105,14 +111,17 @@ def close_knowledge_bases() -> None:
         _RETIRED.clear()
 
 
-def _knowledge_dir(settings: Any) -> Path:
-    folder = settings.get(KNOWLEDGE_DIR_KEY)
-    if not folder:
+def _open(ctx: ToolContext) -> KnowledgeBase:
+    try:
+        source = ctx.get(KnowledgeSource)
+    except ToolError:
+        source = KnowledgeSource(None)
+    if source.folder is None:
         raise ToolError(
             "no knowledge base is configured for this assistant, so nothing can be searched; "
             "answer from the conversation and the tool results instead"
         )
-    return Path(folder)
+    return open_knowledge_base(source.folder, source.config)
 
 
 def _passage(hit: Hit, match: str) -> Passage:
@@ -137,7 +146,7 @@ def search_knowledge(args: SearchKnowledgeArgs, ctx: ToolContext) -> SearchKnowl
     passage has a citation_id (like kb-1a2b3c4d5e): cite it for every statement based
     on that passage.
     """
-    kb = open_knowledge_base(_knowledge_dir(ctx.settings))
+    kb = _open(ctx)
     filters = Filters(modality=args.modality, section=args.section)
     passages = [_passage(h, "text") for h in kb.search(args.query, args.k, filters=filters)]
     notes: list[str] = []

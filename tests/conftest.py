@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools.registry import Attachment
+from tools.attachments import Attachment
 
 pytest_plugins = ["tests.vllm_servers"]
 

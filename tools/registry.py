@@ -15,11 +15,15 @@ import mimetypes
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.errors import ToolArgumentError, suggest
+from tools.attachments import Attachment
+from tools.errors import ToolArgumentError, ToolError, suggest
+from tools.settings import Strict
+
+_T = TypeVar("_T")
 
 IMAGE_REF_KEY = "x-medassist-ref"
 
@@ -58,26 +62,30 @@ class ToolResult(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
-@dataclass(frozen=True)
-class Attachment:
-    """An uploaded file of a session, as tools see it."""
-
-    id: str
-    path: Path
-    name: str
-    media_type: str
-    sha256: str
-    size_bytes: int
-
-
 @dataclass
 class ToolContext:
-    """Run-scoped values injected into tools."""
+    """Run-scoped values injected into tools.
+
+    `deid_key` salts the session's pseudonyms, UID remaps and date shifts. `deps` holds
+    typed dependencies by their type: settings models (`SegmentationConfig`,
+    `SlideSettings`, ...) and services of higher layers (the knowledge base); read them
+    with `ctx.get(Type)`.
+    """
 
     session_id: str
     session_dir: Path
     attachments: Mapping[str, Attachment] = field(default_factory=dict)
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    deid_key: str = ""
+    deps: Sequence[object] = ()
+
+    def get(self, kind: type[_T]) -> _T:
+        """The dependency of type `kind`; a settings model's defaults when none was given."""
+        for dep in self.deps:
+            if isinstance(dep, kind):
+                return dep
+        if issubclass(kind, Strict):
+            return kind()
+        raise ToolError(f"{kind.__name__} is not configured for this assistant")
 
     def attachment(self, image_id: str) -> Attachment:
         """Return the attachment with that id or raise an error listing the valid ids."""

@@ -6,7 +6,6 @@ so nothing is shared between users but the database.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -18,13 +17,14 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
-from assistant.errors import InputError, SessionNotFoundError
 from assistant.events import TurnDone
 from assistant.service import Assistant
 from assistant.sessions import SessionStore
-from tools.catalog import REGISTRY
+from tools.errors import InputError, SessionNotFoundError
 from tools.imaging.uploads import largest_upload
+from ui.holder import AssistantHolder
 from ui.render import ChatMessage, apply_event, from_messages
 from ui.report_panel import build_report_panel
 from ui.slide_viewer import region_listener_js, resolver_from_store, slide_router
@@ -32,26 +32,6 @@ from ui.viewer_panel import build_viewer_panel
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
-
-
-class AssistantHolder:
-    """Opens the Assistant lazily inside the UI server's event loop (its DB is loop-bound)."""
-
-    def __init__(self, config: AppConfig, **kwargs: Any) -> None:
-        self.config = config
-        self.kwargs = kwargs
-        self._assistant: Assistant | None = None
-        self._lock: asyncio.Lock | None = None
-
-    async def get(self) -> Assistant:
-        """The open Assistant."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._assistant is None:
-                assistant = Assistant(self.config, **self.kwargs)
-                self._assistant = await assistant.__aenter__()
-            return self._assistant
 
 
 def _session_choices(assistant: Assistant) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 
 from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnEvent, TurnFailed
 from assistant.messages import ATTACHMENTS_KEY, SYNTHETIC_KEY
-from tools.registry import Attachment
+from tools.attachments import Attachment
 
 ChatMessage = dict[str, Any]
 MAX_RESULT_CHARS = 4000

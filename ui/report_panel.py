@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
-from assistant.errors import MedAssistError
 from assistant.report import available_templates, to_markdown
-
-if TYPE_CHECKING:
-    from ui.app import AssistantHolder
+from tools.errors import MedAssistError
+from ui.holder import AssistantHolder
 
 
 def _files(folder: Any, report_id: str) -> list[str]:

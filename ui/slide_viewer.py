@@ -25,8 +25,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from assistant.errors import InputError, MedAssistError
-from tools.registry import Attachment
+from tools.attachments import Attachment
+from tools.errors import InputError, MedAssistError
 from tools.slides.deepzoom import TileServer
 from tools.slides.visits import list_visits
 

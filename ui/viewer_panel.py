@@ -6,22 +6,19 @@ import asyncio
 import io
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 from PIL import Image
 
-from assistant.errors import InputError
-from tools.imaging.deid import context_key
-from tools.imaging.loader import load_image
+from tools.errors import InputError
+from tools.imaging.reader import load_image
 from tools.imaging.render import render_view
 from tools.imaging.volume import default_slice
 from tools.imaging.windowing import preset_choices
 from tools.slides import is_slide
+from ui.holder import AssistantHolder
 from ui.slide_viewer import viewer_html
-
-if TYPE_CHECKING:
-    from ui.app import AssistantHolder
 
 
 def opening_frame(path: Path, key: str) -> tuple[int, int]:
@@ -89,7 +86,7 @@ def build_viewer_panel(
         att = assistant.sessions.attachments(session_id).get(chosen)
         if att is None or await asyncio.to_thread(is_slide, att.path):
             return hidden
-        key = context_key(session_id, assistant.tool_settings)
+        key = assistant.deid_key(session_id)
         try:
             start, frames = await asyncio.to_thread(opening_frame, att.path, key)
         except InputError:

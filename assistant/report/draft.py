@@ -15,12 +15,12 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel
 
-from assistant.errors import LLMResponseError
 from assistant.llm import ChatModel, ChatRequest, Message, collect
 from assistant.report.evidence import Evidence, collect_evidence
 from assistant.report.model import DraftReport, ReportSection, ReportSentence
 from assistant.report.support import check_support
 from assistant.report.templates import ReportTemplate, load_template
+from tools.errors import LLMResponseError
 
 __all__ = ["draft_report", "report_schema"]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from assistant.errors import ToolArgumentError
 from assistant.report.evidence import Evidence
 from assistant.report.model import DraftReport, ReportSentence, Support
 from retrieval.hybrid import tokenize
+from tools.errors import ToolArgumentError
 
 __all__ = ["check_sentence", "check_support", "revise_sentence"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.config import load_named, named_files
-from assistant.errors import ConfigError
+from tools.errors import ConfigError
 
 __all__ = ["Coding", "ReportTemplate", "TemplateSection", "available_templates", "load_template"]
 

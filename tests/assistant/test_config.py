@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import available_profiles, load_config, load_profile
-from assistant.errors import ConfigError
+from tools.errors import ConfigError
 
 
 def test_defaults_are_loopback_and_no_share() -> None:
@@ -46,13 +46,13 @@ def test_every_shipped_profile_validates() -> None:
 def test_settings_files_give_clear_errors(tmp_path: Path) -> None:
     """Every YAML settings file goes through one reader: broken YAML, a non-mapping and an
     invalid field each name the file."""
-    from assistant.config import read_settings
-    from tools.segmentation.config import SegmentationConfig, read_config
+    from tools.segmentation.config import SegmentationConfig
+    from tools.settings import read_settings
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("sam: [unclosed\n")
     with pytest.raises(ConfigError, match=r"cannot read .*broken\.yaml"):
-        read_config(broken)
+        read_settings(broken, SegmentationConfig, "segmentation configuration")
     listed = tmp_path / "list.yaml"
     listed.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match=r"list\.yaml must hold a mapping, not list"):
@@ -60,5 +60,29 @@ def test_settings_files_give_clear_errors(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text("max_listed: 0\n")
     with pytest.raises(ConfigError, match=r"invalid segmentation configuration .*wrong\.yaml"):
-        read_config(wrong)
-    assert read_config(tmp_path / "absent.yaml") == SegmentationConfig()
+        read_settings(wrong, SegmentationConfig, "segmentation configuration")
+
+
+def test_section_files_are_validated_at_start_up_with_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """segmentation.yaml and retrieval.yaml are sections of the one AppConfig: an invalid
+    value fails load_config (not a tool call mid-conversation) and MEDASSIST_* overrides
+    reach them as they reach app.yaml."""
+    import shutil
+
+    from assistant.config import REPO_ROOT
+
+    folder = tmp_path / "cfg"
+    shutil.copytree(REPO_ROOT / "configs", folder)
+    monkeypatch.setenv("MEDASSIST_CONFIG_DIR", str(folder))
+    monkeypatch.setenv("MEDASSIST_SEGMENTATION__MAX_LISTED", "7")
+    monkeypatch.setenv("MEDASSIST_RETRIEVAL__SEARCH__K", "3")
+    monkeypatch.setenv("MEDASSIST_SLIDES__CROP_MAX_SIDE", "512")
+    config = load_config()
+    assert config.segmentation.max_listed == 7
+    assert config.retrieval.search.k == 3 and config.slides.crop_max_side == 512
+    (folder / "segmentation.yaml").write_text("max_listed: 0\n")
+    monkeypatch.delenv("MEDASSIST_SEGMENTATION__MAX_LISTED")
+    with pytest.raises(ConfigError, match=r"segmentation\.max_listed"):
+        load_config()

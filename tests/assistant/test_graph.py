@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
+from assistant.catalog import REGISTRY
 from assistant.config import load_profile
-from assistant.errors import LLMUnavailableError
 from assistant.graph import build_graph
 from assistant.llm import ToolCall
 from assistant.state import AgentContext
 from assistant.testing import DeadChatModel, ScriptedChatModel
 from tests.conftest import make_attachment
-from tools.catalog import REGISTRY
+from tools.errors import LLMUnavailableError
 
 DESCRIBE = '{"tool": "describe_image", "arguments": {"image_id": "img1"}}'
 ANSWER = '{"tool": "answer"}'

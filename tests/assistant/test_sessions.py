@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import SessionNotFoundError, UploadRejectedError
 from assistant.sessions import SessionStore
+from tools.errors import SessionNotFoundError, UploadRejectedError
 
 
 def test_sessions_persist_and_order(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assistant.errors import ConfigError, ToolError
 from retrieval.config import EmbedderSpec, ImageEmbedderSpec, RetrievalConfig
 from retrieval.embeddings import HashingEmbedder, SentenceTransformerEmbedder, minilm_path
 from retrieval.image_embeddings import CLIPImageEmbedder, make_embedder, make_image_embedder
 from retrieval.types import Document, Section
 from tests.retrieval.conftest import KBFactory, report_docs
+from tools.errors import ConfigError, ToolError
 
 
 def test_hashing_embedder_is_deterministic_and_normalised() -> None:

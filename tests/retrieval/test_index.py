@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.errors import ConfigError, ToolError
 from retrieval.embeddings import normalize
 from retrieval.index import IndexParams, VectorIndex, atomic_write_bytes, choose_kind
 from retrieval.types import IndexKind
+from tools.errors import ConfigError, ToolError
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:

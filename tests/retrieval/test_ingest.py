@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError
 from retrieval.ingest import SourceFile, discover, read_file
 from retrieval.types import Modality, Section
+from tools.errors import InputError
 
 OPENI = """<?xml version="1.0" encoding="utf-8"?>
 <eCitation><uId id="CXR9"/>

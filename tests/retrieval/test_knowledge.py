@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import ConfigError, InputError, ToolError
 from retrieval.config import IndexSettings, RetrievalConfig
 from retrieval.embeddings import HashingEmbedder
 from retrieval.types import Document, Filters, IndexKind, Modality, Section
 from tests.retrieval.conftest import KBFactory, guideline_doc, report_docs
+from tools.errors import ConfigError, InputError, ToolError
 
 
 def test_hybrid_dense_and_bm25_find_the_right_passage(open_kb: KBFactory) -> None:

@@ -11,16 +11,21 @@ import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from assistant.config import load_profile
-from assistant.errors import ToolArgumentError, ToolError
 from assistant.graph import build_graph
 from assistant.state import AgentContext, AgentState
 from assistant.testing import ScriptedChatModel
 from retrieval.embeddings import HashingEmbedder
 from retrieval.knowledge import KnowledgeBase
-from retrieval.tool import SearchKnowledgeResult, close_knowledge_bases, search_knowledge
+from retrieval.tool import (
+    KnowledgeSource,
+    SearchKnowledgeResult,
+    close_knowledge_bases,
+    search_knowledge,
+)
 from retrieval.types import Section
 from tests.conftest import make_attachment
 from tests.retrieval.conftest import report_docs
+from tools.errors import ToolArgumentError, ToolError
 from tools.registry import Registry, Tool, ToolContext
 
 TOOL = Tool.from_function(search_knowledge)
@@ -36,9 +41,9 @@ def kb_dir(tmp_path: Path) -> Iterator[Path]:
     close_knowledge_bases()
 
 
-def _ctx(tmp_path: Path, settings: dict[str, Any], png: Path | None = None) -> ToolContext:
+def _ctx(tmp_path: Path, folder: Path | None, png: Path | None = None) -> ToolContext:
     attachments = {"img1": make_attachment(png)} if png else {}
-    return ToolContext("s1", tmp_path, attachments, settings)
+    return ToolContext("s1", tmp_path, attachments, deps=[KnowledgeSource(folder)])
 
 
 async def _call(ctx: ToolContext, **arguments: Any) -> SearchKnowledgeResult:
@@ -48,7 +53,7 @@ async def _call(ctx: ToolContext, **arguments: Any) -> SearchKnowledgeResult:
 
 
 async def test_returns_passages_with_citation_ids(kb_dir: Path, tmp_path: Path) -> None:
-    result = await _call(_ctx(tmp_path, {"knowledge_dir": str(kb_dir)}), query="pneumothorax", k=2)
+    result = await _call(_ctx(tmp_path, kb_dir), query="pneumothorax", k=2)
     assert [p.source for p in result.passages] == ["reports/r3.txt", "reports/r3.txt"]
     kb = KnowledgeBase(kb_dir)
     try:
@@ -63,7 +68,7 @@ async def test_returns_passages_with_citation_ids(kb_dir: Path, tmp_path: Path) 
 
 
 async def test_section_filter_and_no_match(kb_dir: Path, tmp_path: Path) -> None:
-    ctx = _ctx(tmp_path, {"knowledge_dir": kb_dir})
+    ctx = _ctx(tmp_path, kb_dir)
     result = await _call(ctx, query="pneumothorax", section="impression")
     assert [p.text for p in result.passages] == ["Right apical pneumothorax."]
     assert result.passages[0].section == Section.IMPRESSION
@@ -74,7 +79,7 @@ async def test_section_filter_and_no_match(kb_dir: Path, tmp_path: Path) -> None
 async def test_image_without_encoder_is_said_clearly(
     kb_dir: Path, tmp_path: Path, gradient_png: Path
 ) -> None:
-    ctx = _ctx(tmp_path, {"knowledge_dir": kb_dir}, gradient_png)
+    ctx = _ctx(tmp_path, kb_dir, gradient_png)
     result = await _call(ctx, query="effusion", image_id="img1")
     assert result.passages and result.note is not None
     assert result.note.startswith("No image encoder is configured, so the image was not used")
@@ -84,9 +89,9 @@ async def test_image_without_encoder_is_said_clearly(
 
 async def test_missing_or_unbuilt_knowledge_base(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="no knowledge base is configured"):
-        await _call(_ctx(tmp_path, {}), query="effusion")
+        await _call(_ctx(tmp_path, None), query="effusion")
     with pytest.raises(ToolError, match=r"there is no knowledge base in .*medassist index build"):
-        await _call(_ctx(tmp_path, {"knowledge_dir": tmp_path / "none"}), query="effusion")
+        await _call(_ctx(tmp_path, tmp_path / "none"), query="effusion")
     with pytest.raises(ToolArgumentError, match="query"):
         TOOL.parse_args({"query": ""})
 
@@ -103,7 +108,7 @@ async def test_graph_calls_search_knowledge_by_constrained_action(
         session_id="s1",
         session_dir=tmp_path,
         attachments={"img1": make_attachment(gradient_png)},
-        tool_settings={"knowledge_dir": str(kb_dir)},
+        tool_deps=[KnowledgeSource(kb_dir)],
     )
     state: dict[str, Any] = {}
     inputs: AgentState = {

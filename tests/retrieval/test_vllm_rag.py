@@ -13,7 +13,7 @@ from assistant.server import VLLMServer
 from assistant.service import Assistant
 from retrieval.embeddings import HashingEmbedder
 from retrieval.knowledge import KnowledgeBase
-from retrieval.tool import close_knowledge_bases
+from retrieval.tool import KnowledgeSource, close_knowledge_bases
 from tests.retrieval.conftest import report_docs
 from tests.vllm_servers import app_config, recording_client
 
@@ -26,10 +26,10 @@ async def test_search_knowledge_then_report_citing_stored_passages(
     kb = KnowledgeBase(tmp_path / "kb", embedder=HashingEmbedder(64))
     kb.add_documents(report_docs())
     model = recording_client(text_server)
-    settings = {"knowledge_dir": str(tmp_path / "kb")}
+    deps = [KnowledgeSource(tmp_path / "kb")]
     try:
         async with Assistant(
-            app_config(text_server, tmp_path / "data"), model=model, tool_settings=settings
+            app_config(text_server, tmp_path / "data"), model=model, tool_deps=deps
         ) as assistant:
             session = assistant.new_session().id
             att = assistant.add_upload(session, gradient_png)

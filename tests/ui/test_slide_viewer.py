@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from assistant.errors import SessionNotFoundError
 from tests.ui.conftest import drag_box
+from tools.errors import SessionNotFoundError
 from tools.slides.deepzoom import TileServer
 from tools.slides.opener import SlideCache
 from tools.slides.synthetic import write_slide

@@ -3,12 +3,12 @@
 Modules (public API in brackets):
 
 - `uploads`: refuse files before they are stored [check_upload, store_upload, copy_upload]
-- `loader`: decode one frame of DICOM/PNG/JPEG/TIFF/BMP/GIF [load_image, load_frames]
+- `reader`: one frame of any image attachment, file or series [load_image]
+- `loader`: decode one frame of a DICOM/PNG/JPEG/TIFF/BMP/GIF file [load_file]
 - `render`: 8-bit PNG for the model and the UI [render_png, display_array, encode_png]
 - `windowing`: window/level presets and MedGemma's CT RGB [WindowPreset, Window, ct_rgb]
-- `deid`: PS3.15 basic-profile de-identification [deidentify, safe_display_name, context_key]
+- `deid`: PS3.15 basic-profile de-identification [deidentify, safe_display_name, session_key]
 - `series`: series grouping and slice order, DICOMDIR [group_series, read_dicomdir]
-- `cine`: animated PNG of multi-frame images [render_cine]
 - `describe`, `view`: the `describe_image` and `view_dicom` tools
 - internals: `dicom` (robust reading), `dicom_meta` (per-frame header facts), `raster`,
   `image` (LoadedImage), `limits` (decode time limit, warning capture), `deid_profile`

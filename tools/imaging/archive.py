@@ -19,9 +19,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from assistant.config import UploadSettings
-from assistant.errors import UnreadableImageError, UploadRejectedError
+from tools.errors import UnreadableImageError, UploadRejectedError
 from tools.imaging.dicom import read_dicom
+from tools.settings import UploadSettings
 
 ZIP_MAGIC = b"PK\x03\x04"
 SERIES_MEDIA_TYPE = "application/vnd.medassist.dicom-series+zip"

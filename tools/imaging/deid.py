@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
 from copy import deepcopy
 from datetime import date, timedelta
 from pathlib import PurePath
@@ -275,11 +274,6 @@ def safe_display_name(
     stem = name[: -len(suffix)] if suffix else name
     stem = _LONG_NUMBER.sub("#", _UNSAFE.sub("", stem)).strip(" .")[:40] or "image"
     return stem + _UNSAFE.sub("", suffix)
-
-
-def context_key(session_id: str, settings: Mapping[str, object]) -> str:
-    """Return the key for a tool run: the session id salted with settings['deid_secret']."""
-    return session_key(session_id, str(settings.get("deid_secret", "") or ""))
 
 
 def label(path: PurePath) -> str:

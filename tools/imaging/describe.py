@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
-from assistant.errors import ToolArgumentError
-from tools.imaging.deid import context_key, safe_display_name
-from tools.imaging.loader import load_image
+from tools.errors import ToolArgumentError
+from tools.imaging.deid import safe_display_name
+from tools.imaging.reader import load_image
 from tools.imaging.volume import SeriesFile, default_slice, is_series_archive, open_series
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 from tools.slides import is_slide
@@ -113,7 +113,7 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
         raise ToolArgumentError(
             f"{att.id} is a whole-slide image; use slide_overview (then slide_zoom) instead"
         )
-    key = context_key(ctx.session_id, ctx.settings)
+    key = ctx.deid_key
     series = is_series_archive(att.path)
     shown = default_slice(att.path, key) if series else 0
     img = load_image(att.path, frame=shown, deid_key=key)

@@ -37,7 +37,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
 )
 
-from assistant.errors import UnreadableImageError
+from tools.errors import UnreadableImageError
 from tools.imaging.deid import label
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S, call_with_timeout, captured_warnings
 

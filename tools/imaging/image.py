@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.errors import ToolArgumentError
+from tools.errors import ToolArgumentError
 from tools.imaging.windowing import VoiLut, Window
 
 DEFAULT_MAX_PIXELS = 400_000_000

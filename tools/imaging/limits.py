@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from assistant.errors import UnreadableImageError
+from tools.errors import UnreadableImageError
 
 T = TypeVar("T")
 

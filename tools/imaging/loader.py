@@ -1,6 +1,6 @@
 """Load an uploaded image file into pixels plus the (de-identified) metadata tools need.
 
-`load_image` dispatches on the file's content, not its name: DICOM (plain, gzip-wrapped
+`load_file` dispatches on the file's content, not its name: DICOM (plain, gzip-wrapped
 or without file meta), else PNG, JPEG, TIFF or BMP. DICOM pixels are modality values
 (Rescale Slope/Intercept applied: Hounsfield units for CT); colour becomes RGB. Header
 facts reach callers only as a de-identified summary; the raw header is kept only when
@@ -10,7 +10,6 @@ asked for (`keep_raw_header`, for local tools that never talk to the model).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut
 
-from assistant.errors import InputError, UnreadableImageError
+from tools.errors import InputError, UnreadableImageError
 from tools.imaging import dicom_meta
 from tools.imaging.archive import is_zip
 from tools.imaging.deid import label
@@ -30,11 +29,11 @@ from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.raster import load_raster, raster_format
 
-__all__ = ["LoadedImage", "load_frames", "load_image", "sniff"]
+__all__ = ["LoadedImage", "load_file", "sniff"]
 
 Image.MAX_IMAGE_PIXELS = None  # our own pixel limit is enforced at upload and load time
 
-_PROCESS_KEY = secrets.token_hex(16)
+PROCESS_KEY = secrets.token_hex(16)
 """De-identification key when the caller gives none: pseudonyms unlinkable across runs."""
 
 
@@ -155,7 +154,7 @@ def sniff(path: Path) -> str:
     return "unknown"
 
 
-def load_image(
+def load_file(
     path: Path,
     *,
     frame: int = 0,
@@ -165,11 +164,11 @@ def load_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     with_metadata: bool = True,
 ) -> LoadedImage:
-    """Decode one frame of a DICOM, PNG, JPEG, TIFF or BMP file.
+    """Decode one frame of a single DICOM, PNG, JPEG, TIFF or BMP file (not an archive).
 
     `deid_key` is the session's de-identification key (see `deid.session_key`); files
-    that are neither recognised images nor DICOM raise UnreadableImageError. For a
-    series archive (ZIP), `frame` is the slice index (`tools.imaging.volume`).
+    that are neither recognised images nor DICOM raise UnreadableImageError; archives of
+    a series are read slice by slice by `tools.imaging.reader.load_image`.
     `with_metadata=False` skips the de-identified header summary (`metadata`,
     `body_part`) of a DICOM file, for callers that only need pixels (the renderer).
     """
@@ -177,38 +176,7 @@ def load_image(
     if kind == "raster":
         return load_raster(path, frame, timeout_s, max_pixels)
     if kind == "series":
-        from tools.imaging.volume import load_slice  # it loads each slice through here
-
-        return load_slice(
-            path,
-            frame,
-            deid_key or _PROCESS_KEY,
-            timeout_s=timeout_s,
-            max_pixels=max_pixels,
-            keep_raw_header=keep_raw_header,
-        )
+        raise UnreadableImageError(f"{label(path)}: a ZIP archive is not a single image file")
     # Unknown content may still be a DICOM without preamble; read_dicom says if not.
-    key = deid_key or _PROCESS_KEY
+    key = deid_key or PROCESS_KEY
     return _load_dicom(path, frame, key, keep_raw_header, timeout_s, max_pixels, with_metadata)
-
-
-def load_frames(
-    path: Path,
-    frames: Sequence[int],
-    *,
-    deid_key: str | None = None,
-    timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> Iterator[LoadedImage]:
-    """Yield several frames of one file, parsing a DICOM header only once (for cine)."""
-    kind = sniff(path)
-    if kind in ("raster", "series"):
-        for frame in frames:
-            yield load_image(
-                path, frame=frame, deid_key=deid_key, timeout_s=timeout_s, max_pixels=max_pixels
-            )
-        return
-    ds, notes = read_dicom(path)
-    key = deid_key or _PROCESS_KEY
-    for frame in frames:
-        yield _frame_of(ds, path, frame, list(notes), key, False, timeout_s, max_pixels)

@@ -14,7 +14,7 @@ import tifffile
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from assistant.errors import InputError, UnreadableImageError
+from tools.errors import InputError, UnreadableImageError
 from tools.imaging.deid import label
 from tools.imaging.image import LoadedImage, check_frame
 from tools.imaging.limits import call_with_timeout

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tools.imaging.image import LoadedImage
-from tools.imaging.loader import load_image
+from tools.imaging.reader import load_image
 from tools.imaging.windowing import (
     Window,
     WindowPreset,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from assistant.errors import UnreadableImageError
+from tools.errors import UnreadableImageError
 from tools.imaging.deid import label, remap_uid
 from tools.imaging.dicom import frame_count, read_dicom
 

@@ -19,13 +19,13 @@ from typing import BinaryIO
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from assistant.config import UploadSettings
-from assistant.errors import UnreadableImageError, UploadRejectedError
+from tools.errors import UnreadableImageError, UploadRejectedError
 from tools.imaging.archive import SERIES_MEDIA_TYPE, is_zip, unpack_archive
 from tools.imaging.dicom import GZIP_MAGIC, frame_count, read_dicom
 from tools.imaging.raster import raster_format
 from tools.imaging.series import group_series
 from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE, wsi_base_file
+from tools.settings import UploadSettings
 
 MEDIA_TYPES = {
     "DICOM": "application/dicom",

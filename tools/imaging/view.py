@@ -6,10 +6,9 @@ import re
 
 from pydantic import Field
 
-from assistant.errors import ToolArgumentError
-from tools.imaging.deid import context_key
+from tools.errors import ToolArgumentError
 from tools.imaging.image import LoadedImage
-from tools.imaging.loader import load_image
+from tools.imaging.reader import load_image
 from tools.imaging.render import display_array, encode_png
 from tools.imaging.volume import default_slice
 from tools.imaging.windowing import CT_PRESETS, WINDOW_PRESETS, Window, WindowPreset
@@ -82,7 +81,7 @@ def view_dicom(args: ViewDicomArgs, ctx: ToolContext) -> ViewDicomResult:
     for you to see.
     """
     att = ctx.attachment(args.image_id)
-    key = context_key(ctx.session_id, ctx.settings)
+    key = ctx.deid_key
     frame = default_slice(att.path, key) if args.frame is None else args.frame
     image = load_image(att.path, frame=frame, deid_key=key)
     window = _window(args, image)

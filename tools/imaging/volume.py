@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.errors import InputError, UnreadableImageError
+from tools.errors import InputError, UnreadableImageError
 from tools.imaging.archive import ZIP_MAGIC, unpack_once
 from tools.imaging.dicom import frame_count, read_dicom
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
+from tools.imaging.loader import load_file
 from tools.imaging.series import Series, group_series
 from tools.imaging.wsi_archive import slide_in_archive
 
@@ -99,12 +100,10 @@ def load_slice(
     keep_raw_header: bool = False,
 ) -> LoadedImage:
     """Decode slice `index` (0-based, anatomical order) of a series archive."""
-    from tools.imaging.loader import load_image  # the loader dispatches here for archives
-
     series = open_series(path, key)
     check_frame(index, series.count, "this series (slices)")
     file, frame = series.slices[index]
-    image = load_image(
+    image = load_file(
         file,
         frame=frame,
         deid_key=key,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.errors import UnreadableImageError, UploadRejectedError
+from tools.errors import UnreadableImageError, UploadRejectedError
 from tools.imaging.archive import ZIP_MAGIC, unpack_once
 from tools.imaging.dicom import read_dicom
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 from tools.segmentation.backends import get_segmenter
 from tools.segmentation.measure import measure
 from tools.segmentation.outputs import rle_decode, rle_encode
-from tools.segmentation.tool import SegmentArgs, SegmentResult, segment
+from tools.segmentation.schema import SegmentArgs
+from tools.segmentation.tool import SegmentResult, segment
 from tools.segmentation.types import Prompts, SegInput, Segmentation, Segmenter, Target
 
 __all__ = [

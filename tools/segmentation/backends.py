@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from assistant.errors import ToolArgumentError, ToolError
+from tools.errors import ToolArgumentError, ToolError
 from tools.segmentation.anatomy import LungFieldsSegmenter, RetinalVesselSegmenter, TissueSegmenter
 from tools.segmentation.config import SamSettings, SegmentationConfig, TotalSegSettings
 from tools.segmentation.interactive import InteractiveSegmenter

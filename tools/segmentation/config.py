@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from assistant.config import config_dir, read_settings
-
-FILE_NAME = "segmentation.yaml"
+from tools.settings import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SamSettings(_Strict):
+class SamSettings(Strict):
     """Where a SAM-architecture checkpoint lives (None: the sam backend is off)."""
 
     path: Path | None = None
@@ -25,7 +18,7 @@ class SamSettings(_Strict):
     normalize: Literal["imagenet", "minmax"] = "imagenet"
 
 
-class TotalSegSettings(_Strict):
+class TotalSegSettings(Strict):
     """TotalSegmentator for CT series: its home folder with the weights (None: off).
 
     ``home`` is TOTALSEG_HOME_DIR; the weights are read from ``home/nnunet/results``.
@@ -38,27 +31,10 @@ class TotalSegSettings(_Strict):
     device: Literal["cpu", "gpu", "mps"] = "cpu"
 
 
-class SegmentationConfig(_Strict):
+class SegmentationConfig(Strict):
     """Limits and model backends of the segment tool."""
 
     max_pixels: int = Field(default=25_000_000, ge=1)
     max_listed: int = Field(default=10, ge=1, le=500)
     sam: SamSettings = SamSettings()
     totalsegmentator: TotalSegSettings = TotalSegSettings()
-
-
-def read_config(path: Path) -> SegmentationConfig:
-    """Validate one YAML file; a missing file means defaults."""
-    if not path.is_file():
-        return SegmentationConfig()
-    return read_settings(path, SegmentationConfig, "segmentation configuration")
-
-
-@cache
-def _cached(path: Path) -> SegmentationConfig:
-    return read_config(path)
-
-
-def load_segmentation_config() -> SegmentationConfig:
-    """Return the configuration in the active config folder (cached per path)."""
-    return _cached(config_dir() / FILE_NAME)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from assistant.errors import ToolArgumentError
-from tools.imaging.deid import context_key
+from tools.errors import ToolArgumentError
 from tools.imaging.volume import Volume, is_series_archive, load_volume
 from tools.imaging.windowing import apply_window, preset_window
 from tools.registry import ToolContext, ToolResult
 from tools.segmentation.outputs import palette, render_overlay
+from tools.segmentation.schema import SegmentArgs
 from tools.segmentation.types import Target
 from tools.segmentation.volumetric import (
     VolumeSegmentation,
@@ -25,9 +24,6 @@ from tools.segmentation.volumetric import (
     labels_to_nifti,
     measure_volumes,
 )
-
-if TYPE_CHECKING:
-    from tools.segmentation.tool import SegmentArgs
 
 
 class VolumeSegmentResult(ToolResult):
@@ -70,7 +66,7 @@ def segment_ct(
             f"target 'ct_organs' needs a CT series (a ZIP of DICOM slices); {att.id} is a "
             "single image: use target 'prompted' or another target for it."
         )
-    volume = load_volume(att.path, context_key(ctx.session_id, ctx.settings))
+    volume = load_volume(att.path, ctx.deid_key)
     if volume.modality != "CT":
         raise ToolArgumentError(
             f"target 'ct_organs' needs a CT series; {att.id} is {volume.modality or 'unknown'}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from assistant.errors import ToolArgumentError
+from tools.errors import ToolArgumentError
 from tools.segmentation._skimage import color, feature, filters, morphology, segmentation
 from tools.segmentation.preprocess import Float, drop_alpha, to_float, to_gray
 from tools.segmentation.types import Labels, Prompts, SegInput, Segmentation, Target

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.errors import InputError
+from tools.errors import InputError
 
 Float = NDArray[np.float32]
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.errors import ToolArgumentError, ToolError
+from tools.errors import ToolArgumentError, ToolError
 from tools.segmentation.interactive import check_prompts, clip_box, keep_prompted
 from tools.segmentation.preprocess import resize_to, to_rgb8
 from tools.segmentation.types import Prompts, SegInput, Segmentation, Target

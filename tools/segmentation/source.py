@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.errors import ToolArgumentError, ToolError
-from tools.imaging.loader import load_image
+from tools.errors import ToolArgumentError, ToolError
+from tools.imaging.reader import load_image
 from tools.segmentation.interactive import clip_box
 from tools.segmentation.types import Target
 from tools.slides import SLIDES, is_slide

@@ -4,67 +4,21 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from typing import Annotated
 
 import numpy as np
 from pydantic import Field
 
-from assistant.errors import ToolError
-from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
-from tools.segmentation.backends import Backend, get_segmenter, volume_segmenter
-from tools.segmentation.config import load_segmentation_config
+from tools.errors import ToolError
+from tools.registry import ToolContext, ToolResult
+from tools.segmentation.backends import get_segmenter, volume_segmenter
+from tools.segmentation.config import SegmentationConfig
 from tools.segmentation.ct import VolumeSegmentResult, segment_ct
 from tools.segmentation.interactive import check_prompts, clip_box
 from tools.segmentation.measure import Area, Structure, measure, pixel_area, round_sig
 from tools.segmentation.outputs import palette, render_overlay, save_mask_png, save_rle_json
+from tools.segmentation.schema import SegmentArgs
 from tools.segmentation.source import Source, open_source
 from tools.segmentation.types import Prompts, SegInput, Segmentation, Target
-
-Pixel = Annotated[int, Field(ge=0)]
-Point = tuple[Pixel, Pixel]
-MAX_POINTS = 5
-"""Few on purpose: small models fill optional arrays, and long ones truncate the action."""
-
-
-class SegmentArgs(ToolArgs):
-    """Arguments of segment."""
-
-    image_id: ImageId
-    target: Target = Field(
-        description=(
-            "nuclei_he: cell nuclei in an H&E image (counted); nuclei_fluorescence: nuclei in "
-            "a fluorescence image (counted); tissue: tissue vs glass on a slide; lung_fields: "
-            "both lungs on a frontal chest X-ray; retinal_vessels: vessels on a fundus photo; "
-            "prompted: the object at the given points or inside the box; ct_organs: organs, "
-            "bones, vessels and muscles of a CT series (3-D, volumes in mL, backend "
-            "totalsegmentator)."
-        )
-    )
-    points: list[Point] = Field(
-        default_factory=list,
-        max_length=MAX_POINTS,
-        description="[[x, y], ...] pixels on the object (target prompted).",
-    )
-    background_points: list[Point] = Field(
-        default_factory=list,
-        max_length=MAX_POINTS,
-        description="[[x, y], ...] pixels NOT on the object (target prompted).",
-    )
-    box: tuple[Pixel, Pixel, Pixel, Pixel] | None = Field(
-        default=None,
-        description="[x0, y0, x1, y1] pixels: the object (prompted) or the region to analyse.",
-    )
-    microns_per_pixel: float | None = Field(
-        default=None,
-        gt=0,
-        le=100,
-        description="Microscopy scale in µm/px if known (e.g. 0.5 at 20x).",
-    )
-    backend: Backend = Field(
-        default="classical",
-        description="classical (default), sam (prompted only) or totalsegmentator "
-        "(ct_organs; chosen automatically for it).",
-    )
 
 
 class SegmentResult(ToolResult):
@@ -101,7 +55,7 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult | VolumeSegmen
     boxes, centroids, and an overlay image. On a CT series, target ct_organs labels up
     to 117 structures in 3-D and reports each one's volume in mL.
     """
-    config = load_segmentation_config()
+    config = ctx.get(SegmentationConfig)
     if args.target is Target.CT_ORGANS and args.backend in ("classical", "totalsegmentator"):
         return segment_ct(args, ctx, lambda: volume_segmenter(config), config.max_listed)
     att = ctx.attachment(args.image_id)

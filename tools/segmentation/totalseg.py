@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ToolError
+from tools.errors import ToolError
 from tools.imaging.volume import Volume
 from tools.segmentation.config import TotalSegSettings
 from tools.segmentation.volumetric import VolumeSegmentation, labels_from_nifti, to_nifti

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 from scipy import ndimage as ndi
 
-from assistant.errors import ToolError
+from tools.errors import ToolError
 from tools.imaging.volume import Volume
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from assistant.errors import UnreadableImageError
+from tools.errors import UnreadableImageError
 from tools.slides.base import Slide
 
 _LEVEL_FACTOR = 4

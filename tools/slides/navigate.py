@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from assistant.errors import ToolArgumentError
+from tools.errors import ToolArgumentError
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 from tools.slides.base import Slide
+from tools.slides.config import SlideSettings
 from tools.slides.guides import LEFT, draw_guides
 from tools.slides.opener import SLIDES
 from tools.slides.resolution import read_downsampled
@@ -32,20 +33,8 @@ from tools.slides.types import Region, SlideInfo
 from tools.slides.visits import Visit, list_visits, record_visit
 
 
-class SlideSettings(BaseModel):
-    """Tunables, read from ``ctx.settings["slides"]`` when present."""
-
-    thumbnail_max_side: int = Field(1024, ge=128, le=4096)
-    crop_max_side: int = Field(1024, ge=128, le=4096)
-    max_tissue_regions: int = Field(8, ge=0, le=50)
-    max_suggestions: int = Field(5, ge=0, le=50)
-    suggestion_power: float = Field(10.0, gt=0, description="Magnification a Z box shows at.")
-    min_zoom_side: int = Field(16, ge=1)
-    jpeg_quality: int = Field(90, ge=50, le=100)
-
-
 def _settings(ctx: ToolContext) -> SlideSettings:
-    return SlideSettings.model_validate(ctx.settings.get("slides", {}))
+    return ctx.get(SlideSettings)
 
 
 def _open(ctx: ToolContext, image_id: str) -> Slide:

@@ -10,7 +10,7 @@ from pathlib import Path
 import openslide
 import tifffile
 
-from assistant.errors import UnreadableImageError
+from tools.errors import UnreadableImageError
 from tools.imaging.wsi_archive import slide_in_archive
 from tools.slides.array_backend import ArraySlide
 from tools.slides.base import Slide

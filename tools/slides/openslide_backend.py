@@ -9,7 +9,7 @@ from typing import cast
 import openslide
 from PIL import Image
 
-from assistant.errors import UnreadableImageError
+from tools.errors import UnreadableImageError
 from tools.slides.base import Slide
 
 _PLAUSIBLE_MPP = (0.05, 100.0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from assistant.errors import ToolArgumentError
+from tools.errors import ToolArgumentError
 from tools.slides.base import Slide
 from tools.slides.types import Region, Units
 

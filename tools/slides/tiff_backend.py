@@ -18,7 +18,7 @@ import tifffile
 from numpy.typing import NDArray
 from PIL import Image
 
-from assistant.errors import UnreadableImageError
+from tools.errors import UnreadableImageError
 from tools.slides.base import Slide
 
 _JPEG = 7

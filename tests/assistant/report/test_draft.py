@@ -10,15 +10,15 @@ import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from assistant.config import load_profile
-from assistant.errors import LLMResponseError
 from assistant.graph import build_graph
 from assistant.report import Support, collect_evidence, draft_report, load_template, report_schema
 from assistant.state import AgentContext, AgentState
 from assistant.testing import ScriptedChatModel
 from retrieval.knowledge import KnowledgeBase
-from retrieval.tool import close_knowledge_bases, search_knowledge
+from retrieval.tool import KnowledgeSource, close_knowledge_bases, search_knowledge
 from tests.assistant.report.conftest import conversation
 from tests.conftest import make_attachment
+from tools.errors import LLMResponseError
 from tools.registry import Registry, Tool
 
 
@@ -113,7 +113,7 @@ async def test_graph_search_then_draft_cites_stored_passages(
         session_id="s1",
         session_dir=tmp_path,
         attachments={"img1": make_attachment(gradient_png)},
-        tool_settings={"knowledge_dir": str(kb.folder)},
+        tool_deps=[KnowledgeSource(kb.folder)],
     )
     state: dict[str, Any] = {}
     inputs: AgentState = {"messages": [HumanMessage(content="Effusion?")], "steps": 0}

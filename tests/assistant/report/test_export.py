@@ -93,8 +93,8 @@ def test_fhir_diagnostic_report_validates() -> None:
 def test_revising_a_sentence_rechecks_it() -> None:
     import pytest
 
-    from assistant.errors import ToolArgumentError
     from assistant.report import Support, revise_sentence
+    from tools.errors import ToolArgumentError
 
     report = _report()
     heart = report.sections[0].sentences[1]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import ConfigError
 from assistant.report.templates import available_templates, load_template
+from tools.errors import ConfigError
 
 
 def test_shipped_templates() -> None:

@@ -22,7 +22,7 @@ from pydicom.uid import (
 
 from tests.tools.imaging.conftest import MakeDicom
 from tests.tools.imaging.factory import LOSSLESS, UNCOMPRESSED, ct_phantom, pydicom_sample
-from tools.imaging.loader import load_image
+from tools.imaging.reader import load_image
 from tools.imaging.render import display_array, render_png
 
 HU = ct_phantom().astype(np.int32) - 1024

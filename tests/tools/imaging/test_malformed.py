@@ -10,11 +10,11 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
-from assistant.errors import UnreadableImageError
 from tests.tools.imaging.conftest import MakeDicom
 from tests.tools.imaging.factory import pydicom_sample
+from tools.errors import UnreadableImageError
 from tools.imaging.limits import call_with_timeout
-from tools.imaging.loader import load_image
+from tools.imaging.reader import load_image
 
 
 def test_truncated_pixel_data(ct_dicom: Path) -> None:

@@ -9,9 +9,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from assistant.errors import InputError, ToolArgumentError
-from tests.tools.imaging.conftest import MakeDicom
-from tools.imaging.loader import load_image
+from tools.errors import InputError, ToolArgumentError
+from tools.imaging.reader import load_image
 from tools.imaging.render import display_array
 
 
@@ -66,25 +65,6 @@ def test_whole_image_pixel_limit(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"300×200 = 60,000 pixels exceeds the limit of 1,000"):
         load_image(tmp_path / "big.png", max_pixels=1000)
 
-
-def test_cine_is_an_animated_png_with_one_window(make_dicom: MakeDicom) -> None:
-    import io
-
-    from tests.tools.imaging.factory import ct_phantom
-    from tools.imaging.cine import cine_frames, render_cine
-
-    assert cine_frames(5, 10) == [0, 1, 2, 3, 4]
-    assert cine_frames(120, 4) == [0, 40, 79, 119]
-    frames = np.stack([ct_phantom() + 200 * i for i in range(4)]).astype(np.int16)
-    path = make_dicom("cine.dcm", pixels=frames, frames=4, window=None)
-    data = render_cine(path, 32, fps=5)
-    with Image.open(io.BytesIO(data)) as apng:
-        assert getattr(apng, "n_frames", 1) == 4 and apng.info["duration"] == 200
-        apng.seek(0)
-        first = np.asarray(apng.convert("L"))
-        apng.seek(3)
-        last = np.asarray(apng.convert("L"))
-    assert last.mean() > first.mean()  # one shared window: brighter frames stay brighter
 
 
 def test_lzw_tiff_and_gif_through_pillow(tmp_path: Path) -> None:

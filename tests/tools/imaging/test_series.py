@@ -11,8 +11,8 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
 
-from assistant.errors import UnreadableImageError
 from tests.tools.imaging.factory import PHI, ct_phantom, make_dataset
+from tools.errors import UnreadableImageError
 from tools.imaging.series import group_series, read_dicomdir
 
 

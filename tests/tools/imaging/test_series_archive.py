@@ -15,18 +15,18 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
 
-from assistant.config import UploadSettings
-from assistant.errors import ToolArgumentError, UploadRejectedError
 from assistant.sessions import SessionStore
 from tests.tools.imaging.conftest import tool_context
 from tests.tools.imaging.factory import PHI_VALUES, ct_phantom, make_dataset
+from tools.errors import ToolArgumentError, UploadRejectedError
 from tools.imaging.archive import SERIES_MEDIA_TYPE
 from tools.imaging.deid import safe_display_name
 from tools.imaging.describe import DescribeImageArgs, describe_image
-from tools.imaging.loader import load_image
+from tools.imaging.reader import load_image
 from tools.imaging.uploads import check_upload
 from tools.imaging.view import ViewDicomArgs, view_dicom
 from tools.imaging.volume import default_slice, load_volume, open_series
+from tools.settings import UploadSettings
 
 LIMITS = UploadSettings(max_bytes=5_000_000, max_pixels=10_000_000, max_frames=50)
 ZS = [6.0, 0.0, 4.0, 2.0, 8.0]  # stored out of order; slice i must come out at z = 2 i

@@ -18,14 +18,14 @@ import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 from PIL import Image
 
+from assistant.catalog import REGISTRY
 from assistant.config import load_profile
-from assistant.errors import ToolArgumentError, UnreadableImageError
 from assistant.graph import build_graph
 from assistant.state import AgentContext
 from assistant.testing import ScriptedChatModel
 from tests.tools.imaging.conftest import MakeDicom, tool_context
 from tests.tools.imaging.factory import PHI_VALUES, ct_phantom
-from tools.catalog import REGISTRY
+from tools.errors import ToolArgumentError, UnreadableImageError
 from tools.imaging.deid import safe_display_name
 from tools.imaging.describe import DescribeImageArgs, describe_image
 from tools.imaging.view import ViewDicomArgs, view_dicom

@@ -13,11 +13,11 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
-from assistant.config import UploadSettings
-from assistant.errors import UploadRejectedError
 from tests.tools.imaging.conftest import MakeDicom
 from tests.tools.imaging.factory import ct_phantom
+from tools.errors import UploadRejectedError
 from tools.imaging.uploads import check_upload, copy_upload, store_upload
+from tools.settings import UploadSettings
 
 LIMITS = UploadSettings(
     max_bytes=2_000_000, max_slide_bytes=3_000_000, max_pixels=10_000_000, max_frames=4
@@ -157,7 +157,7 @@ def test_dicom_with_a_tiff_preamble_is_dicom(ct_dicom: Path) -> None:
     data[:8] = b"II*\x00\x08\x00\x00\x00"
     ct_dicom.write_bytes(bytes(data))
     assert check_upload(ct_dicom, "x.dcm", LIMITS) == "application/dicom"
-    from tools.imaging.loader import load_image
+    from tools.imaging.reader import load_image
 
     assert load_image(ct_dicom).source_format == "DICOM"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.errors import ToolArgumentError
 from tests.tools.segmentation.synthetic import (
     NUCLEUS_CENTRES,
     chest_xray,
@@ -14,6 +13,7 @@ from tests.tools.segmentation.synthetic import (
     he_tile,
     nuclei_mask,
 )
+from tools.errors import ToolArgumentError
 from tools.segmentation.anatomy import (
     LungFieldsSegmenter,
     RetinalVesselSegmenter,
@@ -179,7 +179,7 @@ ODD_IMAGES: dict[str, np.ndarray] = {
 @pytest.mark.parametrize("name", list(ODD_IMAGES))
 @pytest.mark.parametrize("target", [t for t in Target if t is not Target.CT_ORGANS])  # 2-D ones
 def test_odd_images_give_labels_or_a_clear_error(name: str, target: Target) -> None:
-    from assistant.errors import MedAssistError
+    from tools.errors import MedAssistError
     from tools.segmentation.backends import CLASSICAL
 
     img = ODD_IMAGES[name]

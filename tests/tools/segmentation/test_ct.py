@@ -18,15 +18,16 @@ import pytest
 from PIL import Image
 from pydicom.uid import ExplicitVRLittleEndian
 
-from assistant.errors import ToolArgumentError, ToolError
 from tests.tools.imaging.conftest import tool_context
 from tests.tools.imaging.factory import PHI_VALUES, ct_phantom, make_dataset, write
 from tests.tools.imaging.test_series_archive import _series_zip
+from tools.errors import ToolArgumentError, ToolError
 from tools.imaging.archive import SERIES_MEDIA_TYPE
 from tools.imaging.volume import Volume, load_volume
 from tools.segmentation import tool as segment_tool
 from tools.segmentation.config import SegmentationConfig, TotalSegSettings
-from tools.segmentation.tool import SegmentArgs, segment
+from tools.segmentation.schema import SegmentArgs
+from tools.segmentation.tool import segment
 from tools.segmentation.totalseg import (
     FAST_TASKS,
     INSTALL_ADVICE,

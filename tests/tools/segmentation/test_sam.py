@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import SamConfig, SamModel
 
-from assistant.errors import ToolArgumentError, ToolError
+from tools.errors import ToolArgumentError, ToolError
 from tools.segmentation.backends import get_segmenter, sam_segmenter
 from tools.segmentation.config import SamSettings, SegmentationConfig
 from tools.segmentation.sam import SamSegmenter, prepare

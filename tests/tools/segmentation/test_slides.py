@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.errors import ToolArgumentError, ToolError
 from tests.conftest import make_attachment
 from tests.tools.segmentation.synthetic import NUCLEUS_CENTRES, he_tile, nuclei_mask
+from tools.errors import ToolArgumentError, ToolError
 from tools.registry import ToolContext
 from tools.segmentation import source
-from tools.segmentation.tool import SegmentArgs, segment
+from tools.segmentation.config import SegmentationConfig
+from tools.segmentation.schema import SegmentArgs
+from tools.segmentation.tool import segment
 from tools.slides.synthetic import tiled_jpeg_slide
 
 BLOCK = 256
@@ -82,11 +84,10 @@ def test_whole_slide_needs_a_box_except_tissue(
     assert min(b[0] for b in boxes) <= 4 and max(b[2] for b in boxes) >= 3 * BLOCK + 136
 
 
-def test_box_limit_on_slides(slide: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "cfg").mkdir()
-    (tmp_path / "cfg" / "segmentation.yaml").write_text("max_pixels: 10000\n")
-    monkeypatch.setenv("MEDASSIST_CONFIG_DIR", str(tmp_path / "cfg"))
+def test_box_limit_on_slides(slide: Path, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, slide)
+    ctx.deps = [SegmentationConfig(max_pixels=10_000)]
     with pytest.raises(ToolError, match="box of 200×200 px is over segment's 10,000 px limit"):
-        segment(_args(target="nuclei_he", box=[0, 0, 200, 200]), _ctx(tmp_path, slide))
+        segment(_args(target="nuclei_he", box=[0, 0, 200, 200]), ctx)
     with pytest.raises(ToolArgumentError, match="lies outside the 1024×1024 slide"):
         segment(_args(target="nuclei_he", box=[2000, 0, 2100, 50]), _ctx(tmp_path, slide))

@@ -11,8 +11,8 @@ import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 from PIL import Image
 
+from assistant.catalog import REGISTRY
 from assistant.config import load_profile
-from assistant.errors import ToolArgumentError, ToolError
 from assistant.graph import build_graph
 from assistant.messages import ARTIFACTS_KEY
 from assistant.state import AgentContext
@@ -25,10 +25,12 @@ from tests.tools.segmentation.synthetic import (
     nuclei_mask,
     write_dicom,
 )
-from tools.catalog import REGISTRY
+from tools.errors import ToolArgumentError, ToolError
 from tools.registry import ToolContext
+from tools.segmentation.config import SegmentationConfig
 from tools.segmentation.outputs import rle_decode
-from tools.segmentation.tool import SegmentArgs, segment
+from tools.segmentation.schema import SegmentArgs
+from tools.segmentation.tool import segment
 
 
 def _read(path: Path) -> np.ndarray:
@@ -106,19 +108,17 @@ def test_microns_per_pixel_and_counts(tmp_path: Path) -> None:
     assert "6 nuclei, total" in result.artifacts[0].caption
 
 
-def test_pixels_without_scale_and_listing_cap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "cfg").mkdir()
-    (tmp_path / "cfg" / "segmentation.yaml").write_text("max_listed: 4\nmax_pixels: 20000\n")
-    monkeypatch.setenv("MEDASSIST_CONFIG_DIR", str(tmp_path / "cfg"))
+def test_pixels_without_scale_and_listing_cap(tmp_path: Path) -> None:
+    config = SegmentationConfig(max_listed=4, max_pixels=20_000)
     ctx = _ctx(tmp_path, _png(tmp_path, fluorescence(nuclei_mask())))
+    ctx.deps = [config]
     result = segment(_args(target="nuclei_fluorescence"), ctx)
     assert result.total_area.unit == "px" and result.scale.startswith("no physical scale")
     assert len(result.structures) == 4 and result.structures_not_listed == 2
     areas = [s.area_px for s in result.structures]
     assert areas == sorted(areas, reverse=True)
     big = _ctx(tmp_path, _png(tmp_path, np.zeros((150, 150), np.uint8), "big.png"))
+    big.deps = [config]
     with pytest.raises(ToolError, match="150×150 px is over segment's 20,000 px limit"):
         segment(_args(target="tissue"), big)
 

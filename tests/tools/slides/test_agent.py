@@ -8,12 +8,12 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, ToolMessage
 
+from assistant.catalog import REGISTRY
 from assistant.config import load_profile
 from assistant.graph import build_graph
 from assistant.state import AgentContext
 from assistant.testing import ScriptedChatModel
 from tests.conftest import make_attachment
-from tools.catalog import REGISTRY
 from tools.slides.visits import list_visits
 
 OVERVIEW = '{"tool": "slide_overview", "arguments": {"image_id": "wsi1"}}'

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assistant.errors import UploadRejectedError
 from tests.tools.slides.conftest import HEIGHT, RED, WIDTH, base_image
+from tools.errors import UploadRejectedError
 from tools.slides import SlideCache, TileServer, is_slide, open_slide, thumbnail_png
 from tools.slides import base as slide_base
 from tools.slides.array_backend import ArraySlide
@@ -109,9 +109,9 @@ def test_dicom_wsi_levels_uploaded_to_a_session_open_as_one_pyramid(
     by side (under hashed names), where OpenSlide finds the whole pyramid from any of them."""
     from functools import partial
 
-    from assistant.config import UploadSettings
     from assistant.sessions import SessionStore
     from tools.imaging.uploads import check_upload
+    from tools.settings import UploadSettings
 
     store = SessionStore(tmp_path / "data", partial(check_upload, limits=UploadSettings()))
     session = store.create().id
@@ -131,12 +131,12 @@ def test_a_zip_of_dicom_wsi_levels_is_one_slide_attachment(slide_dir: Path, tmp_
     import zipfile
     from functools import partial
 
-    from assistant.config import UploadSettings
     from assistant.sessions import SessionStore
     from tools.imaging.deid import safe_display_name
     from tools.imaging.uploads import check_upload
     from tools.imaging.volume import is_series_archive
     from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE
+    from tools.settings import UploadSettings
 
     archive = tmp_path / "Doe_Jane_biopsy.zip"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assistant.errors import ToolArgumentError, UnreadableImageError
 from tests.conftest import make_attachment
 from tests.tools.slides.conftest import BLUE_BOX, RED, RED_BOX
+from tools.errors import ToolArgumentError, UnreadableImageError
 from tools.registry import ToolContext
+from tools.slides.config import SlideSettings
 from tools.slides.guides import LEFT, TOP
 from tools.slides.navigate import (
     SlideNoteArgs,
@@ -73,7 +74,7 @@ def test_zoom_returns_the_content_at_full_resolution(ctx: ToolContext) -> None:
 
 
 def test_zoom_out_lowers_magnification(ctx: ToolContext) -> None:
-    ctx.settings = {"slides": {"crop_max_side": 256}}
+    ctx.deps = [SlideSettings(crop_max_side=256)]
     result, crop = _zoom(ctx, 0, 0, 1024, 768)
     assert (result.shown_width, result.shown_height) == (256, 192)
     assert result.magnification == 5.0 and result.um_per_px == 2.0 and not result.full_resolution

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from assistant.errors import UnreadableImageError
 from tests.tools.slides.conftest import BLUE, HEIGHT, RED, RED_BOX, WIDTH, base_image
+from tools.errors import UnreadableImageError
 from tools.slides.array_backend import ArraySlide
 from tools.slides.base import Slide
 from tools.slides.opener import SlideCache, open_slide

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.errors import ToolArgumentError
 from tests.tools.slides.conftest import RED, RED_BOX
+from tools.errors import ToolArgumentError
 from tools.slides.opener import open_slide
 from tools.slides.resolution import Resolution, read_at, read_downsampled, target_downsample
 from tools.slides.types import Region, Units

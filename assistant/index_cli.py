@@ -16,11 +16,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from assistant.errors import InputError
+from assistant.config import load_config
 from retrieval.config import RetrievalConfig, load_retrieval_config
 from retrieval.ingest import discover, read_file
 from retrieval.knowledge import KnowledgeBase
 from retrieval.types import Document, Filters, Modality, Section
+from tools.errors import InputError
 
 __all__ = ["add_index_commands", "default_knowledge_dir"]
 
@@ -30,8 +31,6 @@ _FILES_PER_COMMIT = 500
 
 def default_knowledge_dir() -> Path:
     """``<data_dir>/knowledge`` of the application configuration."""
-    from assistant.config import load_config
-
     knowledge = load_config().knowledge.dir
     assert knowledge is not None  # resolved by load_config
     return knowledge
@@ -42,7 +41,9 @@ def _out(text: str) -> None:
 
 
 def _config(args: argparse.Namespace) -> RetrievalConfig:
-    return load_retrieval_config(args.retrieval_config)
+    if args.retrieval_config is not None:
+        return load_retrieval_config(args.retrieval_config)
+    return load_config().retrieval
 
 
 def _kb_dir(args: argparse.Namespace) -> Path:

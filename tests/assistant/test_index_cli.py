@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError
-from retrieval.cli import add_index_commands
+from assistant.index_cli import add_index_commands
+from tools.errors import InputError
 
 
 def _run(argv: list[str]) -> int:

@@ -1,0 +1,50 @@
+"""`load_image`: one frame of any image attachment, a single file or a series archive.
+
+Single files are decoded by `loader.load_file`; a ZIP of a series is read slice by slice
+through `volume.load_slice` (slice ``frame`` in anatomical order).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage
+from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
+from tools.imaging.loader import PROCESS_KEY, load_file, sniff
+from tools.imaging.volume import load_slice
+
+__all__ = ["LoadedImage", "load_image"]
+
+
+def load_image(
+    path: Path,
+    *,
+    frame: int = 0,
+    deid_key: str | None = None,
+    keep_raw_header: bool = False,
+    timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    with_metadata: bool = True,
+) -> LoadedImage:
+    """Decode frame `frame` (0-based) of the image, DICOM or series archive at `path`.
+
+    `deid_key` is the session's de-identification key; see `loader.load_file` for the rest.
+    """
+    if sniff(path) == "series":
+        return load_slice(
+            path,
+            frame,
+            deid_key or PROCESS_KEY,
+            timeout_s=timeout_s,
+            max_pixels=max_pixels,
+            keep_raw_header=keep_raw_header,
+        )
+    return load_file(
+        path,
+        frame=frame,
+        deid_key=deid_key,
+        keep_raw_header=keep_raw_header,
+        timeout_s=timeout_s,
+        max_pixels=max_pixels,
+        with_metadata=with_metadata,
+    )

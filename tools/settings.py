@@ -1,0 +1,84 @@
+"""Typed settings shared by every layer: the strict base, YAML reading, environment overrides.
+
+Each package declares its own settings models (uploads and privacy here, segmentation in
+`tools.segmentation.config`, slides in `tools.slides.config`, retrieval in
+`retrieval.config`); `assistant.config` assembles them into one `AppConfig`, validated at
+start-up, with the same ``MEDASSIST_<SECTION>__<FIELD>`` overrides for every section.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tools.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "REPO_ROOT",
+    "PrivacySettings",
+    "Strict",
+    "UploadSettings",
+    "config_dir",
+    "read_settings",
+    "read_yaml",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "MEDASSIST_"
+
+
+class Strict(BaseModel):
+    """Base of every settings model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UploadSettings(Strict):
+    """Limits applied before an upload is stored."""
+
+    max_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    max_slide_bytes: int = Field(
+        8 * 1024**3, ge=1, description="tiled whole-slide files (SVS, tiled TIFF, DICOM-WSI)"
+    )
+    max_pixels: int = Field(400_000_000, ge=1)
+    max_frames: int = Field(2000, ge=1)
+    max_archive_members: int = Field(5000, ge=1, description="files in one ZIP of a series")
+    max_unpacked_bytes: int = Field(2 * 1024**3, ge=1, description="a ZIP's unpacked size")
+
+
+class PrivacySettings(Strict):
+    """De-identification. Nothing leaves the machine unless a remote LLM URL is configured."""
+
+    deid_secret: str = Field("", description="salt for pseudonyms and UID remapping")
+    keep_upload_names: bool = Field(True, description="False: non-DICOM names become hashes")
+
+
+def config_dir() -> Path:
+    """Folder holding app.yaml, the section files and models/*.yaml."""
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG_DIR", REPO_ROOT / "configs"))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML file; ConfigError when it cannot be read or is not a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def read_settings(path: Path, model: type[M], what: str, **extra: Any) -> M:
+    """Validate the YAML file at `path` (plus `extra` fields) as `model`; ConfigError if not."""
+    try:
+        return model.model_validate({**extra, **read_yaml(path)})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {what} {path}:\n{exc}") from exc
