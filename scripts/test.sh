@@ -16,5 +16,7 @@ echo "==> ruff" >&2
 .venv/bin/ruff check .
 echo "==> mypy" >&2
 .venv/bin/mypy
+echo "==> import contracts (lint-imports)" >&2
+.venv/bin/lint-imports --no-cache
 echo "==> pytest" >&2
 exec .venv/bin/python -m pytest "$@"
