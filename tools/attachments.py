@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Attachment", "AttachmentKind", "ImageFacts"]
+__all__ = ["Attachment", "AttachmentKind", "ImageClass", "ImageFacts"]
 
 
 class AttachmentKind(StrEnum):
@@ -36,6 +37,22 @@ class AttachmentKind(StrEnum):
         return self in (AttachmentKind.SLIDE, AttachmentKind.SLIDE_ARCHIVE)
 
 
+class ImageClass(StrEnum):
+    """What a picture shows, for choosing tools and defaults (from the header or a classifier)."""
+
+    RADIOGRAPH = "radiograph"
+    """Grayscale projection radiograph (chest X-ray and the like)."""
+    CROSS_SECTION = "cross_section"
+    """A CT or MR slice or series."""
+    STAINED_TISSUE = "stained_tissue"
+    """Bright-field histology: H&E or IHC."""
+    FLUORESCENCE = "fluorescence"
+    """Fluorescence microscopy (bright nuclei on a dark background)."""
+    FUNDUS = "fundus"
+    """Colour photograph of the retina."""
+    OTHER = "other"
+
+
 class ImageFacts(BaseModel):
     """De-identified facts read from the header at upload (never names, ids or dates)."""
 
@@ -49,6 +66,8 @@ class ImageFacts(BaseModel):
     body_part: str | None = None
     spacing_known: bool = False
     """Whether pixel spacing (mm) or microns per pixel is known, so areas are physical."""
+    image_class: ImageClass | None = None
+    image_class_by: Literal["header", "classifier", "person"] | None = None
 
 
 @dataclass(frozen=True)
