@@ -1,9 +1,15 @@
-"""What a turn reports while it runs: tokens, tool steps, notices, errors, the end."""
+"""What a turn reports while it runs: tokens, tool steps, notices, errors, the end.
+
+Graph nodes write these dataclasses to LangGraph's custom stream; the `Assistant` façade
+passes them on to the UI and the CLI unchanged.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+ToolStatus = Literal["success", "error"]
 
 
 @dataclass(frozen=True)
@@ -15,7 +21,7 @@ class Token:
 
 @dataclass(frozen=True)
 class ToolStarted:
-    """The agent called a tool."""
+    """The agent (or the person, directly) called a tool."""
 
     call_id: str
     name: str
@@ -24,11 +30,11 @@ class ToolStarted:
 
 @dataclass(frozen=True)
 class ToolFinished:
-    """A tool returned (status 'success') or failed with a message for the model ('error')."""
+    """A tool returned ('success') or failed with a message for the model ('error')."""
 
     call_id: str
     name: str
-    status: str
+    status: ToolStatus
     content: str
     artifacts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -55,19 +61,5 @@ class TurnDone:
 
 
 TurnEvent = Token | ToolStarted | ToolFinished | Notice | TurnFailed | TurnDone
-
-
-def from_stream(chunk: dict[str, Any]) -> TurnEvent | None:
-    """Convert a custom stream item written by a graph node."""
-    kind = chunk.get("event")
-    if kind == "token":
-        return Token(chunk["text"])
-    if kind == "tool_start":
-        return ToolStarted(chunk["call_id"], chunk["name"], dict(chunk["arguments"]))
-    if kind == "tool_end":
-        return ToolFinished(
-            chunk["call_id"], chunk["name"], chunk["status"], chunk["content"], chunk["artifacts"]
-        )
-    if kind == "notice":
-        return Notice(chunk["text"])
-    return None
+STREAMED = (Token, ToolStarted, ToolFinished, Notice)
+"""The events graph nodes write to the custom stream."""

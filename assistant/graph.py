@@ -1,4 +1,7 @@
-"""The agent graph, wired in one place: decide → (run_tools → decide)* → respond."""
+"""The agent graph, wired in one place: decide → (run_tools → decide)* → respond.
+
+A tool the person runs directly takes one step: decide (the planned call) → run_tools → end.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,11 @@ def route_after_decide(state: AgentState) -> str:
     return {"tools": "run_tools", "respond": "respond"}.get(state.get("route", "end"), END)
 
 
+def route_after_tools(state: AgentState) -> str:
+    """A tool the person ran directly ends the run; otherwise the model decides again."""
+    return END if state.get("direct") else "decide"
+
+
 def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None = None,
 ) -> CompiledStateGraph[AgentState, AgentContext, AgentState, AgentState]:
@@ -27,7 +35,7 @@ def build_graph(
     builder.add_node("respond", respond)
     builder.add_edge(START, "decide")
     builder.add_conditional_edges("decide", route_after_decide, ["run_tools", "respond", END])
-    builder.add_edge("run_tools", "decide")
+    builder.add_conditional_edges("run_tools", route_after_tools, ["decide", END])
     builder.add_edge("respond", END)
     return builder.compile(checkpointer=checkpointer)
 

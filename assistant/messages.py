@@ -27,6 +27,8 @@ from tools.slides import is_slide, thumbnail_png
 ATTACHMENTS_KEY = "attachments"
 ARTIFACTS_KEY = "artifact_paths"
 SYNTHETIC_KEY = "synthetic"
+DIRECT_TOOL_KEY = "direct_tool"
+"""On a HumanMessage recording that the person ran a tool themselves (its name)."""
 
 
 def _image_part(path: Path, max_side: int, ct_windows_rgb: bool = False) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from langgraph.runtime import Runtime
 
 from assistant import prompts
 from assistant.actions import action_schema, native_tools, parse_action
-from assistant.llm import ChatRequest, Message, ToolCall, collect
+from assistant.events import Notice, Token, ToolFinished, ToolStarted, ToolStatus
+from assistant.llm import ChatRequest, Message, ToolCall, collect, stream_answer
 from assistant.messages import ARTIFACTS_KEY, SYNTHETIC_KEY, to_openai
 from assistant.state import AgentContext, AgentState, Route
 from tools.errors import InputError, ToolArgumentError, ToolError
@@ -84,12 +85,12 @@ async def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     try:
         call = parse_action(reply.text)
     except ToolArgumentError as exc:
-        writer({"event": "notice", "text": f"model action ignored: {exc}"})
+        writer(Notice(f"model action ignored: {exc}"))
         return {"route": "respond"}
     if call is None:
         return {"route": "respond"}
     if _repeats_this_turn(state, call):
-        writer({"event": "notice", "text": f"{call.name} was already called with these arguments"})
+        writer(Notice(f"{call.name} was already called with these arguments"))
         return {"route": "respond"}
     return {"messages": [_as_ai_message([call])], "route": "tools"}
 
@@ -118,18 +119,23 @@ async def _decide_native(state: AgentState, ctx: AgentContext) -> dict[str, Any]
         tool_choice=forced.name if forced else ("auto" if tools else None),
     )
     writer = get_stream_writer()
-    text, calls = "", []
-    async for chunk in ctx.model.stream(request):
-        if chunk.text:
-            text += chunk.text
-            writer({"event": "token", "text": chunk.text})
-        calls.extend(chunk.tool_calls)
+    reply = await stream_answer(ctx.model, request, lambda text: writer(Token(text)))
+    # Calls of an answer cut short may be truncated: the cut text is the answer instead.
+    calls = [] if reply.incomplete else reply.tool_calls
+    if reply.incomplete:
+        writer(Notice(reply.advice))
+    message = _as_ai_message(calls, reply.text)
+    message.additional_kwargs.update(reply.marks())
     route: Route = "tools" if calls else "end"
-    return {"messages": [_as_ai_message(calls, text)], "route": route}
+    return {"messages": [message], "route": route}
 
 
 async def run_tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Execute the last message's tool calls; argument and input errors go back to the model."""
+    """Execute the last message's tool calls; argument and input errors go back to the model.
+
+    Any other exception is a bug: its step is closed as failed for the UI, then it ends the
+    turn (the façade logs it and reports it as TurnFailed).
+    """
     ctx = runtime.context
     last = state["messages"][-1]
     assert isinstance(last, AIMessage), "run_tools follows an AIMessage with tool calls"
@@ -140,54 +146,32 @@ async def run_tools(state: AgentState, runtime: Runtime[AgentContext]) -> dict[s
     out: list[AnyMessage] = []
     images: list[str] = []
     for call in last.tool_calls:
-        call_id = call["id"] or ""
-        writer(
-            {
-                "event": "tool_start",
-                "call_id": call_id,
-                "name": call["name"],
-                "arguments": call["args"],
-            }
-        )
+        call_id, name = call["id"] or "", call["name"]
+        writer(ToolStarted(call_id, name, dict(call["args"])))
+        status: ToolStatus = "success"
+        artifacts: list[dict[str, Any]] = []
         try:
-            tool = ctx.registry.get(call["name"])
+            tool = ctx.registry.get(name)
             result = await tool.run(tool.parse_args(call["args"]), tool_ctx)
         except (ToolError, InputError) as exc:
-            message = str(exc)
-            out.append(
-                ToolMessage(
-                    content=message, tool_call_id=call_id, name=call["name"], status="error"
-                )
-            )
-            writer(
-                {
-                    "event": "tool_end",
-                    "call_id": call_id,
-                    "name": call["name"],
-                    "status": "error",
-                    "content": message,
-                    "artifacts": [],
-                }
-            )
-            continue
-        content = result.for_model()
-        artifacts = [a.model_dump() for a in result.artifacts]
-        images += [a.path for a in result.artifacts if a.kind == "image"]
+            status, content = "error", str(exc)
+        except Exception:
+            writer(ToolFinished(call_id, name, "error", "the tool failed unexpectedly"))
+            raise
+        else:
+            content = result.for_model()
+            artifacts = [a.model_dump() for a in result.artifacts]
+            images += [a.path for a in result.artifacts if a.kind == "image"]
         out.append(
             ToolMessage(
-                content=content, tool_call_id=call_id, name=call["name"], artifact=artifacts
+                content=content,
+                tool_call_id=call_id,
+                name=name,
+                status=status,
+                artifact=artifacts,
             )
         )
-        writer(
-            {
-                "event": "tool_end",
-                "call_id": call_id,
-                "name": call["name"],
-                "status": "success",
-                "content": content,
-                "artifacts": artifacts,
-            }
-        )
+        writer(ToolFinished(call_id, name, status, content, artifacts))
     if images and ctx.profile.vision:
         # vLLM refuses images inside tool messages: send them in a following user message.
         out.append(
@@ -212,9 +196,8 @@ async def respond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         frequency_penalty=ctx.profile.sampling.frequency_penalty,
     )
     writer = get_stream_writer()
-    text = ""
-    async for chunk in ctx.model.stream(request):
-        if chunk.text:
-            text += chunk.text
-            writer({"event": "token", "text": chunk.text})
-    return {"messages": [AIMessage(content=text.strip())], "route": "end"}
+    reply = await stream_answer(ctx.model, request, lambda text: writer(Token(text)))
+    if reply.incomplete:  # kept, and stored marked as cut short (never as complete)
+        writer(Notice(reply.advice))
+    answer = AIMessage(content=reply.text.strip(), additional_kwargs=reply.marks())
+    return {"messages": [answer], "route": "end"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,11 +14,11 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, ModelProfile, load_profile
-from assistant.events import TurnDone, TurnEvent, TurnFailed, from_stream
+from assistant.events import STREAMED, TurnDone, TurnEvent, TurnFailed
 from assistant.graph import build_graph
 from assistant.llm import ChatModel, OpenAIChatModel
-from assistant.messages import ATTACHMENTS_KEY
-from assistant.regions import ZOOM_TOOL, region_call
+from assistant.messages import ATTACHMENTS_KEY, DIRECT_TOOL_KEY
+from assistant.regions import ZOOM_TOOL, DrawnRegion, region_call
 from assistant.report import (
     DraftReport,
     FollowupAnswer,
@@ -189,18 +189,23 @@ class Assistant:
         attachment_ids: Sequence[str] = (),
         force_tool: str | None = None,
         max_steps: int | None = None,
+        region: DrawnRegion | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Run one user turn, streaming its events. Failures end in TurnFailed, never raise.
 
         `max_steps` overrides the configured tool-step budget for this turn (0: answer
-        directly). A message naming a region of an attached slide (as the slide viewer
-        writes it) starts with `slide_zoom` on exactly that region. The user's message is
-        checkpointed before the model is called, so it survives a dead model server or a
-        killed process.
+        directly). A `region` drawn on an attached slide (the slide viewer sends one), or a
+        message naming one in words, starts with `slide_zoom` on exactly that box. The
+        user's message is checkpointed before the model is called, so it survives a dead
+        model server or a killed process.
         """
-        info = self.sessions.get(session_id)
-        if force_tool is not None:
-            self.registry.get(force_tool)
+        try:
+            info = self.sessions.get(session_id)
+            if force_tool is not None:
+                self.registry.get(force_tool)
+        except MedAssistError as exc:
+            yield TurnFailed(str(exc))
+            return
         message = HumanMessage(
             content=text, additional_kwargs={ATTACHMENTS_KEY: list(attachment_ids)}
         )
@@ -209,38 +214,83 @@ class Assistant:
             context.max_steps = max_steps
         planned = None
         if force_tool in (None, ZOOM_TOOL):
-            planned = region_call(text, context.attachments)
-        inputs = {
-            "messages": [message],
-            "steps": 0,
-            "force_tool": force_tool,
-            "planned_call": planned,
-            "route": "end",
-        }
-        config = {"configurable": {"thread_id": session_id}}
+            planned = region_call(text, context.attachments, region)
         title = (
             text.strip().splitlines()[0][:60]
             if info.title == "New consultation" and text.strip()
             else None
         )
         self.sessions.touch(session_id, title)
+        inputs = {
+            "messages": [message],
+            "steps": 0,
+            "force_tool": force_tool,
+            "planned_call": planned,
+            "direct": False,
+            "route": "end",
+        }
+        async for event in self._stream(session_id, inputs, context):
+            yield event
+
+    async def run_tool(
+        self, session_id: str, name: str, arguments: Mapping[str, Any]
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one tool as the person asked, with these arguments, as a step of the session.
+
+        It joins the conversation exactly as if the model had called it (the model sees the
+        result next turn; reports cite it), then the run ends without a model answer. Invalid
+        arguments end in TurnFailed naming the problem; nothing is stored for them.
+        """
+        try:
+            self.sessions.get(session_id)
+            tool = self.registry.get(name)
+            args = tool.parse_args(arguments).model_dump(mode="json", exclude_none=True)
+        except MedAssistError as exc:
+            yield TurnFailed(str(exc))
+            return
+        message = HumanMessage(
+            content=f"I ran {name} myself.", additional_kwargs={DIRECT_TOOL_KEY: name}
+        )
+        inputs = {
+            "messages": [message],
+            "steps": 0,
+            "force_tool": None,
+            "planned_call": {"name": name, "args": args},
+            "direct": True,
+            "route": "end",
+        }
+        self.sessions.touch(session_id)
+        async for event in self._stream(session_id, inputs, self._context(session_id)):
+            yield event
+
+    async def _stream(
+        self, session_id: str, inputs: dict[str, Any], context: AgentContext
+    ) -> AsyncIterator[TurnEvent]:
+        """Run the graph on `inputs`, passing its events on; every failure ends in TurnFailed."""
+        config = {"configurable": {"thread_id": session_id}}
         answer = ""
         try:
             async for mode, chunk in self.graph.astream(
                 inputs, config, context=context, stream_mode=["custom", "updates"]
             ):
                 if mode == "custom":
-                    event = from_stream(chunk)
-                    if event is not None:
-                        yield event
-                else:
-                    for update in chunk.values():
-                        for msg in (update or {}).get("messages", []):
-                            if isinstance(msg, AIMessage) and not msg.tool_calls:
-                                answer = str(msg.content)
+                    if isinstance(chunk, STREAMED):
+                        yield chunk
+                    continue
+                for update in chunk.values():
+                    for msg in (update or {}).get("messages", []):
+                        if isinstance(msg, AIMessage) and not msg.tool_calls:
+                            answer = str(msg.content)
         except MedAssistError as exc:  # a dead model server, a bad file, a bad request
             log.warning("turn failed in session %s: %s", session_id, exc)
             yield TurnFailed(str(exc))
+            return
+        except Exception as exc:  # a bug: keep the trace in the log, end the turn cleanly
+            log.exception("unexpected error in a turn of session %s", session_id)
+            yield TurnFailed(
+                f"Something went wrong inside the assistant ({type(exc).__name__}); it has "
+                "been logged. Your message is kept: try again, or start a new session."
+            )
             return
         self.sessions.touch(session_id)
         yield TurnDone(answer)

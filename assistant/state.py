@@ -25,6 +25,7 @@ class AgentState(TypedDict, total=False):
     steps: int
     force_tool: str | None
     planned_call: dict[str, Any] | None  # {"name", "args"}: the turn's first step, fixed
+    direct: bool  # the person ran planned_call themselves: run it, then end (no answer)
     route: Route
 
 

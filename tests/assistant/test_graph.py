@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from assistant.catalog import REGISTRY
 from assistant.config import load_profile
+from assistant.events import Notice, Token, ToolFinished, ToolStarted
 from assistant.graph import build_graph
 from assistant.llm import ToolCall
 from assistant.state import AgentContext
@@ -39,8 +40,8 @@ def _context(
 
 async def _run(
     ctx: AgentContext, text: str, **extra: Any
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
+) -> tuple[dict[str, Any], list[Any]]:
+    events: list[Any] = []
     state: dict[str, Any] = {}
     graph = build_graph()
     inputs = {
@@ -65,6 +66,7 @@ def test_topology() -> None:
         ("decide", "respond"),
         ("decide", "__end__"),
         ("run_tools", "decide"),
+        ("run_tools", "__end__"),
         ("respond", "__end__"),
     }
 
@@ -78,12 +80,11 @@ async def test_constrained_tool_then_answer(tmp_path: Path, gradient_png: Path) 
     assert result["stats"][0]["max"] == 252.0
     assert state["messages"][-1].content == "The image is 64 by 48 pixels."
     assert (
-        "".join(e["text"] for e in events if e["event"] == "token")
-        == "The image is 64 by 48 pixels."
+        "".join(e.text for e in events if isinstance(e, Token)) == "The image is 64 by 48 pixels."
     )
-    assert [e["event"] for e in events if e["event"].startswith("tool")] == [
-        "tool_start",
-        "tool_end",
+    assert [type(e) for e in events if isinstance(e, ToolStarted | ToolFinished)] == [
+        ToolStarted,
+        ToolFinished,
     ]
     # The action request is grammar-constrained and the image id is narrowed to real ids.
     schema = model.requests[0].json_schema
@@ -122,7 +123,7 @@ async def test_repeated_call_hands_over_to_answer(tmp_path: Path, gradient_png: 
     model = ScriptedChatModel([DESCRIBE, DESCRIBE, "Done."])
     state, events = await _run(_context(model, tmp_path, gradient_png), "loop")
     assert sum(isinstance(m, ToolMessage) for m in state["messages"]) == 1
-    assert any(e["event"] == "notice" and "already called" in e["text"] for e in events)
+    assert any(isinstance(e, Notice) and "already called" in e.text for e in events)
     assert state["messages"][-1].content == "Done."
     # The written answer does not see earlier JSON actions, only their results.
     answer_msgs = model.requests[-1].messages

@@ -33,11 +33,11 @@ def test_region_call_needs_an_attached_slide(slide: Path, gradient_png: Path) ->
     attachments = {"img1": make_attachment(gradient_png), "img2": make_attachment(slide, "img2")}
     assert region_call(QUESTION, attachments) == {
         "name": "slide_zoom",
-        "args": {"image_id": "img2", "x": 600, "y": 100, "width": 200, "height": 200},
+        "args": {"image_id": "img2", "box": {"x": 600, "y": 100, "width": 200, "height": 200}},
     }
     typed = "slide img2 region x = 5, y=6, width=7 , height=8 please"
     assert region_call(typed, attachments)["args"] == {  # type: ignore[index]
-        "image_id": "img2", "x": 5, "y": 6, "width": 7, "height": 8,
+        "image_id": "img2", "box": {"x": 5, "y": 6, "width": 7, "height": 8},
     }
     assert region_call(QUESTION.replace("img2", "img1"), attachments) is None  # not a slide
     assert region_call(QUESTION.replace("img2", "img9"), attachments) is None  # not attached
@@ -58,7 +58,10 @@ async def test_drawn_region_is_zoomed_before_the_model_decides(
         events = [e async for e in assistant.run_turn(session, QUESTION, [att.id])]
         started = [e for e in events if isinstance(e, ToolStarted)]
         assert [(e.name, e.arguments) for e in started] == [
-            ("slide_zoom", {"image_id": "img2", "x": 600, "y": 100, "width": 200, "height": 200})
+            (
+                "slide_zoom",
+                {"image_id": "img2", "box": {"x": 600, "y": 100, "width": 200, "height": 200}},
+            )
         ]
         (finished,) = [e for e in events if isinstance(e, ToolFinished)]
         assert finished.status == "success" and finished.artifacts

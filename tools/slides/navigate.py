@@ -13,6 +13,7 @@ from PIL import Image
 from pydantic import Field
 
 from tools.errors import ToolArgumentError
+from tools.geometry import Box
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 from tools.slides.base import Slide
 from tools.slides.config import SlideSettings
@@ -98,7 +99,7 @@ def slide_overview(args: SlideOverviewArgs, ctx: ToolContext) -> SlideOverviewRe
         slide=info,
         tissue_regions=regions,
         suggested_zooms=suggestions,
-        hint="Zoom with slide_zoom(x, y, width, height) in level-0 pixels, e.g. box Z1."
+        hint="Zoom with slide_zoom and a box {x, y, width, height} in level-0 pixels, e.g. Z1."
         if regions
         else "No tissue found at low power; zoom into the whole slide in parts to check.",
         artifacts=[ctx.artifact(path, "image", caption)],
@@ -109,10 +110,7 @@ class SlideZoomArgs(ToolArgs):
     """Arguments of slide_zoom."""
 
     image_id: ImageId
-    x: int = Field(ge=0, description="Left edge, level-0 pixels.")
-    y: int = Field(ge=0, description="Top edge, level-0 pixels.")
-    width: int = Field(ge=1, description="Width, level-0 pixels.")
-    height: int = Field(ge=1, description="Height, level-0 pixels.")
+    box: Box = Field(description="The rectangle, in level-0 pixels: x, y (top-left), size.")
 
 
 class SlideZoomResult(ToolResult):
@@ -150,39 +148,40 @@ def _rel(ctx: ToolContext, path: Path) -> str:
 def slide_zoom(args: SlideZoomArgs, ctx: ToolContext) -> SlideZoomResult:
     """Zoom into a rectangle of a whole-slide image.
 
-    x, y (top-left corner), width and height are level-0 pixels, as printed on the rulers
-    of slide_overview or of an earlier zoom. Shows the region at up to 1024 pixels a side
+    box: x, y (top-left corner), width and height in level-0 pixels, as printed on the
+    rulers of slide_overview or of an earlier zoom. Shows the region at up to 1024 pixels a side
     with rulers, its magnification, and measurements (tissue fraction, colour,
     haematoxylin/eosin density, nuclei-like blob count). Smaller rectangles show more detail.
     """
     settings = _settings(ctx)
     slide = _open(ctx, args.image_id)
     width, height = slide.dimensions
-    region = Region(x=args.x, y=args.y, width=args.width, height=args.height)
+    region = args.box
     if region.clipped(width, height) is None:
         raise ToolArgumentError(
-            f"region x={args.x}, y={args.y}, width={args.width}, height={args.height} lies "
-            f"outside the slide, which spans x 0..{width} and y 0..{height} (level 0)."
+            f"box {region.describe()} lies outside the slide, which spans x 0..{width} and "
+            f"y 0..{height} (level 0)."
         )
-    if min(args.width, args.height) < settings.min_zoom_side:
+    if min(region.width, region.height) < settings.min_zoom_side:
         raise ToolArgumentError(
             f"width and height must be at least {settings.min_zoom_side} level-0 pixels; "
-            f"got {args.width}×{args.height}."
+            f"got {region.width}×{region.height}."
         )
-    downsample = max(1.0, max(args.width, args.height) / settings.crop_max_side)
+    downsample = max(1.0, max(region.width, region.height) / settings.crop_max_side)
     crop = read_downsampled(slide, region, downsample)
     info = slide.info()
     um_per_px = round(info.mpp * downsample, 4) if info.mpp else None
     measurements = measure_crop(np.asarray(crop), um_per_px)
     number = len(list_visits(ctx.session_dir, args.image_id, "zoom")) + 1
-    box = f"{args.x}_{args.y}_{args.width}_{args.height}"
+    box = f"{region.x}_{region.y}_{region.width}_{region.height}"
     name = f"slide_{args.image_id}_zoom{number:02d}_{box}.jpg"
     path = _save(ctx, draw_guides(crop, region), name, settings.jpeg_quality)
     power = _power(info, downsample)
     record_visit(
         ctx.session_dir,
-        Visit(seq=0, kind="zoom", image_id=args.image_id, x=args.x, y=args.y,
-              width=args.width, height=args.height, magnification=power, artifact=_rel(ctx, path)),
+        Visit(seq=0, kind="zoom", image_id=args.image_id, x=region.x, y=region.y,
+              width=region.width, height=region.height, magnification=power,
+              artifact=_rel(ctx, path)),
     )
     full = downsample == 1.0
     mag = f"{power:g}x" if power else f"downsample {downsample:.3g}"

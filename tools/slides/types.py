@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from tools.geometry import Box
+
 
 class Units(StrEnum):
     """How a resolution is given: a pyramid level, microns per pixel, or magnification."""
@@ -15,31 +17,8 @@ class Units(StrEnum):
     POWER = "power"
 
 
-class Region(BaseModel):
-    """A rectangle in level-0 (full-resolution) pixel coordinates."""
-
-    x: int
-    y: int
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
-
-    @property
-    def right(self) -> int:
-        """One past the last column."""
-        return self.x + self.width
-
-    @property
-    def bottom(self) -> int:
-        """One past the last row."""
-        return self.y + self.height
-
-    def clipped(self, width: int, height: int) -> Region | None:
-        """Return the part inside a `width`×`height` slide, or None when they do not overlap."""
-        x0, y0 = max(self.x, 0), max(self.y, 0)
-        x1, y1 = min(self.right, width), min(self.bottom, height)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        return Region(x=x0, y=y0, width=x1 - x0, height=y1 - y0)
+Region = Box
+"""A rectangle in level-0 (full-resolution) pixel coordinates: the one `Box` convention."""
 
 
 class LevelInfo(BaseModel):

@@ -13,6 +13,7 @@ from PIL import Image
 
 from assistant.catalog import REGISTRY
 from assistant.config import load_profile
+from assistant.events import ToolFinished
 from assistant.graph import build_graph
 from assistant.messages import ARTIFACTS_KEY
 from assistant.state import AgentContext
@@ -207,7 +208,7 @@ async def test_agent_segments_and_overlay_reaches_the_chat(tmp_path: Path, profi
         ],
         "steps": 0,
     }
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []
     state: dict[str, Any] = {}
     stream: Any = build_graph().astream(inputs, context=ctx, stream_mode=["custom", "values"])
     async for mode, chunk in stream:
@@ -236,8 +237,8 @@ async def test_agent_segments_and_overlay_reaches_the_chat(tmp_path: Path, profi
     else:
         assert not followers and not images_sent
     assert any("Tool result (segment)" in str(m["content"]) for m in model.requests[1].messages)
-    end = next(e for e in events if e["event"] == "tool_end")
-    assert end["status"] == "success" and any(a["kind"] == "image" for a in end["artifacts"])
+    end = next(e for e in events if isinstance(e, ToolFinished))
+    assert end.status == "success" and any(a["kind"] == "image" for a in end.artifacts)
     # The grammar offered the model the segment tool with its closed target vocabulary.
     schema = model.requests[0].json_schema
     assert schema is not None

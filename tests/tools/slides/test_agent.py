@@ -18,9 +18,9 @@ from tools.slides.visits import list_visits
 
 OVERVIEW = '{"tool": "slide_overview", "arguments": {"image_id": "wsi1"}}'
 ZOOM_1 = ('{"tool": "slide_zoom", "arguments": '
-          '{"image_id": "wsi1", "x": 500, "y": 0, "width": 400, "height": 400}}')
+          '{"image_id": "wsi1", "box": {"x": 500, "y": 0, "width": 400, "height": 400}}}')
 ZOOM_2 = ('{"tool": "slide_zoom", "arguments": '
-          '{"image_id": "wsi1", "x": 600, "y": 100, "width": 200, "height": 200}}')
+          '{"image_id": "wsi1", "box": {"x": 600, "y": 100, "width": 200, "height": 200}}}')
 NOTE = '{"tool": "slide_note", "arguments": {"image_id": "wsi1", "text": "red block"}}'
 ANSWER = '{"tool": "answer"}'
 

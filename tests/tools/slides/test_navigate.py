@@ -11,6 +11,7 @@ from PIL import Image
 from tests.conftest import make_attachment
 from tests.tools.slides.conftest import BLUE_BOX, RED, RED_BOX
 from tools.errors import ToolArgumentError, UnreadableImageError
+from tools.geometry import Box
 from tools.registry import ToolContext
 from tools.slides.config import SlideSettings
 from tools.slides.guides import LEFT, TOP
@@ -36,7 +37,8 @@ def ctx(slide_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Tool
 
 
 def _zoom(ctx: ToolContext, x: int, y: int, w: int, h: int) -> tuple[SlideZoomResult, np.ndarray]:
-    result = slide_zoom(SlideZoomArgs(image_id="wsi1", x=x, y=y, width=w, height=h), ctx)
+    box = Box(x=x, y=y, width=w, height=h)
+    result = slide_zoom(SlideZoomArgs(image_id="wsi1", box=box), ctx)
     image = np.asarray(Image.open(ctx.session_dir / result.artifacts[0].path))
     return result, image[TOP:, LEFT:]
 
@@ -149,7 +151,7 @@ def test_dicom_wsi_header_phi_stays_out_of_results(slide_dir: Path, tmp_path: Pa
     ctx = ToolContext("s1", tmp_path / "session", {"wsi1": make_attachment(path, "wsi1")})
     texts = [
         slide_overview(SlideOverviewArgs(image_id="wsi1"), ctx).for_model(),
-        slide_zoom(SlideZoomArgs(image_id="wsi1", x=0, y=0, width=300, height=300), ctx)
+        slide_zoom(SlideZoomArgs(image_id="wsi1", box=Box(x=0, y=0, width=300, height=300)), ctx)
         .for_model(),
     ]
     for secret in ("Doe", "Jane", str(header.StudyInstanceUID), str(header.SOPInstanceUID)):

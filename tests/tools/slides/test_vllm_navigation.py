@@ -61,10 +61,11 @@ async def test_model_zooms_twice_by_constrained_action(
     calls = [c for m in messages for c in getattr(m, "tool_calls", [])]
     for call in calls:
         args = call["args"]
-        assert set(args) == {"image_id", "x", "y", "width", "height"}, args
-        assert args["image_id"] == "img1"
-        assert all(isinstance(args[k], int) for k in ("x", "y", "width", "height"))
-        assert min(args["x"], args["y"]) >= 0 and min(args["width"], args["height"]) >= 1
+        assert set(args) == {"image_id", "box"}, args
+        box = args["box"]
+        assert args["image_id"] == "img1" and set(box) == {"x", "y", "width", "height"}
+        assert all(isinstance(box[k], int) for k in ("x", "y", "width", "height"))
+        assert min(box["x"], box["y"]) >= 0 and min(box["width"], box["height"]) >= 1
     for message in zooms:
         if message.status == "error":
             assert "outside the slide" in message.content or "at least 16" in message.content
