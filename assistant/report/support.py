@@ -1,26 +1,31 @@
 """The support check: which sentences are backed by what they cite.
 
-A sentence is *unsupported* when it cites nothing or cites ids that are not evidence;
-*weak* when its citations resolve but the cited evidence shares none of its content words
-or lacks a number the sentence states (a measurement the tools never reported).
-Otherwise it is *supported*. The check is lexical, deliberately simple and explainable;
-it flags sentences for the reader, it does not prove them.
+A sentence is *unsupported* when it cites nothing, cites ids that are not evidence, or
+repeats earlier chat text that its citations do not back; a *mismatch* when it states a
+number that none of its cited evidence states (the whole tool result is searched, not the
+clipped summary the model saw); *weak* when its citations resolve but share none of its
+content words or contradict its side (left/right). Otherwise it is *supported*. The check
+is lexical, deliberately simple and explainable; it flags sentences for the reader, it does
+not prove them.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from assistant.report.evidence import Evidence
 from assistant.report.model import DraftReport, ReportSentence, Support
 from retrieval.hybrid import tokenize
 from tools.errors import ToolArgumentError
 
-__all__ = ["check_sentence", "check_support", "revise_sentence"]
+__all__ = ["check_sentence", "check_support", "repeats_chat", "revise_sentence"]
 
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(\s*%)?")
 _STEM = 5
+_REPEAT = 0.8
+"""Share of a sentence's content words found in one chat message that makes it a repeat."""
 _STOP = frozenset(
     {
         "the",
@@ -90,11 +95,59 @@ def _sides(text: str) -> set[str]:
 
 
 def _numbers(text: str) -> set[float]:
-    return {float(n) for n in _NUMBER.findall(text)}
+    return {float(n) for n, _ in _NUMBER.findall(text)}
 
 
-def check_sentence(sentence: ReportSentence, evidence: dict[str, Evidence]) -> ReportSentence:
-    """Return `sentence` with its support level and, if not supported, the reason."""
+def _stated(text: str) -> list[tuple[float, bool]]:
+    """Numbers a sentence states, and whether each is a percentage."""
+    return [(float(n), bool(pct)) for n, pct in _NUMBER.findall(text)]
+
+
+def _full_text(e: Evidence) -> str:
+    """Everything an item states: its whole result when kept, else the summary."""
+    whole = json.dumps(e.data, ensure_ascii=False) if e.data is not None else ""
+    return f"{e.text} {whole}"
+
+
+def _known(value: float, percent: bool, known: set[float]) -> bool:
+    if value in known:
+        return True
+    return percent and any(abs(k * 100 - value) < 0.5 for k in known if 0 <= k <= 1)
+
+
+def repeats_chat(text: str, chat: Sequence[str]) -> bool:
+    """Whether `text` is (nearly) copied from one of the earlier chat messages."""
+    words = _stems(text)
+    if len(words) < 3:
+        return False
+    return any(len(words & _stems(m)) >= _REPEAT * len(words) for m in chat)
+
+
+def check_sentence(
+    sentence: ReportSentence, evidence: dict[str, Evidence], chat: Sequence[str] = ()
+) -> ReportSentence:
+    """Return `sentence` with its support level and, if not supported, the reason.
+
+    `chat` is the earlier conversation (the assistant's answers): a model sentence copied
+    from it is unsupported unless its citations fully back it.
+    """
+    checked = _check(sentence, evidence)
+    if (
+        sentence.origin == "model"
+        and checked.support != Support.SUPPORTED
+        and repeats_chat(sentence.text, chat)
+    ):
+        why = checked.problem or "cites no evidence"
+        return checked.model_copy(
+            update={
+                "support": Support.UNSUPPORTED,
+                "problem": f"repeats earlier chat text without evidence ({why})",
+            }
+        )
+    return checked
+
+
+def _check(sentence: ReportSentence, evidence: dict[str, Evidence]) -> ReportSentence:
     if not sentence.citations:
         return sentence.model_copy(
             update={"support": Support.UNSUPPORTED, "problem": "cites no evidence"}
@@ -107,14 +160,16 @@ def check_sentence(sentence: ReportSentence, evidence: dict[str, Evidence]) -> R
                 "problem": f"cites unknown evidence: {', '.join(unknown)}",
             }
         )
-    cited = " ".join(evidence[c].text for c in sentence.citations)
-    missing = sorted(_numbers(sentence.text) - _numbers(cited))
+    cited = " ".join(_full_text(evidence[c]) for c in sentence.citations)
+    known = _numbers(cited)
+    missing = sorted(
+        {f"{n:g}{'%' if p else ''}" for n, p in _stated(sentence.text) if not _known(n, p, known)}
+    )
     if missing:
-        shown = ", ".join(f"{n:g}" for n in missing)
         return sentence.model_copy(
             update={
-                "support": Support.WEAK,
-                "problem": f"the cited evidence does not state {shown}",
+                "support": Support.MISMATCH,
+                "problem": f"the cited evidence does not state {', '.join(missing)}",
             }
         )
     sides = _sides(sentence.text)
@@ -136,11 +191,13 @@ def check_sentence(sentence: ReportSentence, evidence: dict[str, Evidence]) -> R
     return sentence.model_copy(update={"support": Support.SUPPORTED, "problem": None})
 
 
-def check_support(report: DraftReport, extra: Iterable[Evidence] = ()) -> DraftReport:
+def check_support(
+    report: DraftReport, extra: Iterable[Evidence] = (), chat: Sequence[str] = ()
+) -> DraftReport:
     """Return a copy of `report` whose sentences carry their support level (re-run after edits)."""
     evidence = {**report.evidence_by_id(), **{e.id: e for e in extra}}
     sections = [
-        s.model_copy(update={"sentences": [check_sentence(x, evidence) for x in s.sentences]})
+        s.model_copy(update={"sentences": [check_sentence(x, evidence, chat) for x in s.sentences]})
         for s in report.sections
     ]
     return report.model_copy(update={"sections": sections})

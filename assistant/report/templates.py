@@ -1,7 +1,13 @@
-"""Report templates declared as YAML in ``configs/reports/`` (one file per template)."""
+"""Report templates declared as YAML in ``configs/reports/`` (one file per template).
+
+Structured reporting in the RadReport / CAP synoptic sense: a section that lists `fill`
+is written by code from the evidence those fillers name (measured findings, correct
+whatever the model); the other sections are written by the model under a schema.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -9,7 +15,37 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from assistant.config import load_named, named_files
 from tools.errors import ConfigError
 
-__all__ = ["Coding", "ReportTemplate", "TemplateSection", "available_templates", "load_template"]
+__all__ = [
+    "Coding",
+    "Filler",
+    "ReportTemplate",
+    "TemplateSection",
+    "available_templates",
+    "load_template",
+]
+
+
+class Filler(StrEnum):
+    """Evidence that fills a measured section (assistant/report/findings.py renders each)."""
+
+    IMAGE_FACTS = "image_facts"
+    """Modality, body part, size and frames from the header or describe_image."""
+    WINDOW = "window"
+    """The display window and frame view_dicom used."""
+    LUNG_AREAS = "lung_areas"
+    """Areas of the lung fields from segment(lung_fields)."""
+    NUCLEI = "nuclei"
+    """Nuclei counts, sizes and densities from segment(nuclei_*) and slide_zoom."""
+    TISSUE = "tissue"
+    """Tissue pieces and coverage from slide_overview and segment(tissue)."""
+    ORGAN_VOLUMES = "organ_volumes"
+    """Organ volumes in mL from segment(ct_organs)."""
+    SLIDE_REGIONS = "slide_regions"
+    """Slide regions visited with slide_zoom: box, magnification, measurements."""
+    SLIDE_NOTES = "slide_notes"
+    """Observations written down with slide_note."""
+    STRUCTURES = "structures"
+    """Any other segmentation (prompted, vessels): count and total area."""
 
 
 class _Strict(BaseModel):
@@ -29,9 +65,17 @@ class TemplateSection(_Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z_]*$")
     title: str
-    guidance: str
+    guidance: str = ""
     required: bool = True
     max_sentences: int = Field(default=6, ge=1, le=20)
+    fill: tuple[Filler, ...] = Field(
+        default=(), description="Evidence rendered by code; empty: the model writes it."
+    )
+
+    @property
+    def measured(self) -> bool:
+        """Whether code writes this section from the evidence (never the model)."""
+        return bool(self.fill)
 
 
 class ReportTemplate(_Strict):
@@ -51,7 +95,14 @@ class ReportTemplate(_Strict):
             raise ValueError(f"section names must be unique, got {names}")
         if "impression" not in names:
             raise ValueError("a template needs an 'impression' section (it becomes the conclusion)")
+        if self.section("impression").measured:
+            raise ValueError("the 'impression' section is written by the model; remove its fill")
         return self
+
+    @property
+    def model_sections(self) -> tuple[TemplateSection, ...]:
+        """The sections the model writes."""
+        return tuple(s for s in self.sections if not s.measured)
 
     def section(self, name: str) -> TemplateSection:
         """Return the section called `name`."""

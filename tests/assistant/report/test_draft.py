@@ -6,19 +6,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from assistant.config import load_profile
 from assistant.graph import build_graph
-from assistant.report import Support, collect_evidence, draft_report, load_template, report_schema
+from assistant.report import (
+    ATTEMPTS,
+    Support,
+    collect_evidence,
+    draft_report,
+    load_template,
+    report_schema,
+    to_markdown,
+)
 from assistant.state import AgentContext, AgentState
-from assistant.testing import ScriptedChatModel
+from assistant.testing import DeadChatModel, ScriptedChatModel
 from retrieval.knowledge import KnowledgeBase
 from retrieval.tool import KnowledgeSource, close_knowledge_bases, search_knowledge
-from tests.assistant.report.conftest import conversation
+from tests.assistant.report.conftest import chest_conversation, conversation
 from tests.conftest import make_attachment
-from tools.errors import LLMResponseError
 from tools.registry import Registry, Tool
 
 
@@ -38,67 +44,99 @@ def test_evidence_from_tool_messages(kb: KnowledgeBase) -> None:
     assert [(e.id, e.label) for e in extra] == [("kb-x", "s")]
 
 
-def test_schema_limits_citations_to_real_ids() -> None:
+def test_schema_covers_the_model_sections_and_requires_a_citation() -> None:
     template = load_template("chest-radiograph")
     schema = report_schema(template, ["T1", "kb-abc"])
-    assert schema["required"] == ["findings", "impression", "recommendations"]
-    findings = schema["properties"]["findings"]
-    assert (findings["minItems"], findings["maxItems"]) == (1, 8)
+    assert schema["required"] == ["interpretation", "impression", "recommendations"]
+    interpretation = schema["properties"]["interpretation"]
+    assert (interpretation["minItems"], interpretation["maxItems"]) == (1, 4)
     assert schema["properties"]["recommendations"]["minItems"] == 0
-    citations = findings["items"]["properties"]["citations"]
+    citations = interpretation["items"]["properties"]["citations"]
     assert citations["items"] == {"enum": ["T1", "kb-abc"]}
-    assert report_schema(template, [])["properties"]["impression"]["items"]["properties"][
-        "citations"
-    ] == {"type": "array", "maxItems": 0}
+    assert (citations["minItems"], citations["maxItems"]) == (1, 4)
+    no_evidence = report_schema(template, [])["properties"]["impression"]["items"]
+    assert no_evidence["properties"]["citations"] == {"type": "array", "maxItems": 0}
 
 
-async def test_draft_marks_support_and_citations_resolve(kb: KnowledgeBase) -> None:
-    messages = conversation(kb)
+async def test_draft_measures_then_checks_the_model_sentences(kb: KnowledgeBase) -> None:
+    messages = chest_conversation(kb)
     passage_id = collect_evidence(messages)[1].id
     reply = _reply(
-        findings=[
-            ("Left pleural effusion of about 250 ml.", ["T1"]),
-            ("Heart size is normal.", []),
-            ("Effusion volume 300 ml.", ["T1"]),
+        interpretation=[
+            ("The right lung measures 16012.25 mm².", ["T1"]),
+            ("The left lung measures 15000 mm².", ["T1"]),
+            ("A left pleural effusion blunts the costophrenic angle.", [passage_id]),
         ],
-        impression=[("Left pleural effusion.", ["T1", passage_id])],
-        recommendations=[("Right effusion follow-up.", [passage_id]), ("Repeat CT.", ["kb-nope"])],
+        impression=[
+            ("Both lungs are well aerated and the heart looks enlarged today.", [passage_id]),
+        ],
+        recommendations=[("No follow-up of the lungs.", ["T1"])] * 3,
     )
     model = ScriptedChatModel([reply])
     report = await draft_report(model, "chest-radiograph", messages)
 
     request = model.requests[0]
     assert request.json_schema is not None and request.temperature == 0.0
-    cites = request.json_schema["properties"]["impression"]["items"]["properties"]["citations"]
-    assert cites["items"]["enum"] == ["T1", passage_id]
     system = request.messages[0]["content"]
-    assert "[T1] tool segment:" in system and f"[{passage_id}] passage" in system
-    roles = [m["role"] for m in request.messages]
-    assert roles == ["system", "user", "assistant", "user"]  # tool-call turns left out
+    assert "right lung 16012.25 mm²" in system  # measured findings shown, not to be repeated
+    assert f"[{passage_id}] passage" in system
 
-    marks = [(s.text, s.support, s.problem) for _, s in report.sentences()]
+    [finding] = report.section("findings").sentences  # type: ignore[union-attr]
+    assert finding.origin == "measured" and finding.citations == ["T1"]
+    assert finding.support == Support.SUPPORTED
+    assert "right lung 16012.25 mm²; left lung 14500.25 mm²" in finding.text
+
+    marks = [(s.text, s.support, s.problem) for s in report.section("interpretation").sentences]  # type: ignore[union-attr]
     assert marks == [
-        ("Left pleural effusion of about 250 ml.", Support.SUPPORTED, None),
-        ("Heart size is normal.", Support.UNSUPPORTED, "cites no evidence"),
-        ("Effusion volume 300 ml.", Support.WEAK, "the cited evidence does not state 300"),
-        ("Left pleural effusion.", Support.SUPPORTED, None),
+        ("The right lung measures 16012.25 mm².", Support.SUPPORTED, None),
         (
-            "Right effusion follow-up.",
-            Support.WEAK,
-            "the sentence says right, the evidence does not",
+            "The left lung measures 15000 mm².",
+            Support.MISMATCH,
+            "the cited evidence does not state 15000",
         ),
-        ("Repeat CT.", Support.UNSUPPORTED, "cites unknown evidence: kb-nope"),
+        ("A left pleural effusion blunts the costophrenic angle.", Support.SUPPORTED, None),
     ]
-    stored = kb.get(passage_id)  # the passage citation resolves to the stored passage
+    [impression] = report.section("impression").sentences  # type: ignore[union-attr]
+    assert impression.support == Support.UNSUPPORTED
+    assert impression.problem is not None and "repeats earlier chat text" in impression.problem
+    assert len(report.section("recommendations").sentences) == 1  # type: ignore[union-attr]
+    assert "2 repeated sentence(s) of the model merged in Recommendations." in report.notes
+    stored = kb.get(passage_id)
     assert stored is not None and stored.text == report.evidence_by_id()[passage_id].text
-    assert report.numbering() == {"T1": 1, passage_id: 2}
 
 
-async def test_unusable_reply_is_a_clear_error(kb: KnowledgeBase) -> None:
-    with pytest.raises(LLMResponseError, match="not valid JSON"):
-        await draft_report(ScriptedChatModel(["Sure! Here is"]), "ct", conversation(kb))
-    with pytest.raises(LLMResponseError, match="'findings' was not a list"):
-        await draft_report(ScriptedChatModel(['{"findings": "x"}']), "ct", conversation(kb))
+async def test_invalid_json_three_times_keeps_the_measured_findings(kb: KnowledgeBase) -> None:
+    model = ScriptedChatModel(["Sure! Here is", '{"interpretation": [', "not json either"])
+    report = await draft_report(model, "chest-radiograph", chest_conversation(kb))
+    assert len(model.requests) == ATTEMPTS == 3
+    retry = model.requests[1].messages
+    assert retry[-2] == {"role": "assistant", "content": "Sure! Here is"}
+    assert "not valid JSON (Expecting value at character 0)" in retry[-1]["content"]
+    [finding] = report.section("findings").sentences  # type: ignore[union-attr]
+    assert finding.citations == ["T1"] and "16012.25 mm²" in finding.text
+    assert finding.support == Support.SUPPORTED
+    assert report.section("impression").sentences == []  # type: ignore[union-attr]
+    [note] = report.notes
+    assert "not valid JSON" in note and "3 times" in note and "measured findings only" in note
+    assert "measured findings only" in to_markdown(report)
+
+
+async def test_a_retry_that_parses_is_used(kb: KnowledgeBase) -> None:
+    good = _reply(interpretation=[("Right lung 16012.25 mm².", ["T1"])], impression=[])
+    model = ScriptedChatModel(['{"interpretation": "x"}', good])
+    report = await draft_report(model, "chest-radiograph", chest_conversation(kb))
+    assert len(model.requests) == 2
+    assert "'interpretation' was not a list" in model.requests[1].messages[-1]["content"]
+    assert [s.text for s in report.section("interpretation").sentences] == [  # type: ignore[union-attr]
+        "Right lung 16012.25 mm²."
+    ]
+    assert report.notes == []
+
+
+async def test_a_dead_model_server_still_yields_the_findings(kb: KnowledgeBase) -> None:
+    report = await draft_report(DeadChatModel(), "chest-radiograph", chest_conversation(kb))
+    assert report.section("findings").sentences  # type: ignore[union-attr]
+    assert "could not be reached" in report.notes[0]
 
 
 async def test_graph_search_then_draft_cites_stored_passages(
@@ -126,7 +164,7 @@ async def test_graph_search_then_draft_cites_stored_passages(
     ids = [e.id for e in collect_evidence(state["messages"])]
     assert ids and all(i.startswith("kb-") for i in ids)
     reply = _reply(
-        findings=[("Left pleural effusion.", ids[:1])],
+        interpretation=[("Left pleural effusion.", ids[:1])],
         impression=[("Effusion.", ids[:1])],
         recommendations=[],
     )
