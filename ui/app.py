@@ -6,6 +6,7 @@ so nothing is shared between users but the database.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -16,18 +17,20 @@ from typing import Any, cast
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
 from assistant.events import TurnDone
+from assistant.regions import DrawnRegion
 from assistant.service import Assistant
-from assistant.sessions import SessionStore
 from tools.errors import InputError, SessionNotFoundError
+from tools.geometry import Box
 from tools.imaging.uploads import largest_upload
 from ui.holder import AssistantHolder
 from ui.render import ChatMessage, apply_event, from_messages
 from ui.report_panel import build_report_panel
-from ui.slide_viewer import region_listener_js, resolver_from_store, slide_router
+from ui.slide_viewer import region_listener_js, resolve_slide, slide_router
 from ui.viewer_panel import build_viewer_panel
 
 log = logging.getLogger(__name__)
@@ -38,9 +41,20 @@ def _session_choices(assistant: Assistant) -> list[tuple[str, str]]:
     return [(f"{s.title}  ·  {s.id[:8]}", s.id) for s in assistant.list_sessions()]
 
 
-def build_app(config: AppConfig, holder: AssistantHolder | None = None) -> gr.Blocks:
-    """Build the Blocks app for `config`."""
-    holder = holder or AssistantHolder(config)
+def drawn_region(raw: str | None) -> DrawnRegion | None:
+    """The region the slide viewer sent (JSON in a hidden field), or None if absent or bad."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return DrawnRegion(str(data["image_id"]), Box.model_validate(data["box"]))
+    except (ValueError, KeyError, TypeError, ValidationError):
+        log.warning("ignored a malformed drawn region from the slide viewer")
+        return None
+
+
+def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
+    """Build the Blocks app for `config`; every handler talks to the holder's Assistant."""
     profile = load_profile(config.model)
     banner = f"**Model:** {profile.description or profile.name} · server `{config.llm.url}`"
     if profile.test_only:
@@ -60,31 +74,34 @@ def build_app(config: AppConfig, holder: AssistantHolder | None = None) -> gr.Bl
             return session_id, []
         assistant = await holder.get()
         try:
-            assistant.sessions.get(session_id)
+            assistant.get_session(session_id)
         except SessionNotFoundError:
             return None, [{"role": "assistant", "content": "⚠️ That session no longer exists."}]
         messages = await assistant.history(session_id)
         return session_id, from_messages(
-            messages,
-            assistant.sessions.attachments(session_id),
-            assistant.sessions.session_dir(session_id),
+            messages, assistant.attachments(session_id), assistant.session_dir(session_id)
         )
 
     async def send(
-        message: dict[str, Any], history: list[ChatMessage], session_id: str | None, tool: str
-    ) -> AsyncIterator[tuple[Any, list[ChatMessage], str | None, Any]]:
+        message: dict[str, Any],
+        history: list[ChatMessage],
+        session_id: str | None,
+        tool: str,
+        region_json: str,
+    ) -> AsyncIterator[tuple[Any, list[ChatMessage], str | None, Any, Any, Any]]:
         assistant = await holder.get()
         if not session_id:
             session_id = assistant.new_session().id
         history = list(history or [])
         text = (message or {}).get("text", "") or ""
         ids: list[str] = []
+        refused: list[str] = []
         for path in (message or {}).get("files", []) or []:
             file_path = Path(path if isinstance(path, str) else path["path"])
             try:
-                att = assistant.add_upload(session_id, file_path, file_path.name)
+                att = await assistant.aadd_upload(session_id, file_path, file_path.name)
             except InputError as exc:
-                history.append({"role": "assistant", "content": f"⚠️ Upload refused: {exc}"})
+                refused.append(str(exc))
                 continue
             ids.append(att.id)
             if att.media_type.startswith("image/"):
@@ -93,24 +110,50 @@ def build_app(config: AppConfig, holder: AssistantHolder | None = None) -> gr.Bl
                 )
             else:
                 history.append({"role": "user", "content": f"📎 {att.name} ({att.id})"})
+        keep = gr.skip()
+        if refused:  # its own notice; the turn does not run on a refused file
+            notice = "⚠️ Upload refused, nothing was sent to the assistant:\n" + "\n".join(
+                f"- {r}" for r in refused
+            )
+            history.append({"role": "assistant", "content": notice})
+            if text.strip():
+                history.append(
+                    {"role": "assistant", "content": "Your message is still in the box: "
+                     "remove or replace the file, then send it again."}
+                )
+            yield gr.update(value={"text": text, "files": []}), history, session_id, keep, keep, ""
+            return
         if not text.strip() and not ids:
-            yield gr.update(value=None), history, session_id, gr.skip()
+            yield gr.update(value=None), history, session_id, keep, keep, ""
             return
         if text.strip():
             history.append({"role": "user", "content": text})
-        yield gr.update(value=None, interactive=False), history, session_id, gr.skip()
-        session_dir = assistant.sessions.session_dir(session_id)
+        yield gr.update(value=None, interactive=False), history, session_id, keep, keep, ""
         force = None if tool == AUTO else tool
-        async for event in assistant.run_turn(session_id, text, ids, force_tool=force):
-            if isinstance(event, TurnDone):
-                break
-            apply_event(history, event, session_dir)
-            yield gr.skip(), history, session_id, gr.skip()
+        region = drawn_region(region_json)
+        session_dir = assistant.session_dir(session_id)
+        try:
+            async for event in assistant.run_turn(
+                session_id, text, ids, force_tool=force, region=region
+            ):
+                if isinstance(event, TurnDone):
+                    break
+                apply_event(history, event, session_dir)
+                yield keep, history, session_id, keep, keep, keep
+        except Exception:  # a bug in the UI itself: say so, keep the box usable
+            log.exception("the chat handler failed in session %s", session_id)
+            history.append(
+                {"role": "assistant", "content": "⚠️ The interface failed to show this turn "
+                 "(logged). Reload the session to see what was stored."}
+            )
+        # Whatever happened above, the box is usable again and the tool resets to auto.
         yield (
             gr.update(value=None, interactive=True),
             history,
             session_id,
             gr.update(choices=_session_choices(assistant), value=session_id),
+            gr.update(value=AUTO),
+            "",
         )
 
     demo = gr.Blocks(title="MedAssist")
@@ -143,10 +186,17 @@ def build_app(config: AppConfig, holder: AssistantHolder | None = None) -> gr.Bl
                     sources=["upload"],
                     show_label=False,
                 )
+                # The slide viewer writes a drawn box here as JSON; sent with the message.
+                region = gr.Textbox(
+                    value="", elem_id="drawn-region", elem_classes=["medassist-hidden"],
+                    show_label=False, container=False,
+                )  # fmt: skip
                 viewer_image, refresh_viewer = build_viewer_panel(holder, session_state)
                 build_report_panel(holder, session_state)
         box.submit(
-            send, [box, chatbot, session_state, tool], [box, chatbot, session_state, sessions]
+            send,
+            [box, chatbot, session_state, tool, region],
+            [box, chatbot, session_state, sessions, tool, region],
         )
         new_btn.click(new_session, None, [session_state, chatbot, sessions])
         sessions.input(open_session, sessions, [session_state, chatbot])
@@ -188,12 +238,16 @@ class UIServer:
         self._thread.join(10)
 
 
-def create_app(config: AppConfig) -> FastAPI:
-    """The web app: slide tiles and viewer under /slides, the Gradio UI at /."""
-    demo = build_app(config)
+def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> FastAPI:
+    """The web app: slide tiles and viewer under /slides, the Gradio UI at /.
+
+    The Assistant lives as long as the app: opened by its lifespan, closed on shutdown.
+    """
+    holder = holder or AssistantHolder(config)
+    demo = build_app(config, holder)
     demo.queue(default_concurrency_limit=4)
-    app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None)
-    app.include_router(slide_router(resolver_from_store(SessionStore(config.data_dir))))
+    app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None, lifespan=holder.lifespan)
+    app.include_router(slide_router(lambda sid, iid: resolve_slide(holder.current, sid, iid)))
     return cast(
         FastAPI,
         gr.mount_gradio_app(
@@ -203,9 +257,12 @@ def create_app(config: AppConfig) -> FastAPI:
             allowed_paths=[str(config.data_dir / "sessions")],
             max_file_size=largest_upload(config.uploads),
             footer_links=[],
-            head=region_listener_js("#message textarea"),
+            head=region_listener_js("#message textarea", "#drawn-region textarea") + HIDDEN_CSS,
         ),
     )
+
+
+HIDDEN_CSS = "<style>.medassist-hidden{display:none !important}</style>"
 
 
 def launch(

@@ -3,8 +3,9 @@
 Mount it into the Gradio app (Gradio apps are FastAPI apps)::
 
     app.include_router(slide_router(resolve))           # resolve(session_id, image_id) -> SlideRef
+                                                        # e.g. partial(resolve_slide, assistant)
     gr.HTML(viewer_html(session_id, image_id))          # an iframe onto the viewer page
-    gr.Blocks(head=region_listener_js())                # a drawn box fills the chat box
+    gr.Blocks(head=region_listener_js())                # a drawn box: question + JSON field
 
 The viewer draws the regions the agent visited, numbered in order, and lets the user
 draw a box; the box's level-0 coordinates are shown and posted to the parent window as
@@ -48,20 +49,16 @@ SlideResolver = Callable[[str, str], SlideRef]
 """Maps (session_id, image_id) to a SlideRef; raises LookupError or MedAssistError if unknown."""
 
 
-class _Store(Protocol):
+class _Sessions(Protocol):
     def attachments(self, session_id: str) -> Mapping[str, Attachment]: ...
 
     def session_dir(self, session_id: str) -> Path: ...
 
 
-def resolver_from_store(store: _Store) -> SlideResolver:
-    """Return a resolver over a session store (`assistant.sessions.SessionStore`)."""
-
-    def resolve(session_id: str, image_id: str) -> SlideRef:
-        attachment = store.attachments(session_id)[image_id]
-        return SlideRef(attachment.path, store.session_dir(session_id))
-
-    return resolve
+def resolve_slide(sessions: _Sessions, session_id: str, image_id: str) -> SlideRef:
+    """The slide `image_id` of a session (the `Assistant` façade serves as `sessions`)."""
+    attachment = sessions.attachments(session_id)[image_id]
+    return SlideRef(attachment.path, sessions.session_dir(session_id))
 
 
 def _lookup(resolve: SlideResolver, session_id: str, image_id: str) -> SlideRef:
@@ -135,13 +132,21 @@ def viewer_html(session_id: str, image_id: str, prefix: str = "/slides", height:
     )
 
 
-def region_listener_js(textarea: str = "#message textarea") -> str:
+def region_listener_js(
+    textarea: str = "#message textarea", region_field: str = "#drawn-region textarea"
+) -> str:
     """Return a ``<script>`` for ``gr.Blocks(head=...)``: a drawn box becomes a question.
 
-    The viewer posts the box to its parent window; this fills the chat box selected by
-    `textarea` with a question naming the slide and the level-0 rectangle.
+    The viewer posts the box to its parent window; this puts the box, as JSON
+    ``{"image_id", "box": {x, y, width, height}}``, into the hidden field `region_field`
+    (sent with the message as structured data) and a question about it into the chat box.
     """
-    return _LISTENER.replace("__SELECTOR__", json.dumps(textarea).replace("<", "\\u003c"))
+    def quoted(selector: str) -> str:
+        return json.dumps(selector).replace("<", "\\u003c")
+
+    return _LISTENER.replace("__SELECTOR__", quoted(textarea)).replace(
+        "__REGION__", quoted(region_field)
+    )
 
 
 _LISTENER = """<script>
@@ -149,9 +154,13 @@ window.addEventListener("message", (event) => {
   const d = event.data;
   if (event.origin !== window.location.origin || !d || d.type !== "medassist-slide-region") return;
   const box = document.querySelector(__SELECTOR__);
-  if (!box) return;
-  box.value = `Look at slide ${d.image_id}, region x=${d.x}, y=${d.y}, width=${d.width}, ` +
-    `height=${d.height} (level-0 pixels): what do you see there?`;
+  const field = document.querySelector(__REGION__);
+  if (!box || !field) return;
+  const drawn = {x: d.x, y: d.y, width: d.width, height: d.height};
+  field.value = JSON.stringify({image_id: d.image_id, box: drawn});
+  field.dispatchEvent(new Event("input", {bubbles: true}));
+  box.value = `What do you see in the region I drew on slide ${d.image_id} ` +
+    `(x=${d.x}, y=${d.y}, width=${d.width}, height=${d.height}, level-0 pixels)?`;
   box.dispatchEvent(new Event("input", {bubbles: true}));
   box.focus();
 });

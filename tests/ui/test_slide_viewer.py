@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +46,8 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, TileServer, Path]]:
     async def chat() -> HTMLResponse:  # stands in for the Gradio page embedding the viewer
         return HTMLResponse(
             f"<html><head>{region_listener_js('#message textarea')}</head><body>"
-            f'<div id="message"><textarea></textarea></div>{viewer_html("s1", "img1")}'
+            f'<div id="message"><textarea></textarea></div>'
+            f'<div id="drawn-region"><textarea></textarea></div>{viewer_html("s1", "img1")}'
             "</body></html>"
         )
 
@@ -160,7 +162,7 @@ def test_viewer_in_chromium_draws_visits_and_boxes(
 
 
 @pytest.mark.browser
-def test_box_drawn_in_the_embedded_viewer_fills_the_chat_box(
+def test_box_drawn_in_the_embedded_viewer_fills_the_region_field_and_the_chat_box(
     live_viewer: str, browser: Any
 ) -> None:
     page = browser.new_page(viewport={"width": 900, "height": 800})
@@ -173,7 +175,11 @@ def test_box_drawn_in_the_embedded_viewer_fills_the_chat_box(
         page.wait_for_function(
             "() => document.querySelector('#message textarea').value.length > 0", timeout=5_000
         )
+        drawn = json.loads(page.input_value("#drawn-region textarea"))
+        assert drawn["image_id"] == "img1" and set(drawn["box"]) == {"x", "y", "width", "height"}
+        assert drawn["box"]["width"] > 10 and drawn["box"]["height"] > 10
         question = page.input_value("#message textarea")
-        assert question.startswith("Look at slide img1, region x=") and "width=" in question
+        assert question.startswith("What do you see in the region I drew on slide img1")
+        assert f"width={drawn['box']['width']}" in question
     finally:
         page.close()

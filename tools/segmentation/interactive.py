@@ -64,8 +64,8 @@ def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> None:
             )
         if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
             raise ToolArgumentError(
-                f"box [{x0}, {y0}, {x1}, {y1}] lies outside the {w}×{h} image "
-                f"(x in 0..{w}, y in 0..{h})."
+                f"box x={x0}, y={y0}, width={x1 - x0}, height={y1 - y0} lies outside the "
+                f"{w}×{h} image (x in 0..{w - 1}, y in 0..{h - 1})."
             )
 
 
@@ -218,7 +218,7 @@ class InteractiveSegmenter:
         if not prompts.points and prompts.box is None:
             raise ToolArgumentError(
                 "target 'prompted' needs a prompt: give points [[x, y], ...] on the object "
-                "or a box [x0, y0, x1, y1] around it (pixels)."
+                "or a box {x, y, width, height} around it (pixels)."
             )
         gray = to_gray(image.pixels)
         check_prompts(prompts, gray.shape)

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import ndimage as ndi
 
+from tools.geometry import Box
 from tools.segmentation.types import Segmentation
 
 AreaUnit = Literal["mm²", "µm²", "px"]
@@ -27,9 +28,7 @@ class Structure(BaseModel):
     name: str
     area: Area
     area_px: int
-    bbox: tuple[int, int, int, int] = Field(
-        description="[x0, y0, x1, y1] in pixels, x1/y1 exclusive."
-    )
+    bbox: Box = Field(description="Bounding box in pixels.")
     centroid: tuple[float, float] = Field(description="[x, y] in pixels.")
 
 
@@ -73,7 +72,7 @@ def measure(
                 name=seg.name_of(label),
                 area=Area(value=round_sig(counts[label] * factor), unit=unit),
                 area_px=int(counts[label]),
-                bbox=(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
+                bbox=Box.from_corners(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
                 centroid=(round(float(cx), 1), round(float(cy), 1)),
             )
         )

@@ -90,7 +90,7 @@ class SamSegmenter:
 
         if not prompts.points and prompts.box is None:
             raise ToolArgumentError(
-                "the sam backend needs points [[x, y], ...] or a box [x0, y0, x1, y1]."
+                "the sam backend needs points [[x, y], ...] or a box {x, y, width, height}."
             )
         shape = (int(image.pixels.shape[0]), int(image.pixels.shape[1]))
         check_prompts(prompts, shape)

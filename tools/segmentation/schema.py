@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from tools.geometry import Box
 from tools.registry import ImageId, ToolArgs
 from tools.segmentation.backends import Backend
 from tools.segmentation.types import Target
@@ -42,9 +43,10 @@ class SegmentArgs(ToolArgs):
         max_length=MAX_POINTS,
         description="[[x, y], ...] pixels NOT on the object (target prompted).",
     )
-    box: tuple[Pixel, Pixel, Pixel, Pixel] | None = Field(
+    box: Box | None = Field(
         default=None,
-        description="[x0, y0, x1, y1] pixels: the object (prompted) or the region to analyse.",
+        description="{x, y, width, height} pixels: the object (prompted) or the region to "
+        "analyse.",
     )
     microns_per_pixel: float | None = Field(
         default=None,

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from tools.errors import ToolError
+from tools.geometry import Box
 from tools.registry import ToolContext, ToolResult
 from tools.segmentation.backends import get_segmenter, volume_segmenter
 from tools.segmentation.config import SegmentationConfig
@@ -36,7 +37,7 @@ class SegmentResult(ToolResult):
     median_area: Area | None = None
     structures: list[Structure] = Field(description="Largest first.")
     structures_not_listed: int = 0
-    region: tuple[int, int, int, int] = Field(description="Analysed [x0, y0, x1, y1].")
+    region: Box = Field(description="The analysed region.")
     mask_png: str = Field(description="Label image: 0 background, each structure its label.")
     mask_rle: str = Field(description="COCO-style RLE per structure (JSON).")
     overlay_png: str
@@ -47,7 +48,7 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult | VolumeSegmen
     """Segment structures in an attached image and measure them.
 
     Targets: nuclei_he, nuclei_fluorescence (counts nuclei), tissue, lung_fields,
-    retinal_vessels, or prompted: the object inside `box` [x0, y0, x1, y1] or at
+    retinal_vessels, or prompted: the object inside `box` {x, y, width, height} or at
     `points` [[x, y]] (pixels; a box works better than a point). With other targets a
     box limits the analysed region; on a whole-slide image a box (level-0 pixels) is
     required except for tissue. Returns the count, each structure's area with its unit
@@ -59,7 +60,8 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult | VolumeSegmen
     if args.target is Target.CT_ORGANS and args.backend in ("classical", "totalsegmentator"):
         return segment_ct(args, ctx, lambda: volume_segmenter(config), config.max_listed)
     att = ctx.attachment(args.image_id)
-    src = open_source(att.path, args.target, args.box, config.max_pixels)
+    box = args.box.corners if args.box is not None else None  # internals use corners
+    src = open_source(att, args.target, box, config.max_pixels)
     notes = list(src.notes)
     pixels = src.pixels
     if src.mode == "MONOCHROME1":  # stored inverted (low = white): segment what is displayed
@@ -68,22 +70,22 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult | VolumeSegmen
     mpp, mpp_origin = (
         (src.mpp, "from the slide") if src.mpp else (args.microns_per_pixel, "as given")
     )
-    prompts = Prompts(tuple(args.points), tuple(args.background_points), args.box)
+    prompts = Prompts(tuple(args.points), tuple(args.background_points), box)
     if args.target is not Target.PROMPTED and (args.points or args.background_points):
         notes.append(f"points are ignored for target {args.target.value!r}")
-        prompts = Prompts(box=args.box)
+        prompts = Prompts(box=box)
     if src.slide:
         prompts = _into_region(prompts, src, args.target)
     h, w = pixels.shape[:2]
     check_prompts(prompts, (h, w))
     x0, y0, x1, y1 = (0, 0, w, h)
-    if args.box is not None and args.target is not Target.PROMPTED and not src.slide:
-        x0, y0, x1, y1 = clip_box(args.box, (h, w))
-        notes.append(f"analysed only the box [{x0}, {y0}, {x1}, {y1}]")
+    if box is not None and args.target is not Target.PROMPTED and not src.slide:
+        x0, y0, x1, y1 = clip_box(box, (h, w))
+        notes.append(f"analysed only the box {Box.from_corners(x0, y0, x1, y1).describe()}")
     if (y1 - y0) * (x1 - x0) > config.max_pixels:
         raise ToolError(
             f"region of {x1 - x0}×{y1 - y0} px is over segment's {config.max_pixels:,} px limit: "
-            "pass a smaller box [x0, y0, x1, y1] (or crop the slide first)."
+            "pass a smaller box (or crop the slide first)."
         )
     segmenter = get_segmenter(args.target, args.backend, config)
     seg = segmenter.segment(
@@ -95,8 +97,8 @@ def segment(args: SegmentArgs, ctx: ToolContext) -> SegmentResult | VolumeSegmen
         seg.labels = full
     structures = [_to_source(s, src) for s in measure(seg, src.spacing_mm, mpp)]
     ox, oy = src.offset
-    region = (ox + round(x0 * src.scale), oy + round(y0 * src.scale),
-              ox + round(x1 * src.scale), oy + round(y1 * src.scale))  # fmt: skip
+    region = Box.from_corners(ox + round(x0 * src.scale), oy + round(y0 * src.scale),
+                              ox + round(x1 * src.scale), oy + round(y1 * src.scale))  # fmt: skip
     scale = _scale(src.spacing_mm, mpp, mpp_origin)
     if src.scale != 1.0:
         notes.append(f"area_px counts analysed pixels (each {src.scale:.1f}× a slide pixel wide)")
@@ -123,8 +125,10 @@ def _to_source(s: Structure, src: Source) -> Structure:
     if src.offset == (0, 0) and src.scale == 1.0:
         return s
     (ox, oy), k = src.offset, src.scale
-    x0, y0, x1, y1 = s.bbox
-    bbox = (ox + round(x0 * k), oy + round(y0 * k), ox + round(x1 * k), oy + round(y1 * k))
+    x0, y0, x1, y1 = s.bbox.corners
+    bbox = Box.from_corners(
+        ox + round(x0 * k), oy + round(y0 * k), ox + round(x1 * k), oy + round(y1 * k)
+    )
     centroid = (round(ox + s.centroid[0] * k, 1), round(oy + s.centroid[1] * k, 1))
     return s.model_copy(update={"bbox": bbox, "centroid": centroid})
 
@@ -145,7 +149,7 @@ def _result(
     structures: list[Structure],
     max_listed: int,
     notes: list[str],
-    region: tuple[int, int, int, int],
+    region: Box,
     analysed_px: int,
     spacing: tuple[float, float] | None,
     mpp: float | None,

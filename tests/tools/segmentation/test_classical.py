@@ -105,7 +105,7 @@ def test_tissue_exact_area() -> None:
     seg = TissueSegmenter().segment(SegInput(img), Target.TISSUE, NONE)
     (s,) = measure(seg, None, 2.0)
     assert (s.name, s.area_px, s.area.value, s.area.unit) == ("tissue", 2000, 8000.0, "µm²")
-    assert s.bbox == (20, 10, 70, 50)
+    assert s.bbox.corners == (20, 10, 70, 50)
 
 
 def _square() -> tuple[np.ndarray, np.ndarray]:

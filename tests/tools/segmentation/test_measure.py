@@ -55,10 +55,10 @@ def test_measure_exact_areas_boxes_centroids() -> None:
         25.0,
         "mm²",
     )
-    assert first.bbox == (10, 5, 30, 15)
+    assert first.bbox.corners == (10, 5, 30, 15)
     assert first.centroid == (19.5, 9.5)
     assert (second.name, second.area_px, second.area.value) == ("left lung", 64, 8.0)
-    assert second.bbox == (40, 20, 44, 36)
+    assert second.bbox.corners == (40, 20, 44, 36)
 
 
 def test_measure_instances_in_micrometres_and_skips_missing_labels() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import make_attachment
 from tests.tools.segmentation.synthetic import NUCLEUS_CENTRES, he_tile, nuclei_mask
+from tools.geometry import Box
 from tools.errors import ToolArgumentError, ToolError
 from tools.registry import ToolContext
 from tools.segmentation import source
@@ -34,6 +35,9 @@ def _ctx(tmp_path: Path, path: Path) -> ToolContext:
 
 
 def _args(**kw: object) -> SegmentArgs:
+    box = kw.pop("box", None)
+    if isinstance(box, list):  # written as corners here: the tool takes {x, y, width, height}
+        kw["box"] = Box.from_corners(*box).model_dump()
     return SegmentArgs.model_validate({"image_id": "img1", **kw})
 
 
@@ -42,7 +46,7 @@ def test_box_on_slide_uses_slide_mpp_and_level0_coordinates(slide: Path, tmp_pat
     result = segment(_args(target="nuclei_he", box=box), _ctx(tmp_path, slide))
     assert result.count == len(NUCLEUS_CENTRES)
     assert result.total_area.unit == "µm²" and "from the slide" in result.scale
-    assert result.region == (BLOCK, BLOCK, BLOCK + 140, BLOCK + 128)
+    assert result.region.corners == (BLOCK, BLOCK, BLOCK + 140, BLOCK + 128)
     for s in result.structures:
         assert s.area.value == pytest.approx(s.area_px * 0.0625, rel=1e-3)
     centroids = sorted(
@@ -76,11 +80,11 @@ def test_whole_slide_needs_a_box_except_tissue(
     result = segment(_args(target="tissue"), _ctx(tmp_path, slide))
     assert any("256×256 thumbnail" in n for n in result.notes)
     assert "1 µm/px from the slide" in result.scale
-    assert result.region == (0, 0, 1024, 1024)
+    assert result.region.corners == (0, 0, 1024, 1024)
     assert result.total_area.unit == "µm²"
     # 16 patches of 140×128 px at 0.25 µm/px: 71,680 µm² (JPEG edges allow a few percent).
     assert result.total_area.value == pytest.approx(16 * 140 * 128 * 0.0625, rel=0.05)
-    boxes = [s.bbox for s in result.structures]
+    boxes = [s.bbox.corners for s in result.structures]
     assert min(b[0] for b in boxes) <= 4 and max(b[2] for b in boxes) >= 3 * BLOCK + 136
 
 

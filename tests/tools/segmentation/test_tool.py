@@ -26,6 +26,7 @@ from tests.tools.segmentation.synthetic import (
     nuclei_mask,
     write_dicom,
 )
+from tools.geometry import Box
 from tools.errors import ToolArgumentError, ToolError
 from tools.registry import ToolContext
 from tools.segmentation.config import SegmentationConfig
@@ -56,6 +57,9 @@ def _square_png(tmp_path: Path) -> Path:
 
 
 def _args(**kw: Any) -> SegmentArgs:
+    box = kw.pop("box", None)
+    if isinstance(box, list):  # written as corners here: the tool takes {x, y, width, height}
+        kw["box"] = Box.from_corners(*box).model_dump()
     return SegmentArgs.model_validate({"image_id": "img1", **kw})
 
 
@@ -70,7 +74,7 @@ def test_dicom_spacing_gives_square_millimetres(tmp_path: Path) -> None:
     assert 1196 <= s.area_px <= 1200 and s.area.unit == "mm²"
     assert s.area.value == s.area_px * 0.5 * 0.25
     assert result.total_area.model_dump() == {"value": s.area.value, "unit": "mm²"}
-    assert s.bbox == (40, 30, 80, 60) and s.centroid == (59.5, 44.5)
+    assert s.bbox.corners == (40, 30, 80, 60) and s.centroid == (59.5, 44.5)
     assert "0.5×0.25 mm" in result.scale
     # Files: overlay shown as an image, lossless mask, RLE that decodes to the same mask.
     kinds = {a.kind: a for a in result.artifacts}
@@ -127,7 +131,7 @@ def test_pixels_without_scale_and_listing_cap(tmp_path: Path) -> None:
 def test_box_restricts_region_for_other_targets(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, _png(tmp_path, fluorescence(nuclei_mask())))
     result = segment(_args(target="nuclei_fluorescence", box=[0, 0, 50, 50], points=[[3, 3]]), ctx)
-    assert result.count == 1 and result.region == (0, 0, 50, 50)
+    assert result.count == 1 and result.region.corners == (0, 0, 50, 50)
     assert result.structures[0].centroid == (20.0, 20.0)
     assert any("analysed only the box" in n for n in result.notes)
     assert any("points are ignored" in n for n in result.notes)
@@ -147,7 +151,7 @@ def test_lung_fields_result(tmp_path: Path) -> None:
     ("kw", "message"),
     [({"target": "prompted"}, "needs a prompt"),
      ({"target": "prompted", "points": [[500, 5]]}, r"point \[500, 5\] is outside the image"),
-     ({"target": "tissue", "box": [10, 10, 10, 30]}, "is empty"),
+     ({"target": "tissue", "box": [130, 10, 150, 30]}, "lies outside the 120×100 image"),
      ({"target": "prompted", "box": [5, 5, 20, 20], "backend": "sam"}, "set sam.path")],
 )  # fmt: skip
 def test_errors(tmp_path: Path, kw: dict[str, Any], message: str) -> None:
