@@ -1,7 +1,9 @@
 """Tool choice for any model: JSON-schema actions (constrained decoding) or native tools.
 
-Both are built from the registry. Arguments that name an attachment are narrowed to the
-ids that exist in the session, so even a tiny model can only produce valid references.
+Both are built from the registry and narrowed to the session (tools/narrowing.py): image
+ids are the real ones, and each image's arguments are those its kind allows (targets
+that fit, frames that exist, no box unless one was drawn), so even a tiny model can only
+produce calls that make sense for the image.
 """
 
 from __future__ import annotations
@@ -12,28 +14,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.llm import ToolCall
+from assistant.state import AgentContext
 from tools.errors import ToolArgumentError
-from tools.registry import IMAGE_REF_KEY, Tool
+from tools.narrowing import Drawn, Scope, narrow_refs, narrowed_schema
+from tools.registry import Tool
+
+__all__ = [
+    "ANSWER",
+    "action_schema",
+    "arguments_schema",
+    "native_tools",
+    "parse_action",
+    "scope_of",
+    "usable",
+]
 
 ANSWER = "answer"
 """The action that ends tool use and hands over to the written answer."""
 
 
-def narrow_refs(schema: Any, image_ids: Sequence[str]) -> Any:
-    """Replace every attachment-reference field with an enum of the real ids."""
-    if isinstance(schema, dict):
-        if schema.get(IMAGE_REF_KEY) == "image":
-            out = {k: v for k, v in schema.items() if k != IMAGE_REF_KEY}
-            out["enum"] = list(image_ids)
-            return out
-        if "anyOf" in schema and not image_ids:
-            # An optional image argument with nothing attached: only its other branches.
-            branches = [b for b in schema["anyOf"] if b.get(IMAGE_REF_KEY) != "image"]
-            schema = {**schema, "anyOf": branches}
-        return {k: narrow_refs(v, image_ids) for k, v in schema.items()}
-    if isinstance(schema, list):
-        return [narrow_refs(v, image_ids) for v in schema]
-    return schema
+def scope_of(ctx: AgentContext, drawn: Sequence[Drawn] = ()) -> Scope:
+    """The narrowing scope of a run: its attachments, backends configured, what was drawn."""
+    return Scope.of(ctx.attachments.values(), ctx.tool_deps, drawn)
 
 
 def _strip_titles(schema: Any) -> Any:
@@ -44,30 +46,55 @@ def _strip_titles(schema: Any) -> Any:
     return schema
 
 
-def arguments_schema(tool: Tool, image_ids: Sequence[str]) -> dict[str, Any]:
-    """The tool's argument schema as the model sees it."""
-    schema = narrow_refs(_strip_titles(tool.parameters_schema()), image_ids)
+def _closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema that allows no other keys (each anyOf branch too)."""
+    if "anyOf" in schema:
+        return {"type": "object", "anyOf": [_closed(b) for b in schema["anyOf"]]}
     schema.setdefault("properties", {})
     schema["additionalProperties"] = False
-    return dict(schema)
+    return schema
+
+
+def arguments_schema(tool: Tool, scope: Scope, *, forced: bool = False) -> dict[str, Any] | None:
+    """The tool's argument schema as the model sees it; None when it fits no image.
+
+    A `forced` tool (the person chose it) that fits nothing keeps its ids-only schema, so
+    the call still happens and the tool itself explains why it does not apply.
+    """
+    narrowed = narrowed_schema(tool, scope)
+    if narrowed is None:
+        if not forced:
+            return None
+        narrowed = narrow_refs(tool.parameters_schema(), scope.ids)
+    return _closed(_strip_titles(narrowed))
+
+
+def usable(tools: Sequence[Tool], scope: Scope) -> list[Tool]:
+    """The tools that fit something in the session (or need no image)."""
+    return [t for t in tools if narrowed_schema(t, scope) is not None]
 
 
 def action_schema(
-    tools: Sequence[Tool], image_ids: Sequence[str], *, allow_answer: bool = True
+    tools: Sequence[Tool], scope: Scope, *, allow_answer: bool = True
 ) -> dict[str, Any]:
-    """JSON schema of one action: a call of one of `tools`, or (if allowed) `answer`."""
-    options: list[dict[str, Any]] = [
-        {
-            "type": "object",
-            "properties": {
-                "tool": {"const": t.name},
-                "arguments": arguments_schema(t, image_ids),
-            },
-            "required": ["tool", "arguments"],
-            "additionalProperties": False,
-        }
-        for t in tools
-    ]
+    """JSON schema of one action: a call of one of `tools`, or (if allowed) `answer`.
+
+    Without `allow_answer` the tools are forced (the person chose them) and kept even
+    where narrowing finds they fit nothing.
+    """
+    options: list[dict[str, Any]] = []
+    for t in tools:
+        arguments = arguments_schema(t, scope, forced=not allow_answer)
+        if arguments is None:
+            continue
+        options.append(
+            {
+                "type": "object",
+                "properties": {"tool": {"const": t.name}, "arguments": arguments},
+                "required": ["tool", "arguments"],
+                "additionalProperties": False,
+            }
+        )
     if allow_answer or not options:
         options.append(
             {
@@ -98,16 +125,23 @@ def parse_action(text: str) -> ToolCall | None:
     )
 
 
-def native_tools(tools: Sequence[Tool], image_ids: Sequence[str]) -> list[dict[str, Any]]:
+def native_tools(
+    tools: Sequence[Tool], scope: Scope, *, forced: bool = False
+) -> list[dict[str, Any]]:
     """OpenAI `tools` entries for models trained for function calling."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": t.name,
-                "description": t.description,
-                "parameters": arguments_schema(t, image_ids),
-            },
-        }
-        for t in tools
-    ]
+    out = []
+    for t in tools:
+        parameters = arguments_schema(t, scope, forced=forced)
+        if parameters is None:
+            continue
+        out.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": parameters,
+                },
+            }
+        )
+    return out

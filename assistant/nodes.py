@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
@@ -12,7 +14,7 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from assistant import prompts
-from assistant.actions import action_schema, native_tools, parse_action
+from assistant.actions import action_schema, native_tools, parse_action, scope_of
 from assistant.events import Notice, Token, ToolFinished, ToolStarted, ToolStatus
 from assistant.llm import ChatRequest, Message, ToolCall, collect, stream_answer
 from assistant.messages import ARTIFACTS_KEY, SYNTHETIC_KEY, to_openai
@@ -26,10 +28,16 @@ def _recent(state: AgentState, ctx: AgentContext) -> list[AnyMessage]:
     return messages[-ctx.history_messages :]
 
 
-def _prompt(state: AgentState, ctx: AgentContext, system: str, **kw: bool) -> list[Message]:
-    """The recent history in the model's format, after `system`."""
-    return to_openai(
-        _recent(state, ctx), ctx.profile, ctx.attachments, ctx.session_dir, system, **kw
+async def _prompt(
+    state: AgentState, ctx: AgentContext, system: str, **kw: bool
+) -> list[Message]:
+    """The recent history in the model's format, after `system`.
+
+    Images are rendered off the event loop (a slide thumbnail or a CT slice takes a while).
+    """
+    history = _recent(state, ctx)
+    return await asyncio.to_thread(
+        partial(to_openai, history, ctx.profile, ctx.attachments, ctx.session_dir, system, **kw)
     )
 
 
@@ -73,12 +81,13 @@ async def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         return await _decide_native(state, ctx)
     forced = _forced(state, ctx)
     tools = [forced] if forced else _usable_tools(ctx)
-    attachments = list(ctx.attachments.values())
+    scope = scope_of(ctx)
+    system = prompts.action_prompt(tools, scope, forced=forced is not None)
     request = ChatRequest(
-        messages=_prompt(state, ctx, prompts.action_prompt(tools, attachments)),
+        messages=await _prompt(state, ctx, system),
         max_tokens=ctx.profile.sampling.action_max_tokens,
         temperature=0.0,
-        json_schema=action_schema(tools, list(ctx.attachments), allow_answer=forced is None),
+        json_schema=action_schema(tools, scope, allow_answer=forced is None),
     )
     reply = await collect(ctx.model, request)
     writer = get_stream_writer()
@@ -112,10 +121,10 @@ async def _decide_native(state: AgentState, ctx: AgentContext) -> dict[str, Any]
     forced = _forced(state, ctx)
     tools = [forced] if forced else _usable_tools(ctx)
     request = ChatRequest(
-        messages=_prompt(state, ctx, prompts.native_prompt(list(ctx.attachments.values()))),
+        messages=await _prompt(state, ctx, prompts.native_prompt(list(ctx.attachments.values()))),
         max_tokens=ctx.profile.sampling.max_tokens,
         temperature=ctx.profile.sampling.temperature,
-        tools=native_tools(tools, list(ctx.attachments)) or None,
+        tools=native_tools(tools, scope_of(ctx), forced=forced is not None) or None,
         tool_choice=forced.name if forced else ("auto" if tools else None),
     )
     writer = get_stream_writer()
@@ -188,7 +197,7 @@ async def respond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     ctx = runtime.context
     attachments = list(ctx.attachments.values())
     request = ChatRequest(
-        messages=_prompt(
+        messages=await _prompt(
             state, ctx, prompts.answer_prompt(_usable_tools(ctx), attachments), show_actions=False
         ),
         max_tokens=ctx.profile.sampling.max_tokens,

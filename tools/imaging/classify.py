@@ -30,9 +30,17 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tools.attachments import ImageClass
+from tools.attachments import AttachmentKind, ImageClass, ImageFacts
 
-__all__ = ["ClassDecision", "ImageFeatures", "classify", "decide", "features", "from_header"]
+__all__ = [
+    "ClassDecision",
+    "ImageFeatures",
+    "classify",
+    "classify_upload",
+    "decide",
+    "features",
+    "from_header",
+]
 
 ANALYSIS_SIDE = 256
 """Longer side the preview is shrunk to before measuring: layout and colour, not detail."""
@@ -203,3 +211,21 @@ def classify(
 ) -> ImageClass:
     """The image class alone (see `decide` for who decided and why)."""
     return decide(pixels, modality, body_part).image_class
+
+
+def classify_upload(
+    kind: AttachmentKind, facts: ImageFacts, pixels: NDArray[np.uint8]
+) -> ImageFacts:
+    """The intake hook (`tools.intake.Classify`): facts with the image class filled in.
+
+    A class the person already set is kept. A CT/MR series is a cross-section by its
+    header; a slide whose header says nothing is judged by its thumbnail like any image.
+    """
+    if facts.image_class_by == "person":
+        return facts
+    decision = decide(pixels, facts.modality, facts.body_part)
+    if kind is AttachmentKind.SERIES and decision.by == "classifier":
+        decision = ClassDecision(ImageClass.CROSS_SECTION, "header", "a series of slices")
+    return facts.model_copy(
+        update={"image_class": decision.image_class, "image_class_by": decision.by}
+    )

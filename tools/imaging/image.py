@@ -64,9 +64,12 @@ class LoadedImage:
 
 
 def check_frame(frame: int, count: int, name: str) -> None:
-    """Raise ToolArgumentError naming the valid range when `frame` is out of range."""
+    """Raise ToolArgumentError naming the valid range when `frame` (0-based) is out of range.
+
+    The message counts from 1, as people and the tools' arguments do.
+    """
     if not 0 <= frame < count:
         raise ToolArgumentError(
-            f"frame {frame} does not exist in {name}: it has {count} frame(s), "
-            f"valid frames are 0..{count - 1}"
+            f"frame {frame + 1} does not exist in {name}: it has {count} frame(s), "
+            f"valid frames are 1..{count}"
         )

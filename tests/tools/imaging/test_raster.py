@@ -56,7 +56,7 @@ def test_tiff_16_bit_rgb_planar_and_pages(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "pages.tif", pages, photometric="minisblack")
     second = load_image(tmp_path / "pages.tif", frame=2)
     assert (second.frame_count, int(second.pixels[0, 0])) == (3, 2)
-    with pytest.raises(ToolArgumentError, match=r"valid frames are 0\.\.2"):
+    with pytest.raises(ToolArgumentError, match=r"valid frames are 1\.\.3"):
         load_image(tmp_path / "pages.tif", frame=3)
 
 
@@ -64,7 +64,6 @@ def test_whole_image_pixel_limit(tmp_path: Path) -> None:
     Image.new("L", (300, 200)).save(tmp_path / "big.png")
     with pytest.raises(InputError, match=r"300×200 = 60,000 pixels exceeds the limit of 1,000"):
         load_image(tmp_path / "big.png", max_pixels=1000)
-
 
 
 def test_lzw_tiff_and_gif_through_pillow(tmp_path: Path) -> None:
