@@ -8,6 +8,7 @@ from pathlib import Path
 
 from assistant.config import AppConfig
 from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from assistant.llm import INCOMPLETE_KEY
 from assistant.service import Assistant
 from tools.errors import InputError, MedAssistError
 
@@ -34,7 +35,9 @@ async def chat(
         print(HELP)
         for message in await assistant.history(session.id):
             if message.type in ("human", "ai") and message.content:
-                print(f"{'you' if message.type == 'human' else 'assistant'}> {message.content}")
+                mark = incomplete_mark(message.additional_kwargs.get(INCOMPLETE_KEY))
+                who = "you" if message.type == "human" else "assistant"
+                print(f"{who}> {message.content}{mark}")
         pending: list[str] = []
         force: str | None = None
         for path in images or []:
@@ -67,6 +70,11 @@ async def chat(
             pending, force = [], None
 
 
+def incomplete_mark(reason: object) -> str:
+    """The suffix shown after an answer that was cut short (empty for a complete one)."""
+    return f" (incomplete: {reason})" if reason else ""
+
+
 def _attach(assistant: Assistant, session_id: str, path: Path) -> str:
     try:
         att = assistant.add_upload(session_id, path)
@@ -95,6 +103,6 @@ async def _turn(
             elif isinstance(event, TurnFailed):
                 print(f"\n[error] {event.message}", file=sys.stderr, flush=True)
             elif isinstance(event, TurnDone):
-                print(flush=True)
+                print(incomplete_mark(event.incomplete), flush=True)
     except MedAssistError as exc:
         print(f"\n[error] {exc}", file=sys.stderr, flush=True)

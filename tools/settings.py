@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tools.errors import ConfigError
 
 __all__ = [
     "ENV_PREFIX",
+    "MIN_SECRET_CHARS",
     "REPO_ROOT",
     "PrivacySettings",
     "Strict",
@@ -53,11 +54,38 @@ class UploadSettings(Strict):
     max_unpacked_bytes: int = Field(2 * 1024**3, ge=1, description="a ZIP's unpacked size")
 
 
-class PrivacySettings(Strict):
-    """De-identification. Nothing leaves the machine unless a remote LLM URL is configured."""
+MIN_SECRET_CHARS = 16
+"""Shortest accepted de-identification secret: a short one can be guessed, then every
+pseudonym, UID remap and date shift of an export recomputed from its session id."""
 
-    deid_secret: str = Field("", description="salt for pseudonyms and UID remapping")
-    keep_upload_names: bool = Field(True, description="False: non-DICOM names become hashes")
+
+class PrivacySettings(Strict):
+    """De-identification. Nothing leaves the machine unless a remote LLM URL is configured.
+
+    `deid_secret` unset (null, the default) means: a random secret generated on first run
+    and kept in the data directory (mode 0600, see `assistant.secrets`). Set it only to
+    share one secret between deployments; an empty or short value is refused at start-up,
+    since it would let anyone with an export recompute the date shift and test guesses.
+    """
+
+    deid_secret: str | None = Field(
+        None, description="salt for pseudonyms, UID remaps and date shifts; null: generated"
+    )
+    keep_upload_names: bool = Field(
+        False, description="True: non-DICOM and slide names keep their (cleaned) stem"
+    )
+
+    @field_validator("deid_secret")
+    @classmethod
+    def _not_guessable(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < MIN_SECRET_CHARS:
+            shown = "empty" if not value.strip() else f"{len(value.strip())} characters"
+            raise ValueError(
+                f"privacy.deid_secret is {shown}; it needs at least {MIN_SECRET_CHARS} "
+                "random characters, or leave it unset (null) to have one generated under "
+                "the data directory"
+            )
+        return value
 
 
 def config_dir() -> Path:

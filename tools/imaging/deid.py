@@ -234,12 +234,19 @@ def deidentify_in_place(ds: Dataset, key: str) -> Dataset:
     return out
 
 
-def session_key(session_id: str, secret: str = "") -> str:
-    """Return the de-identification key of a session: its id, salted by a deployment secret."""
+def session_key(session_id: str, secret: str) -> str:
+    """Return the de-identification key of a session: its id, salted by a deployment secret.
+
+    The id alone is public (exports, URLs), so an empty secret is refused rather than
+    giving keys that anyone could recompute.
+    """
+    if not secret.strip():
+        raise ValueError("session_key needs the deployment's secret (see assistant.deid_secret)")
     return f"{secret}:{session_id}"
 
 
 _DICOM_SUFFIXES = frozenset({"", ".dcm", ".dicom", ".dic", ".ima", ".gz"})
+_SLIDE_SUFFIXES = frozenset({".svs", ".ndpi", ".scn", ".mrxs", ".vms", ".vmu", ".bif", ".svslide"})
 _LONG_NUMBER = re.compile(r"\d[\d.\-_]{4,}\d")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ]+")
 
@@ -256,9 +263,10 @@ def safe_display_name(
     (``dicom-slide-<8 hex>.zip``). Other
     names keep their stem, cut to 40 characters, with long numbers (6 or more characters
     of digits and separators: record numbers, dates, UIDs) replaced by '#' and characters
-    outside letters, digits, space, dot, dash and underscore dropped; with
-    ``keep_stem=False`` they become ``image-<8 hex><ext>`` too (for sites whose exports
-    are named after patients).
+    outside letters, digits, space, dot, dash and underscore dropped. With
+    ``keep_stem=False`` (the default configuration, `privacy.keep_upload_names`) they
+    become ``image-<8 hex><ext>``, or ``slide-<8 hex><ext>`` for whole-slide formats, since
+    exports and slides are often named after the patient.
     """
     name = PurePath(filename.replace("\\", "/")).name
     suffix = PurePath(name).suffix.lower()
@@ -269,8 +277,9 @@ def safe_display_name(
         return f"dicom-series-{tag}.zip"
     if media_type == "application/dicom" or suffix in _DICOM_SUFFIXES:
         return f"dicom-{tag}.dcm"
-    if not keep_stem:
-        return f"image-{tag}{_UNSAFE.sub('', suffix)}"
+    if not keep_stem:  # slides are often named after the patient too (Surname_Firstname.svs)
+        kind = "slide" if suffix in _SLIDE_SUFFIXES else "image"
+        return f"{kind}-{tag}{_UNSAFE.sub('', suffix)}"
     stem = name[: -len(suffix)] if suffix else name
     stem = _LONG_NUMBER.sub("#", _UNSAFE.sub("", stem)).strip(" .")[:40] or "image"
     return stem + _UNSAFE.sub("", suffix)

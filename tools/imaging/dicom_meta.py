@@ -3,7 +3,11 @@
 Enhanced multi-frame objects keep rescale, spacing and windows in functional group
 sequences; classic objects keep them at the top level. The helpers here look in the
 per-frame group, then the shared group, then the top level. Nothing here returns
-identifying values: `safe_summary` goes through `deidentify`.
+identifying values: `safe_summary` goes through `deidentify`, and the few header strings
+read for display (modality, photometric interpretation, rescale type, LUT explanation)
+come back only when they are one of the standard's defined terms (or, for the free-text
+LUT explanation, made of window words only); anything else is dropped, since a header
+can hold any text in any attribute.
 """
 
 from __future__ import annotations
@@ -31,6 +35,54 @@ SUMMARY_KEYS = (
     "SOPInstanceUID",
 )  # fmt: skip
 """Header attributes tools may report (after de-identification)."""
+
+
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MODALITIES = _terms("""
+AR AS ASMT AU BDUS BI BMD CD CF CFM CP CR CS CT CTPROTOCOL DD DF DG DM DMS DOC DS DX EC
+ECG EEG EMG EOG EPS ES FA FID FS GM HC HD IO IOL IVOCT IVUS KER KO LEN LP LS M3D MA MG MR
+MS NM OAM OCT OP OPM OPR OPT OPTBSV OPTENF OPV OSS OT PA PLAN POS PR PT PX REG RESP RF RG
+RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR SR SRF ST
+STAIN TEXTUREMAP TG US VA VF XA XAPROTOCOL XC
+""")
+"""Modality (0008,0060) defined terms, current and retired (PS3.3 C.7.3.1.1.1)."""
+
+PHOTOMETRIC = frozenset({
+    "MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "HSV", "ARGB", "CMYK", "YBR_FULL",
+    "YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT",
+})  # fmt: skip
+"""Photometric Interpretation (0028,0004) defined terms, retired ones included."""
+
+RESCALE_TYPES = frozenset({
+    "OD", "HU", "US", "MGML", "Z_EFF", "ED", "EDW", "HU_MOD", "PCT", "CPS", "NONE", "BQML",
+    "CNTS", "MBQ", "PROPCNT", "GML", "GMLS", "MGMINML", "UMOLMINML", "MLMING", "MLG",
+    "1CM", "PCNT", "1", "%",
+})  # fmt: skip
+"""Rescale Type (0028,1054) defined terms (PS3.3 C.11.1.1.2) and the PET Units terms."""
+
+LUT_WORDS = _terms("""
+abdomen abdominal angio auto bone brain chest contrast default dynamic full high linear
+liver low lung lut mediastinum narrow normal pelvis range sharp sigmoid smooth soft spine
+standard stroke subdural temporal tissue user voi wide window
+""")
+"""Words a VOI LUT Explanation may consist of to be shown; other text could be anything."""
+
+
+def code_string(ds: Dataset, keyword: str, allowed: frozenset[str]) -> str | None:
+    """The header's `keyword` value if it is one of the `allowed` defined terms, else None."""
+    value = str(ds.get(keyword, "") or "").strip().upper()
+    return value if value in allowed else None
+
+
+def lut_explanation(value: object) -> str:
+    """A LUT Explanation kept only when made of window words ('SOFT TISSUE'), else ''."""
+    text = " ".join(str(value or "").split())[:40]
+    words = text.lower().replace("-", " ").replace("_", " ").split()
+    return text if words and all(w in LUT_WORDS for w in words) else ""
+
 
 _LIKELY_BURNED_IN = {"US": "ultrasound", "XA": "angiography", "ES": "endoscopy", "XC": "photo"}
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
@@ -93,7 +145,7 @@ def voi_lut(ds: Dataset) -> VoiLut | None:
         return None
     top = float(2 ** min(max(bits, 1), 16) - 1)
     table = np.clip(np.rint(data / top * 255.0), 0, 255).astype(np.uint8)
-    return VoiLut(first, table, str(item.get("LUTExplanation", "") or "")[:40])
+    return VoiLut(first, table, lut_explanation(item.get("LUTExplanation")))
 
 
 def pixel_spacing(ds: Dataset, frame: int) -> tuple[tuple[float, float] | None, str | None]:
@@ -157,6 +209,8 @@ def safe_summary(ds: Dataset, key: str) -> dict[str, str]:
             text = "\\".join(str(v) for v in value)
         elif kw == "SOPClassUID":
             text = UID(str(value)).name
+        elif kw == "Modality" and str(value).strip().upper() not in MODALITIES:
+            continue  # kept by the profile, but only a defined term is a modality
         else:
             text = str(value)
         out[kw] = text[:64]
