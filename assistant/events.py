@@ -47,6 +47,18 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class AnswerReviewed:
+    """What the answer rests on: its tools, and the sentences its results do not back.
+
+    `summary` names the tools of the turn (or says none ran); `marks` are (sentence,
+    problem) pairs.
+    """
+
+    summary: str
+    marks: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class TurnFailed:
     """The turn could not finish; the message says why and what to do. History is kept."""
 
@@ -55,11 +67,16 @@ class TurnFailed:
 
 @dataclass(frozen=True)
 class TurnDone:
-    """The turn finished; `answer` is the final assistant text."""
+    """The turn finished; `answer` is the final assistant text.
+
+    `incomplete` says why the answer was cut short (stream broke off, token limit); such
+    an answer is stored with the same mark and must never be shown as complete.
+    """
 
     answer: str
+    incomplete: str | None = None
 
 
-TurnEvent = Token | ToolStarted | ToolFinished | Notice | TurnFailed | TurnDone
-STREAMED = (Token, ToolStarted, ToolFinished, Notice)
+TurnEvent = Token | ToolStarted | ToolFinished | Notice | AnswerReviewed | TurnFailed | TurnDone
+STREAMED = (Token, ToolStarted, ToolFinished, Notice, AnswerReviewed)
 """The events graph nodes write to the custom stream."""

@@ -1,4 +1,4 @@
-"""The agent graph, wired in one place: decide → (run_tools → decide)* → respond.
+"""The agent graph, wired in one place: decide → (run_tools → decide)* → respond → review.
 
 A tool the person runs directly takes one step: decide (the planned call) → run_tools → end.
 """
@@ -11,13 +11,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from assistant.nodes import decide, respond, run_tools
+from assistant.nodes import decide, respond, review, run_tools
 from assistant.state import AgentContext, AgentState
 
 
 def route_after_decide(state: AgentState) -> str:
-    """Follow the route `decide` chose."""
-    return {"tools": "run_tools", "respond": "respond"}.get(state.get("route", "end"), END)
+    """Follow the route `decide` chose; a native model's own answer goes to review."""
+    return {"tools": "run_tools", "respond": "respond"}.get(state.get("route", "end"), "review")
 
 
 def route_after_tools(state: AgentState) -> str:
@@ -33,10 +33,12 @@ def build_graph(
     builder.add_node("decide", decide)
     builder.add_node("run_tools", run_tools)
     builder.add_node("respond", respond)
+    builder.add_node("review", review)
     builder.add_edge(START, "decide")
-    builder.add_conditional_edges("decide", route_after_decide, ["run_tools", "respond", END])
+    builder.add_conditional_edges("decide", route_after_decide, ["run_tools", "respond", "review"])
     builder.add_conditional_edges("run_tools", route_after_tools, ["decide", END])
-    builder.add_edge("respond", END)
+    builder.add_edge("respond", "review")
+    builder.add_edge("review", END)
     return builder.compile(checkpointer=checkpointer)
 
 

@@ -1,4 +1,4 @@
-"""Graph nodes: decide (tool or answer), run_tools, respond. Verbs; wired in graph.py."""
+"""Graph nodes: decide (tool or answer), run_tools, respond, review. Verbs; wired in graph.py."""
 
 from __future__ import annotations
 
@@ -15,9 +15,17 @@ from langgraph.runtime import Runtime
 
 from assistant import prompts
 from assistant.actions import action_schema, native_tools, parse_action, scope_of
-from assistant.events import Notice, Token, ToolFinished, ToolStarted, ToolStatus
+from assistant.events import (
+    AnswerReviewed,
+    Notice,
+    Token,
+    ToolFinished,
+    ToolStarted,
+    ToolStatus,
+)
 from assistant.llm import ChatRequest, Message, ToolCall, collect, stream_answer
 from assistant.messages import ARTIFACTS_KEY, SYNTHETIC_KEY, to_openai
+from assistant.review import REVIEW_KEY, review_answer
 from assistant.state import AgentContext, AgentState, Route
 from tools.errors import InputError, ToolArgumentError, ToolError
 from tools.registry import Tool, ToolContext
@@ -210,3 +218,17 @@ async def respond(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         writer(Notice(reply.advice))
     answer = AIMessage(content=reply.text.strip(), additional_kwargs=reply.marks())
     return {"messages": [answer], "route": "end"}
+
+
+async def review(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """List the turn's tools under the answer and mark sentences its results do not back."""
+    messages = list(state.get("messages", []))
+    last = messages[-1] if messages else None
+    if not isinstance(last, AIMessage) or last.tool_calls or not last.content:
+        return {}
+    result = review_answer(str(last.content), messages[:-1])
+    get_stream_writer()(
+        AnswerReviewed(result.summary(), [(m.sentence, m.problem) for m in result.marks])
+    )
+    kwargs = {**last.additional_kwargs, REVIEW_KEY: result.model_dump()}
+    return {"messages": [last.model_copy(update={"additional_kwargs": kwargs})]}

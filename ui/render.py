@@ -8,8 +8,17 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
-from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnEvent, TurnFailed
+from assistant.events import (
+    AnswerReviewed,
+    Notice,
+    Token,
+    ToolFinished,
+    ToolStarted,
+    TurnEvent,
+    TurnFailed,
+)
 from assistant.messages import ATTACHMENTS_KEY, SYNTHETIC_KEY
+from assistant.review import REVIEW_KEY, AnswerReview
 from tools.attachments import Attachment
 
 ChatMessage = dict[str, Any]
@@ -32,8 +41,13 @@ def tool_title(name: str, status: str) -> str:
     return f"Tool · {name}{suffix}"
 
 
-def apply_event(history: list[ChatMessage], event: TurnEvent, session_dir: Path) -> None:
-    """Update the chat `history` in place for one event of a running turn."""
+def apply_event(
+    history: list[ChatMessage], event: TurnEvent, session_dir: Path, show_marks: bool = True
+) -> None:
+    """Update the chat `history` in place for one event of a running turn.
+
+    `show_marks` False hides the sentences an answer's review flags (the tool line stays).
+    """
     if isinstance(event, Token):
         last = history[-1] if history else None
         if (
@@ -87,12 +101,26 @@ def apply_event(history: list[ChatMessage], event: TurnEvent, session_dir: Path)
                 "metadata": {"title": "Note", "status": "done"},
             }
         )
+    elif isinstance(event, AnswerReviewed):
+        history.append(review_message(event.summary, event.marks, show_marks))
     elif isinstance(event, TurnFailed):
         history.append({"role": "assistant", "content": f"⚠️ {event.message}"})
 
 
+def review_message(summary: str, marks: list[tuple[str, str]], show_marks: bool) -> ChatMessage:
+    """The line under an answer naming its tools, and the sentences its results do not back."""
+    text = f"*{summary}*"
+    if marks and show_marks:
+        listed = "\n".join(f"- “{sentence}” — {problem}" for sentence, problem in marks)
+        text += f"\n\n⚠️ **Not backed by this session's results:**\n{listed}"
+    return {"role": "assistant", "content": text, "metadata": {"id": "review", "status": "done"}}
+
+
 def from_messages(
-    messages: list[AnyMessage], attachments: dict[str, Attachment], session_dir: Path
+    messages: list[AnyMessage],
+    attachments: dict[str, Attachment],
+    session_dir: Path,
+    show_marks: bool = True,
 ) -> list[ChatMessage]:
     """Rebuild the chat view of a stored session."""
     out: list[ChatMessage] = []
@@ -117,6 +145,11 @@ def from_messages(
                 )
             if msg.content:
                 out.append({"role": "assistant", "content": str(msg.content)})
+            review = msg.additional_kwargs.get(REVIEW_KEY)
+            if review:
+                checked = AnswerReview.model_validate(review)
+                marks = [(m.sentence, m.problem) for m in checked.marks]
+                out.append(review_message(checked.summary(), marks, show_marks))
         elif isinstance(msg, ToolMessage):
             artifacts = msg.artifact if isinstance(msg.artifact, list) else []
             apply_event(

@@ -64,10 +64,11 @@ def test_topology() -> None:
         ("__start__", "decide"),
         ("decide", "run_tools"),
         ("decide", "respond"),
-        ("decide", "__end__"),
+        ("decide", "review"),
         ("run_tools", "decide"),
         ("run_tools", "__end__"),
-        ("respond", "__end__"),
+        ("respond", "review"),
+        ("review", "__end__"),
     }
 
 

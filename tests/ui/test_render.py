@@ -53,3 +53,22 @@ def test_stored_session_rebuilds_without_synthetic_messages(
     assert view[0]["content"]["path"] == str(gradient_png)
     assert view[2]["metadata"]["title"] == "Tool · describe_image"
     assert view[-1]["content"] == "64 pixels wide."
+
+
+def test_an_answer_shows_what_it_rests_on_live_and_when_reopened(tmp_path: Path) -> None:
+    from assistant.events import AnswerReviewed
+    from assistant.review import REVIEW_KEY, review_answer
+
+    answer = "I zoomed into the tumour."
+    live: list[dict[str, object]] = [{"role": "assistant", "content": answer}]
+    review = review_answer(answer, [HumanMessage(content="Look at it.")])
+    event = AnswerReviewed(review.summary(), [(m.sentence, m.problem) for m in review.marks])
+    apply_event(live, event, tmp_path)
+    assert "*No tool was used for this answer.*" in live[-1]["content"]
+    assert "“I zoomed into the tumour.” — claims an action that did not run" in live[-1]["content"]
+    hidden: list[dict[str, object]] = []
+    apply_event(hidden, event, tmp_path, show_marks=False)
+    assert hidden[-1]["content"] == "*No tool was used for this answer.*"
+    stored = AIMessage(content=answer, additional_kwargs={REVIEW_KEY: review.model_dump()})
+    reopened = from_messages([HumanMessage(content="Look at it."), stored], {}, tmp_path)
+    assert reopened[-1]["content"] == live[-1]["content"]
