@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from retrieval.config import RetrievalConfig
 from tools.errors import ConfigError, suggest
+from tools.pacs.config import PacsSettings
 from tools.segmentation.config import SegmentationConfig
 from tools.settings import (
     ENV_PREFIX,
@@ -29,7 +30,11 @@ from tools.slides.config import SlideSettings
 
 _M = TypeVar("_M", bound=BaseModel)
 
-SECTION_FILES = {"segmentation": "segmentation.yaml", "retrieval": "retrieval.yaml"}
+SECTION_FILES = {
+    "segmentation": "segmentation.yaml",
+    "retrieval": "retrieval.yaml",
+    "pacs": "pacs.yaml",
+}
 """Sections kept in their own file under configs/ (app.yaml may override them too)."""
 
 
@@ -140,6 +145,7 @@ class AppConfig(Strict):
     slides: SlideSettings = SlideSettings()
     segmentation: SegmentationConfig = SegmentationConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    pacs: PacsSettings = PacsSettings()
 
     def resolved(self, root: Path) -> AppConfig:
         """Return a copy whose relative paths are anchored at `root`."""

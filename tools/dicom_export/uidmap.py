@@ -1,0 +1,116 @@
+"""The session's way back from what the model saw to the hospital's real identifiers.
+
+The model only ever sees remapped UIDs (``2.25.<hash>`` under the session key) and
+pseudonyms (``ANON-…``, ``ID-…``). Results written back to a PACS must reference the
+original instances, so each session keeps a local map pseudonym → original in
+``<session>/private/uid-map.json`` (owner-only permissions). It never enters a model
+request, a tool result or a log line; `restore_text` uses it to put the originals back
+into text the model wrote before that text leaves as DICOM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from tools.imaging.deid import pseudonym, remap_uid
+
+__all__ = ["MAP_FILE", "UidMap", "find_pseudonyms"]
+
+MAP_FILE = Path("private") / "uid-map.json"
+_UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                 "FrameOfReferenceUID")  # fmt: skip
+_PSEUDO_UID = re.compile(r"2\.25\.\d{10,40}")
+_PSEUDO_NAME = re.compile(r"\b(?:ANON|ID)-[0-9a-f]{10}\b")
+
+
+@dataclass
+class UidMap:
+    """Pseudonym → original, for UIDs and for the patient name and ID."""
+
+    uids: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session_dir: Path) -> UidMap:
+        """The session's map (empty if none was recorded yet)."""
+        path = session_dir / MAP_FILE
+        if not path.is_file():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(dict(data.get("uids", {})), dict(data.get("names", {})))
+
+    def save(self, session_dir: Path) -> Path:
+        """Write the map atomically, readable by the owner only."""
+        path = session_dir / MAP_FILE
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".uid-map-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"uids": self.uids, "names": self.names}, out, indent=1)
+            Path(tmp).chmod(0o600)
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def add(self, ds: Dataset, key: str) -> None:
+        """Record the identifiers of one (raw, original) dataset under the session `key`."""
+        for keyword in _UID_KEYWORDS:
+            value = str(ds.get(keyword, "") or "").strip()
+            if value:
+                remapped = remap_uid(value, key)
+                if remapped != value:
+                    self.uids[remapped] = value
+        for keyword, kind in (("PatientName", "ANON"), ("PatientID", "ID")):
+            value = str(ds.get(keyword, "") or "")
+            if value:
+                self.names[pseudonym(kind, value, key)] = value
+
+    def add_all(self, datasets: Iterable[Dataset], key: str) -> UidMap:
+        """`add` every dataset; return self."""
+        for ds in datasets:
+            self.add(ds, key)
+        return self
+
+    def original(self, value: str) -> str:
+        """The original of a pseudonymous UID (or name); other values unchanged."""
+        return self.uids.get(value, self.names.get(value, value))
+
+    def restore_text(self, text: str) -> str:
+        """`text` with every known pseudonym replaced by its original."""
+        text = _PSEUDO_UID.sub(lambda m: self.uids.get(m.group(0), m.group(0)), text)
+        return _PSEUDO_NAME.sub(lambda m: self.names.get(m.group(0), m.group(0)), text)
+
+    def pseudonyms(self) -> set[str]:
+        """Every pseudonym the map knows (what must never appear in exported objects)."""
+        return set(self.uids) | set(self.names)
+
+
+def _strings(ds: Dataset) -> list[str]:
+    out: list[str] = []
+    for elem in ds.iterall():
+        if elem.VR == "SQ" or elem.value is None:
+            continue
+        if elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
+            continue
+        values = elem.value if isinstance(elem.value, list | tuple) else [elem.value]
+        out += [str(v) for v in values]
+    return out
+
+
+def find_pseudonyms(ds: Dataset, uid_map: UidMap) -> list[str]:
+    """The pseudonyms of `uid_map` found anywhere in `ds` (an exported object must have none)."""
+    known = uid_map.pseudonyms()
+    found: list[str] = []
+    for text in _strings(ds):
+        found += [p for p in known if p in text]
+    return sorted(set(found))
