@@ -12,6 +12,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 fi
+if ! command -v Orthanc >/dev/null 2>&1 && [ ! -x /usr/sbin/Orthanc ] \
+    || [ ! -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then
+  echo "==> Installing Debian's Orthanc (and its DICOMweb plugin) for the PACS tests" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null
+  fi
+fi
 echo "==> ruff" >&2
 .venv/bin/ruff check .
 echo "==> mypy" >&2
