@@ -21,8 +21,7 @@ from assistant.llm import Message
 from tools.attachments import Attachment
 from tools.errors import InputError
 from tools.imaging.render import render_png
-from tools.imaging.volume import default_slice
-from tools.slides import is_slide, thumbnail_png
+from tools.intake import preview_png
 
 ATTACHMENTS_KEY = "attachments"
 ARTIFACTS_KEY = "artifact_paths"
@@ -31,12 +30,7 @@ DIRECT_TOOL_KEY = "direct_tool"
 """On a HumanMessage recording that the person ran a tool themselves (its name)."""
 
 
-def _image_part(path: Path, max_side: int, ct_windows_rgb: bool = False) -> dict[str, Any]:
-    if is_slide(path):
-        png = thumbnail_png(path, max_side)  # never decode a gigapixel slide whole
-    else:  # a series shows its middle slice (the key only names UIDs, never shown here)
-        frame = default_slice(path, "render")
-        png = render_png(path, max_side, frame=frame, ct_windows_rgb=ct_windows_rgb)
+def _image_part(png: bytes) -> dict[str, Any]:
     data = base64.b64encode(png).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
 
@@ -59,11 +53,15 @@ def _human(
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
     for att in known:
         try:
-            parts.append(_image_part(att.path, profile.image_max_side, profile.ct_windows_rgb))
+            # a slide's thumbnail (never decoded whole), else the default frame (a
+            # series' middle slice)
+            png = preview_png(att, profile.image_max_side, ct_windows_rgb=profile.ct_windows_rgb)
+            parts.append(_image_part(png))
         except InputError as exc:
             # e.g. a gigapixel slide: the model reads it through the slide tools instead.
             parts[0]["text"] += f"\n[{att.id} cannot be shown whole ({exc}); use the tools]"
-    parts += [_image_part(session_dir / p, profile.image_max_side) for p in artifacts]
+    side = profile.image_max_side
+    parts += [_image_part(render_png(session_dir / p, side)) for p in artifacts]
     return {"role": "user", "content": parts}
 
 

@@ -1,12 +1,15 @@
 """Session catalogue and uploaded files, kept in SQLite beside the checkpointer's database.
 
 The conversation itself lives in LangGraph's checkpointer; this store keeps what the UI
-lists (titles, times) and each session's uploads, stored once per content hash.
+lists (titles, times) and each session's uploads, stored once per content hash with the
+kind and facts decided when the upload was checked (`tools.intake`). Databases of older
+versions get those columns on open, filled in from the stored files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 import os
 import shutil
@@ -19,8 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.attachments import Attachment
-from tools.errors import SessionNotFoundError, UploadRejectedError
+from tools.attachments import Attachment, AttachmentKind, ImageFacts
+from tools.errors import InputError, SessionNotFoundError, UploadRejectedError
+from tools.intake import Inspection, inspect_stored
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -38,13 +44,19 @@ CREATE TABLE IF NOT EXISTS uploads (
     size_bytes INTEGER NOT NULL,
     stored_as TEXT NOT NULL,
     created REAL NOT NULL,
+    kind TEXT,
+    facts TEXT,
     PRIMARY KEY (session_id, id),
     UNIQUE (session_id, sha256)
 );
 """
+_ADDED_COLUMNS = {"kind": "TEXT", "facts": "TEXT"}
+"""Upload columns newer than the first schema (added to older databases on open)."""
 
-UploadCheck = Callable[[Path, str], str]
-"""Validates a candidate upload (path, original name) and returns its media type."""
+UploadCheck = Callable[[Path, str], Inspection]
+"""Validates a candidate upload (path, original name): its media type, kind and facts.
+
+Raises UploadRejectedError for a file that may not be kept (see `tools.intake`)."""
 
 DisplayName = Callable[[str, str, str], str]
 """Maps (session id, original name, media type) to the name kept and shown (de-identified)."""
@@ -60,8 +72,10 @@ class SessionInfo:
     updated: float
 
 
-def _default_check(path: Path, name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+def _default_check(path: Path, name: str) -> Inspection:
+    """No limits: the kind and facts from the content, the media type from the name."""
+    found = inspect_stored(path)
+    return Inspection(mimetypes.guess_type(name)[0] or found.media_type, found.kind, found.facts)
 
 
 class SessionStore:
@@ -72,14 +86,44 @@ class SessionStore:
         data_dir: Path,
         check_upload: UploadCheck = _default_check,
         display_name: DisplayName = lambda session_id, name, media_type: name,
+        *,
+        max_bytes: int | None = None,
     ) -> None:
+        """Open (creating or migrating) the store under `data_dir`.
+
+        `max_bytes` stops receiving an upload as soon as it is passed (None: no limit
+        before the check, which applies its own).
+        """
         self.data_dir = data_dir
         self._display_name = display_name
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = data_dir / "sessions.sqlite"
         self._check = check_upload
+        self._max_bytes = max_bytes
         with self._db() as db:
             db.executescript(SCHEMA)
+            self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Add the upload columns of newer versions and fill them in from the stored files."""
+        have = {row[1] for row in db.execute("PRAGMA table_info(uploads)")}
+        for column, sql_type in _ADDED_COLUMNS.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE uploads ADD COLUMN {column} {sql_type}")
+        rows = db.execute(
+            "SELECT session_id, id, media_type, stored_as FROM uploads "
+            "WHERE kind IS NULL OR facts IS NULL"
+        ).fetchall()
+        for session_id, image_id, media_type, stored_as in rows:
+            path = self.session_dir(session_id) / "uploads" / stored_as
+            if not path.is_file():
+                log.warning("upload %s of a session is missing on disk", image_id)
+                continue
+            found = inspect_stored(path, media_type)
+            db.execute(
+                "UPDATE uploads SET kind = ?, facts = ? WHERE session_id = ? AND id = ?",
+                (found.kind.value, found.facts.model_dump_json(), session_id, image_id),
+            )
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -134,56 +178,103 @@ class SessionStore:
                     (time.time(), title, session_id),
                 )
 
+    def rename(self, session_id: str, title: str) -> SessionInfo:
+        """Give a session the person's title (kept whole; blank titles are refused)."""
+        title = " ".join(title.split())
+        if not title:
+            raise InputError("a session title cannot be empty")
+        with self._db() as db:
+            done = db.execute(
+                "UPDATE sessions SET title = ? WHERE id = ?", (title, session_id)
+            ).rowcount
+        if not done:
+            raise SessionNotFoundError(f"no session {session_id!r}")
+        return self.get(session_id)
+
+    def delete(self, session_id: str) -> None:
+        """Remove a session's rows and its whole folder.
+
+        The folder holds its uploads, unpacked archives, artefacts and reports; the
+        conversation's checkpoints are the façade's to delete (`Assistant.delete_session`).
+        """
+        self.get(session_id)
+        with self._db() as db:
+            db.execute("DELETE FROM uploads WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        shutil.rmtree(self.session_dir(session_id), ignore_errors=True)
+        if self.session_dir(session_id).exists():
+            raise OSError(f"could not remove every file of session {session_id}")
+
     def add_upload(self, session_id: str, source: Path, name: str | None = None) -> Attachment:
         """Validate and store a file for a session; the same content twice gives the same id.
 
-        The file is checked before anything is kept and copied atomically, so a refused or
-        failed upload leaves nothing behind.
+        The file is copied into the session's folder under a hidden temporary name (hashed
+        on the way, stopped as soon as it passes the byte limit), checked there, and only
+        then renamed into place, so a refused or failed upload leaves nothing behind.
         """
         self.get(session_id)
         name = Path(name or source.name).name
         if not source.is_file():
             raise UploadRejectedError(f"{name}: no such file")
-        media_type = self._check(source, name)
         suffixes = "".join(Path(name).suffixes[-2:]).lower()
-        name = self._display_name(session_id, name, media_type)
-        sha = _sha256(source)
-        with self._db() as db:
-            row = db.execute(
-                "SELECT id FROM uploads WHERE session_id = ? AND sha256 = ?", (session_id, sha)
-            ).fetchone()
-        if row is not None:
-            return self.attachments(session_id)[row[0]]
         folder = self.session_dir(session_id) / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
-        stored = folder / (sha[:32] + suffixes)
-        _atomic_copy(source, stored)
+        tmp, sha = _receive(source, folder, suffixes, name, self._max_bytes)
+        try:
+            with self._db() as db:
+                row = db.execute(
+                    "SELECT id FROM uploads WHERE session_id = ? AND sha256 = ?",
+                    (session_id, sha),
+                ).fetchone()
+            if row is not None:
+                return self.attachments(session_id)[row[0]]
+            found = self._check(tmp, name)
+            shown = self._display_name(session_id, name, found.media_type)
+            stored = folder / (sha[:32] + suffixes)
+            size = tmp.stat().st_size
+            tmp.replace(stored)
+            with self._db() as db:
+                count = db.execute(
+                    "SELECT COUNT(*) FROM uploads WHERE session_id = ?", (session_id,)
+                ).fetchone()[0]
+                image_id = f"img{count + 1}"
+                db.execute(
+                    "INSERT INTO uploads (session_id, id, name, media_type, sha256, size_bytes,"
+                    " stored_as, created, kind, facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session_id,
+                        image_id,
+                        shown,
+                        found.media_type,
+                        sha,
+                        size,
+                        stored.name,
+                        time.time(),
+                        found.kind.value,
+                        found.facts.model_dump_json(),
+                    ),
+                )
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self.attachments(session_id)[image_id]
+
+    def update_facts(self, session_id: str, image_id: str, facts: ImageFacts) -> Attachment:
+        """Replace the stored facts of an upload (e.g. an image class the person corrected)."""
         with self._db() as db:
-            count = db.execute(
-                "SELECT COUNT(*) FROM uploads WHERE session_id = ?", (session_id,)
-            ).fetchone()[0]
-            image_id = f"img{count + 1}"
-            db.execute(
-                "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    image_id,
-                    name,
-                    media_type,
-                    sha,
-                    stored.stat().st_size,
-                    stored.name,
-                    time.time(),
-                ),
-            )
+            done = db.execute(
+                "UPDATE uploads SET facts = ? WHERE session_id = ? AND id = ?",
+                (facts.model_dump_json(), session_id, image_id),
+            ).rowcount
+        if not done:
+            raise SessionNotFoundError(f"no upload {image_id!r} in session {session_id!r}")
         return self.attachments(session_id)[image_id]
 
     def attachments(self, session_id: str) -> dict[str, Attachment]:
         """The session's uploads by id, in upload order."""
         with self._db() as db:
             rows = db.execute(
-                "SELECT id, name, media_type, sha256, size_bytes, stored_as FROM uploads "
-                "WHERE session_id = ? ORDER BY created",
+                "SELECT id, name, media_type, sha256, size_bytes, stored_as, kind, facts "
+                "FROM uploads WHERE session_id = ? ORDER BY created",
                 (session_id,),
             ).fetchall()
         folder = self.session_dir(session_id) / "uploads"
@@ -195,27 +286,41 @@ class SessionStore:
                 media_type=r[2],
                 sha256=r[3],
                 size_bytes=r[4],
+                kind=AttachmentKind(r[6] or AttachmentKind.IMAGE),
+                facts=ImageFacts.model_validate_json(r[7]) if r[7] else ImageFacts(),
             )
             for r in rows
         }
 
 
-def _sha256(path: Path) -> str:
+def _receive(
+    source: Path, folder: Path, suffixes: str, name: str, max_bytes: int | None
+) -> tuple[Path, str]:
+    """Copy `source` to a hidden file in `folder`; return it and the content's SHA-256.
+
+    Stops (and removes the partial copy) as soon as more than `max_bytes` arrived. The
+    copy keeps the upload's suffixes, which some slide readers go by.
+    """
+    fd, name_tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=suffixes)
+    tmp = Path(name_tmp)
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _atomic_copy(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+    written = 0
     try:
         with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+            for block in iter(lambda: src.read(_CHUNK), b""):
+                written += len(block)
+                if max_bytes is not None and written > max_bytes:
+                    raise UploadRejectedError(
+                        f"{name}: larger than the upload limit of {max_bytes / 1024**2:,.1f} MB"
+                    )
+                digest.update(block)
+                out.write(block)
             out.flush()
             os.fsync(out.fileno())
-        Path(tmp).replace(target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return tmp, digest.hexdigest()
+
+
+_CHUNK = 1 << 20

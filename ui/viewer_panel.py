@@ -5,26 +5,25 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from PIL import Image
 
+from tools.attachments import Attachment
 from tools.errors import InputError
-from tools.imaging.reader import load_image
-from tools.imaging.render import render_view
-from tools.imaging.volume import default_slice
 from tools.imaging.windowing import preset_choices
-from tools.slides import is_slide
+from tools.intake import view_png
 from ui.holder import AssistantHolder
 from ui.slide_viewer import viewer_html
 
 
-def opening_frame(path: Path, key: str) -> tuple[int, int]:
-    """(1-based frame the viewer opens at, frame count): a series' middle slice, else 1."""
-    frames = load_image(path, with_metadata=False).frame_count
-    return default_slice(path, key) + 1, frames
+def opening_frame(att: Attachment) -> tuple[int, int]:
+    """(1-based frame the viewer opens at, frame count): a series' middle slice, else 1.
+
+    Both were decided at upload, so choosing an image opens no file.
+    """
+    return att.facts.default_frame + 1, att.facts.frames
 
 
 def build_viewer_panel(
@@ -60,17 +59,21 @@ def build_viewer_panel(
         att = assistant.sessions.attachments(session_id).get(chosen)
         if att is None:
             return None, "⚠️ That image is not in this session.", hidden, hidden
-        if await asyncio.to_thread(is_slide, att.path):
+        if att.kind.is_slide:
             note = (
                 f"{att.name}: whole-slide image. Numbered boxes are the regions the agent "
                 "visited; draw a box to ask about it."
             )
             html = gr.update(value=viewer_html(session_id, att.id), visible=True)
             return gr.update(value=None, visible=False), note, hidden, html
+        frames = att.facts.frames
         try:
-            frames = (await asyncio.to_thread(load_image, att.path)).frame_count
-            index = min(max(int(number) - 1, 0), frames - 1)
-            png, text = await asyncio.to_thread(render_view, att.path, window=preset, frame=index)  # type: ignore[arg-type]
+            png, text = await asyncio.to_thread(
+                view_png,
+                att,
+                window=preset,  # type: ignore[arg-type]
+                frame=int(number) - 1,
+            )
         except InputError as exc:
             return None, f"⚠️ {exc}", hidden, hidden
         slider = gr.update(visible=frames > 1, maximum=max(frames, 2))
@@ -84,13 +87,9 @@ def build_viewer_panel(
             return hidden
         assistant = await holder.get()
         att = assistant.sessions.attachments(session_id).get(chosen)
-        if att is None or await asyncio.to_thread(is_slide, att.path):
+        if att is None or att.kind.is_slide:
             return hidden
-        key = assistant.deid_key(session_id)
-        try:
-            start, frames = await asyncio.to_thread(opening_frame, att.path, key)
-        except InputError:
-            return hidden
+        start, frames = opening_frame(att)
         return gr.update(value=start, maximum=max(frames, 2), visible=frames > 1)
 
     inputs = [session_state, image_id, window, frame]

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from assistant.sessions import SessionStore
+from tools.attachments import AttachmentKind, ImageClass, ImageFacts
 from tools.errors import SessionNotFoundError, UploadRejectedError
+from tools.imaging.archive import SERIES_MEDIA_TYPE
+from tools.intake import Inspection
 
 
 def test_sessions_persist_and_order(tmp_path: Path) -> None:
@@ -35,7 +40,7 @@ def test_uploads_are_hashed_deduplicated_and_numbered(tmp_path: Path, gradient_p
 
 
 def test_rejected_upload_leaves_nothing(tmp_path: Path, gradient_png: Path) -> None:
-    def refuse(path: Path, name: str) -> str:
+    def refuse(path: Path, name: str) -> Inspection:
         raise UploadRejectedError(f"{name}: too large")
 
     store = SessionStore(tmp_path, refuse)
@@ -46,3 +51,91 @@ def test_rejected_upload_leaves_nothing(tmp_path: Path, gradient_png: Path) -> N
     assert not (store.session_dir(sid) / "uploads").exists() or not any(
         (store.session_dir(sid) / "uploads").iterdir()
     )
+
+
+OLD_SCHEMA = """
+CREATE TABLE sessions (id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL,
+    updated REAL NOT NULL);
+CREATE TABLE uploads (session_id TEXT NOT NULL REFERENCES sessions(id), id TEXT NOT NULL,
+    name TEXT NOT NULL, media_type TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL, stored_as TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (session_id, id), UNIQUE (session_id, sha256));
+"""
+
+
+def test_databases_of_older_versions_get_kinds_and_facts(
+    tmp_path: Path, gradient_png: Path
+) -> None:
+    """A store written before kinds existed opens with them filled in from the files."""
+    from tests.tools.imaging.test_series_archive import _series_zip
+
+    data = tmp_path / "data"
+    uploads = data / "sessions" / "s1" / "uploads"
+    uploads.mkdir(parents=True)
+    shutil.copy(gradient_png, uploads / "aa.png")
+    shutil.copy(_series_zip(tmp_path), uploads / "bb.zip")
+    db = sqlite3.connect(data / "sessions.sqlite")
+    db.executescript(OLD_SCHEMA)
+    db.execute("INSERT INTO sessions VALUES ('s1', 'old', 1, 1)")
+    rows = [
+        ("img1", "x.png", "image/png", "a" * 64, "aa.png", 1.0),
+        ("img2", "ct.zip", SERIES_MEDIA_TYPE, "b" * 64, "bb.zip", 2.0),
+        ("img3", "gone.png", "image/png", "c" * 64, "cc.png", 3.0),  # lost on disk
+    ]
+    db.executemany("INSERT INTO uploads VALUES ('s1', ?, ?, ?, ?, 1, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+    atts = SessionStore(data).attachments("s1")
+    assert [a.kind for a in atts.values()] == [
+        AttachmentKind.IMAGE,
+        AttachmentKind.SERIES,
+        AttachmentKind.IMAGE,
+    ]
+    assert (atts["img1"].facts.width, atts["img1"].facts.height) == (64, 48)
+    assert (atts["img2"].facts.frames, atts["img2"].facts.default_frame) == (5, 2)
+    assert atts["img3"].facts == ImageFacts()
+    with sqlite3.connect(data / "sessions.sqlite") as again:
+        stored = again.execute("SELECT id, kind FROM uploads ORDER BY id").fetchall()
+    assert stored == [("img1", "image"), ("img2", "series"), ("img3", None)]  # written once
+
+
+def test_uploads_stop_at_the_byte_limit_before_any_check(
+    tmp_path: Path, gradient_png: Path
+) -> None:
+    checked: list[str] = []
+
+    def check(path: Path, name: str) -> Inspection:
+        checked.append(name)
+        return Inspection("image/png", AttachmentKind.IMAGE, ImageFacts())
+
+    size = gradient_png.stat().st_size
+    store = SessionStore(tmp_path / "data", check, max_bytes=size - 1)
+    sid = store.create().id
+    with pytest.raises(UploadRejectedError, match=r"^gradient\.png: larger than the upload"):
+        store.add_upload(sid, gradient_png)
+    assert checked == [] and store.attachments(sid) == {}
+    assert list((store.session_dir(sid) / "uploads").iterdir()) == []
+    roomy = SessionStore(tmp_path / "data", check, max_bytes=size)
+    assert roomy.add_upload(sid, gradient_png).path.read_bytes() == gradient_png.read_bytes()
+    assert checked == ["gradient.png"]
+
+
+def test_kind_and_facts_are_stored_and_can_be_corrected(tmp_path: Path, gradient_png: Path) -> None:
+    from functools import partial
+
+    from tools.intake import inspect_upload
+    from tools.settings import UploadSettings
+
+    store = SessionStore(tmp_path / "data", partial(inspect_upload, limits=UploadSettings()))
+    sid = store.create().id
+    att = store.add_upload(sid, gradient_png)
+    assert att.kind is AttachmentKind.IMAGE and att.facts.width == 64
+    corrected = att.facts.model_copy(
+        update={"image_class": ImageClass.RADIOGRAPH, "image_class_by": "person"}
+    )
+    assert store.update_facts(sid, att.id, corrected).facts == corrected
+    assert SessionStore(tmp_path / "data").attachments(sid)[att.id].facts == corrected
+    with pytest.raises(SessionNotFoundError):
+        store.update_facts(sid, "img9", corrected)
+    assert [p.name for p in (store.session_dir(sid) / "uploads").iterdir()] == [att.path.name]

@@ -2,8 +2,9 @@
 
 Modules (public API in brackets):
 
-- `uploads`: refuse files before they are stored [check_upload, store_upload, copy_upload]
-- `reader`: one frame of any image attachment, file or series [load_image]
+- `uploads`: refuse files before they are stored, from headers [check_upload]
+  (`tools.intake` then decides the kind and decodes what will be shown)
+- `reader`: one frame of any image attachment, file or series [load_image, load_attachment]
 - `loader`: decode one frame of a DICOM/PNG/JPEG/TIFF/BMP/GIF file [load_file]
 - `render`: 8-bit PNG for the model and the UI [render_png, display_array, encode_png]
 - `windowing`: window/level presets and MedGemma's CT RGB [WindowPreset, Window, ct_rgb]

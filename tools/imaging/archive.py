@@ -12,6 +12,7 @@ declared sizes bound what unpacking writes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import stat
 import tempfile
@@ -22,6 +23,8 @@ from pathlib import Path, PurePosixPath
 from tools.errors import UnreadableImageError, UploadRejectedError
 from tools.imaging.dicom import read_dicom
 from tools.settings import UploadSettings
+
+log = logging.getLogger(__name__)
 
 ZIP_MAGIC = b"PK\x03\x04"
 SERIES_MEDIA_TYPE = "application/vnd.medassist.dicom-series+zip"
@@ -73,7 +76,11 @@ def check_archive(path: Path, name: str, limits: UploadSettings) -> list[zipfile
         with zipfile.ZipFile(path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise UploadRejectedError(f"{name}: not a readable ZIP archive ({exc})") from exc
+        # zipfile quotes member names (patient folders): log the kind of failure only
+        log.info("archive refused: central directory unreadable (%s)", type(exc).__name__)
+        raise UploadRejectedError(
+            f"{name}: not a readable ZIP archive (damaged or cut short); pack it again"
+        ) from exc
     if not infos:
         raise UploadRejectedError(f"{name}: the ZIP archive holds no files")
     if len(infos) > limits.max_archive_members:
@@ -158,7 +165,10 @@ def unpack_archive(path: Path, dest: Path, name: str, limits: UploadSettings) ->
         with contextlib.suppress(OSError):  # another process won the race: keep its copy
             tmp.rename(dest)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UploadRejectedError(f"{name}: broken ZIP data ({exc})") from exc
+        log.info("archive refused: member data broken (%s)", type(exc).__name__)
+        raise UploadRejectedError(
+            f"{name}: the ZIP archive's data is damaged or cut short; pack it again"
+        ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return read_unpacked(dest)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tools.errors import ToolArgumentError
+from tools.attachments import AttachmentKind
 from tools.imaging.deid import safe_display_name
-from tools.imaging.reader import load_image
-from tools.imaging.volume import SeriesFile, default_slice, is_series_archive, open_series
+from tools.imaging.reader import load_attachment
+from tools.imaging.volume import SeriesFile, open_series
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
-from tools.slides import is_slide
 
 _NOT_FOR_MODEL = frozenset(
     {"Modality", "BodyPartExamined", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"}
@@ -41,7 +40,7 @@ class SeriesFacts(BaseModel):
 
     slices: int
     slice_spacing_mm: float | None = Field(default=None, description="Between slice centres")
-    shown_slice: int = Field(description="0-based slice the statistics are from (the middle)")
+    shown_slice: int = Field(description="Slice the statistics are from (the middle), from 1")
     series_number: int | None = None
     series_uid: str
     study_uid: str
@@ -54,7 +53,7 @@ def _series_facts(series: SeriesFile, shown: int) -> SeriesFacts:
     return SeriesFacts(
         slices=series.count,
         slice_spacing_mm=series.series.slice_spacing_mm,
-        shown_slice=shown,
+        shown_slice=shown + 1,
         series_number=series.series.series_number,
         series_uid=series.series.series_uid,
         study_uid=series.series.study_uid,
@@ -109,14 +108,10 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
     slices and the statistics are of the middle slice.
     """
     att = ctx.attachment(args.image_id)
-    if is_slide(att.path):
-        raise ToolArgumentError(
-            f"{att.id} is a whole-slide image; use slide_overview (then slide_zoom) instead"
-        )
     key = ctx.deid_key
-    series = is_series_archive(att.path)
-    shown = default_slice(att.path, key) if series else 0
-    img = load_image(att.path, frame=shown, deid_key=key)
+    series = att.kind is AttachmentKind.SERIES
+    shown = att.facts.default_frame if series else 0
+    img = load_attachment(att, frame=shown, deid_key=key)  # refuses whole-slide images
     px = img.pixels
     names = ["gray"] if px.ndim == 2 else list("RGBA"[: px.shape[2]])
     stats = (

@@ -1,19 +1,23 @@
 """`load_image`: one frame of any image attachment, a single file or a series archive.
 
 Single files are decoded by `loader.load_file`; a ZIP of a series is read slice by slice
-through `volume.load_slice` (slice ``frame`` in anatomical order).
+through `volume.load_slice` (slice ``frame`` in anatomical order). Tools holding an
+`Attachment` call `load_attachment`, which goes by the kind decided at upload instead of
+looking at the file again, and opens at the attachment's default frame.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tools.attachments import Attachment, AttachmentKind
+from tools.errors import ToolArgumentError
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.loader import PROCESS_KEY, load_file, sniff
 from tools.imaging.volume import load_slice
 
-__all__ = ["LoadedImage", "load_image"]
+__all__ = ["LoadedImage", "load_attachment", "load_image"]
 
 
 def load_image(
@@ -47,4 +51,42 @@ def load_image(
         timeout_s=timeout_s,
         max_pixels=max_pixels,
         with_metadata=with_metadata,
+    )
+
+
+def load_attachment(
+    att: Attachment,
+    *,
+    frame: int | None = None,
+    deid_key: str | None = None,
+    keep_raw_header: bool = False,
+    timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> LoadedImage:
+    """Decode frame `frame` of an attachment, read as its upload-time kind says.
+
+    The default frame is the one shown for it (a series' middle slice). Whole-slide
+    images are never decoded whole: ToolArgumentError points to the slide tools.
+    """
+    if att.kind.is_slide:
+        raise ToolArgumentError(
+            f"{att.id} is a whole-slide image; use slide_overview (then slide_zoom) instead"
+        )
+    index = att.facts.default_frame if frame is None else frame
+    if att.kind is AttachmentKind.SERIES:
+        return load_slice(
+            att.path,
+            index,
+            deid_key or PROCESS_KEY,
+            timeout_s=timeout_s,
+            max_pixels=max_pixels,
+            keep_raw_header=keep_raw_header,
+        )
+    return load_file(
+        att.path,
+        frame=index,
+        deid_key=deid_key,
+        keep_raw_header=keep_raw_header,
+        timeout_s=timeout_s,
+        max_pixels=max_pixels,
     )

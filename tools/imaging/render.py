@@ -64,11 +64,6 @@ def display_array(
     return apply_window(px, chosen, invert=image.inverted), chosen.describe()
 
 
-def to_display_array(image: LoadedImage) -> NDArray[np.uint8]:
-    """8-bit grayscale or RGB pixels with the default window (kept for older callers)."""
-    return display_array(image)[0]
-
-
 def encode_png(pixels: NDArray[np.uint8], max_side: int) -> bytes:
     """PNG bytes of 8-bit pixels, shrunk (area averaging) so the longer side is ≤ `max_side`.
 

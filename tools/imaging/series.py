@@ -2,15 +2,17 @@
 
 Slices are ordered along the slice normal (the cross product of the Image Orientation
 (Patient) row and column vectors) using Image Position (Patient), which is what viewers
-do; Instance Number and then the file name are fallbacks. UIDs in the result are the
-de-identified ones, so they can be shown to the model.
+do; Instance Number and then the file name are fallbacks. `group_series` with a key
+gives de-identified UIDs, which can be shown to the model; without one it gives the
+file's own UIDs, for an index kept in memory and de-identified (`Series.deidentified`)
+only where UIDs are described.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,14 @@ class Series:
     slice_spacing_mm: float | None
     frames: int
 
+    def deidentified(self, key: str) -> Series:
+        """The same series with its UIDs remapped under the session key `key`."""
+        return replace(
+            self,
+            series_uid=remap_uid(self.series_uid, key),
+            study_uid=remap_uid(self.study_uid, key),
+        )
+
 
 def _position(ds: Dataset) -> float | None:
     """Distance along the slice normal, or None without orientation and position."""
@@ -55,11 +65,13 @@ def _int(value: object) -> int | None:
         return None
 
 
-def group_series(paths: Iterable[Path], key: str) -> list[Series]:
+def group_series(paths: Iterable[Path], key: str | None) -> list[Series]:
     """Read headers of `paths` and return their series, each with sorted slices.
 
     Files that are not DICOM images are skipped; series come in (study, series number)
-    order. `key` is the session's de-identification key.
+    order of the files' own UIDs, so the order (and the series an archive stands for)
+    does not depend on the key. `key` is the session's de-identification key; None keeps
+    the files' UIDs (never show those).
     """
     groups: dict[tuple[str, str], list[tuple[Path, Dataset]]] = defaultdict(list)
     for path in paths:
@@ -90,8 +102,8 @@ def group_series(paths: Iterable[Path], key: str) -> list[Series]:
         first = members[0][1]
         out.append(
             Series(
-                series_uid=remap_uid(series, key),
-                study_uid=remap_uid(study, key),
+                series_uid=series,
+                study_uid=study,
                 modality=str(first.get("Modality", "")) or None,
                 series_number=_int(first.get("SeriesNumber")),
                 files=files,
@@ -100,7 +112,8 @@ def group_series(paths: Iterable[Path], key: str) -> list[Series]:
                 frames=sum(frame_count(ds) for _, ds in members),
             )
         )
-    return sorted(out, key=lambda s: (s.study_uid, s.series_number or 0, s.series_uid))
+    out.sort(key=lambda s: (s.study_uid, s.series_number or 0, s.series_uid))
+    return out if key is None else [s.deidentified(key) for s in out]
 
 
 def read_dicomdir(path: Path) -> list[Path]:

@@ -1,20 +1,20 @@
 """Upload checks: size, type, pixel count (decompression bombs) and frame count.
 
 `check_upload` reads headers only, never pixels, so a 50 kB PNG that claims to be
-100,000 × 100,000 pixels is refused before anything decodes it. `store_upload` streams
-an upload into place through a temporary file that is removed on any failure, so a
-refused or interrupted upload leaves nothing behind.
+100,000 × 100,000 pixels is refused before anything decodes it (`tools.intake` then
+decodes what will be shown). Messages are for the person who uploaded: they name the
+file and the broken limit in plain words; what a library said goes to the log only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
-import os
+import logging
+import re
 import tempfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO
 
 import tifffile
 from PIL import Image, UnidentifiedImageError
@@ -26,6 +26,8 @@ from tools.imaging.raster import raster_format
 from tools.imaging.series import group_series
 from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE, wsi_base_file
 from tools.settings import UploadSettings
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPES = {
     "DICOM": "application/dicom",
@@ -47,6 +49,20 @@ def _mb(n: int) -> str:
     return f"{n / 1024**2:,.1f} MB"
 
 
+def _plain(exc: UnreadableImageError) -> str:
+    """The reader's reason without the stored file's name and without a library's words.
+
+    Readers append what pydicom or Pillow said in a trailing parenthesis: that goes to
+    the log; a parenthesis listing the supported types stays.
+    """
+    reason = str(exc).split(": ", 1)[-1]
+    match = re.fullmatch(r"(?s)(.*?)\s*\(([^()]*)\)", reason)
+    if match is None or match[2].lower().startswith("supported"):
+        return reason
+    log.info("upload refused: %s", reason)
+    return f"{match[1]}; the file is probably damaged or cut short"
+
+
 def _inflated_size(path: Path, limit: int, name: str) -> int:
     """Inflate a gzip file without keeping it, stopping as soon as it passes `limit`."""
     total = 0
@@ -59,7 +75,10 @@ def _inflated_size(path: Path, limit: int, name: str) -> int:
                         f"{name}: the gzip content inflates beyond the limit of {_mb(limit)}"
                     )
     except (OSError, EOFError, zlib.error) as exc:
-        raise UploadRejectedError(f"{name}: broken gzip data ({exc})") from exc
+        log.info("upload refused: gzip data broken: %s", exc)
+        raise UploadRejectedError(
+            f"{name}: the gzip-compressed data is damaged or cut short; compress it again"
+        ) from exc
     return total
 
 
@@ -95,19 +114,24 @@ def _dicom_geometry(path: Path, name: str) -> tuple[int, int, bool]:
     return rows * cols * frames, frames, str(ds.get("SOPClassUID", "")) == _WSI_SOP_CLASS
 
 
-def _check_series(path: Path, name: str, limits: UploadSettings) -> str:
+def _check_series(path: Path, name: str, limits: UploadSettings, unpack_to: Path | None) -> str:
     """Check a ZIP: safe to unpack, then a DICOM series or a DICOM whole-slide image.
 
     A series must stay within the frame and pixel limits; a slide (read tile by tile) only
-    within the slide size limit.
+    within the slide size limit. The files are unpacked into `unpack_to` (kept for the
+    caller), or into a temporary folder.
     """
     size = path.stat().st_size
     if size > largest_upload(limits):
         raise UploadRejectedError(
             f"{name}: {_mb(size)} exceeds the upload limit of {_mb(largest_upload(limits))}"
         )
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".check-") as tmp:
-        unpacked = unpack_archive(path, Path(tmp) / "files", name, limits)
+    with contextlib.ExitStack() as stack:
+        if unpack_to is None:
+            unpack_to = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(dir=path.parent, prefix=".check-"))
+            )
+        unpacked = unpack_archive(path, unpack_to / "files", name, limits)
         if wsi_base_file(unpacked.files) is not None:
             if size > limits.max_slide_bytes:
                 raise UploadRejectedError(
@@ -119,7 +143,7 @@ def _check_series(path: Path, name: str, limits: UploadSettings) -> str:
             raise UploadRejectedError(
                 f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)}"
             )
-        found = group_series(unpacked.files, key="upload-check")
+        found = group_series(unpacked.files, key=None)
         if not found:
             raise UploadRejectedError(
                 f"{name}: the ZIP archive holds no DICOM image; upload a ZIP of the DICOM "
@@ -141,11 +165,15 @@ def _check_series(path: Path, name: str, limits: UploadSettings) -> str:
     return SERIES_MEDIA_TYPE
 
 
-def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
+def check_upload(
+    path: Path, name: str, limits: UploadSettings, *, unpack_to: Path | None = None
+) -> str:
     """Check a received file against the upload limits and return its media type.
 
     Raises UploadRejectedError naming the broken limit or the unsupported type. Only
-    headers are read; `name` is used in messages only.
+    headers are read; `name` is used in messages only. A ZIP is unpacked to be checked:
+    into ``unpack_to / "files"`` when given (the caller reads and removes it), else into
+    a temporary folder.
     """
     size = path.stat().st_size
     if size == 0:
@@ -154,9 +182,9 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
         head = fh.read(132)
     if is_zip(head):
         try:
-            return _check_series(path, name, limits)
+            return _check_series(path, name, limits, unpack_to)
         except UnreadableImageError as exc:  # its message names a stored file: use `name`
-            raise UploadRejectedError(f"{name}: {str(exc).split(': ', 1)[-1]}") from exc
+            raise UploadRejectedError(f"{name}: {_plain(exc)}") from exc
     fmt = raster_format(head) or "DICOM"
     may_be_slide = fmt in ("TIFF", "DICOM") and head[:2] != GZIP_MAGIC
     if size > (largest_upload(limits) if may_be_slide else limits.max_bytes):
@@ -176,8 +204,7 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
         else:
             pixels, frames, tiled = _raster_geometry(path, fmt, name)
     except UnreadableImageError as exc:  # its message names the stored file: use `name`
-        reason = str(exc).split(": ", 1)[-1]
-        raise UploadRejectedError(f"{name}: {reason}") from exc
+        raise UploadRejectedError(f"{name}: {_plain(exc)}") from exc
     except (
         tifffile.TiffFileError,
         UnidentifiedImageError,
@@ -187,7 +214,11 @@ def check_upload(path: Path, name: str, limits: UploadSettings) -> str:
         IndexError,
         EOFError,
     ) as exc:
-        raise UploadRejectedError(f"{name}: unreadable {fmt} header ({exc})") from exc
+        log.info("upload refused: %s header unreadable: %s: %s", fmt, type(exc).__name__, exc)
+        raise UploadRejectedError(
+            f"{name}: the {fmt} header cannot be read; the file is damaged, cut short or "
+            f"not really {fmt}. Supported: {SUPPORTED}"
+        ) from exc
     if size > limits.max_bytes and not tiled:
         raise UploadRejectedError(
             f"{name}: {_mb(size)} exceeds the upload limit of {_mb(limits.max_bytes)} "
@@ -210,44 +241,9 @@ def largest_upload(limits: UploadSettings) -> int:
     return max(limits.max_bytes, limits.max_slide_bytes)
 
 
-def store_upload(source: BinaryIO, dest: Path, name: str, limits: UploadSettings) -> str:
-    """Copy `source` to `dest` if it passes `check_upload`; return its media type.
-
-    The data goes to a hidden temporary file beside `dest` (stopped as soon as it passes
-    the byte limit) and is renamed into place only after the checks; on any failure the
-    temporary file is removed and `dest` is untouched.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{id(source):x}.part")
-    try:
-        written = 0
-        with tmp.open("wb") as out:
-            while chunk := source.read(_CHUNK):
-                written += len(chunk)
-                if written > largest_upload(limits):
-                    raise UploadRejectedError(
-                        f"{name}: larger than the upload limit of {_mb(largest_upload(limits))}"
-                    )
-                out.write(chunk)
-        media_type = check_upload(tmp, name, limits)
-        tmp.replace(dest)
-        return media_type
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def copy_upload(src: Path, dest: Path, name: str, limits: UploadSettings) -> str:
-    """`store_upload` from a file on disk (e.g. Gradio's temporary upload)."""
-    with src.open("rb") as fh:
-        return store_upload(fh, dest, name, limits)
-
-
 __all__ = [
     "MEDIA_TYPES",
     "SUPPORTED",
     "check_upload",
-    "copy_upload",
     "largest_upload",
-    "store_upload",
 ]

@@ -8,9 +8,8 @@ from pydantic import Field
 
 from tools.errors import ToolArgumentError
 from tools.imaging.image import LoadedImage
-from tools.imaging.reader import load_image
+from tools.imaging.reader import load_attachment
 from tools.imaging.render import display_array, encode_png
-from tools.imaging.volume import default_slice
 from tools.imaging.windowing import CT_PRESETS, WINDOW_PRESETS, Window, WindowPreset
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 
@@ -33,8 +32,8 @@ class ViewDicomArgs(ToolArgs):
     width: float | None = Field(default=None, gt=0, description="Window width; give with center")
     frame: int | None = Field(
         default=None,
-        ge=0,
-        description="0-based frame of a multi-frame image, or slice of a series; "
+        ge=1,
+        description="Frame of a multi-frame image, or slice of a series, counted from 1; "
         "default: the first frame, the middle slice of a series",
     )
 
@@ -43,7 +42,7 @@ class ViewDicomResult(ToolResult):
     """What view_dicom rendered."""
 
     image_id: str
-    frame: int
+    frame: int = Field(description="Frame shown, counted from 1.")
     frames: int
     window_used: str
     modality: str | None = None
@@ -82,20 +81,20 @@ def view_dicom(args: ViewDicomArgs, ctx: ToolContext) -> ViewDicomResult:
     """
     att = ctx.attachment(args.image_id)
     key = ctx.deid_key
-    frame = default_slice(att.path, key) if args.frame is None else args.frame
-    image = load_image(att.path, frame=frame, deid_key=key)
+    frame = att.facts.default_frame if args.frame is None else args.frame - 1  # 0-based
+    image = load_attachment(att, frame=frame, deid_key=key)
     window = _window(args, image)
     pixels, used = display_array(image, window)
     notes = list(image.notes)
     if image.channels > 1 and window != "auto":
         notes.append("colour image: the window does not apply and was ignored")
     used = used or "none (8-bit image shown as stored)"
-    path = ctx.artifact_dir / f"{_slug(att.id)}-f{frame}-{_slug(used)}.png"
+    path = ctx.artifact_dir / f"{_slug(att.id)}-f{frame + 1}-{_slug(used)}.png"
     path.write_bytes(encode_png(pixels, VIEW_MAX_SIDE))
-    caption = f"{att.id} frame {frame}, window {used}"
+    caption = f"{att.id} frame {frame + 1} of {image.frame_count}, window {used}"
     return ViewDicomResult(
         image_id=att.id,
-        frame=frame,
+        frame=frame + 1,
         frames=image.frame_count,
         window_used=used,
         modality=image.modality,

@@ -5,11 +5,14 @@ its files grouped into series (`series.group_series`) and the series with the mo
 slices is the attachment's image; slice ``i`` is the i-th along the slice normal. Other
 series in the same archive are reported, not used. `load_volume` stacks the slices into
 modality values (HU for CT) with the voxel spacing and the affine from the headers,
-which 3-D tools (TotalSegmentator) need. Only de-identified facts leave this module.
+which 3-D tools (TotalSegmentator) need. The index of an archive is read once and kept
+independent of the session key; `open_series` de-identifies its UIDs for whoever
+describes them, so only de-identified facts leave this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -18,13 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tools.errors import InputError, UnreadableImageError
-from tools.imaging.archive import ZIP_MAGIC, unpack_once
+from tools.imaging.archive import unpack_once
 from tools.imaging.dicom import frame_count, read_dicom
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.loader import load_file
 from tools.imaging.series import Series, group_series
-from tools.imaging.wsi_archive import slide_in_archive
 
 MAX_VOLUME_VOXELS = 400_000_000
 """Refuse to stack a larger volume (about 1.6 GB as float32)."""
@@ -50,6 +52,14 @@ class SeriesFile:
         """Index of the middle slice: what is shown when no slice is asked for."""
         return self.count // 2
 
+    def deidentified(self, key: str) -> SeriesFile:
+        """The same index with every series' UIDs remapped under the session key `key`."""
+        return replace(
+            self,
+            series=self.series.deidentified(key),
+            others=tuple(s.deidentified(key) for s in self.others),
+        )
+
     def describe_others(self) -> list[str]:
         """One line per other series of the archive (never UIDs or descriptions)."""
         return [
@@ -60,24 +70,44 @@ class SeriesFile:
 
 
 def open_series(path: Path, key: str) -> SeriesFile:
-    """Unpack (once) and index the series archive at `path`; `key` de-identifies UIDs."""
+    """Unpack (once) and index the series archive at `path`; `key` de-identifies its UIDs.
+
+    The index is cached per file and does not depend on the key: every caller (tools with
+    the session key, the renderer, the viewer) shares one reading of the headers.
+    """
+    return series_index(path).deidentified(key)
+
+
+def series_index(path: Path) -> SeriesFile:
+    """The cached index of the series archive at `path`, with the files' own UIDs.
+
+    For callers that need slices, counts and notes only; describe UIDs from `open_series`.
+    """
     stat = path.stat()
-    return _open_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns, key)
+    return _index_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
-@lru_cache(maxsize=32)
-def _open_cached(path: str, size: int, mtime_ns: int, key: str) -> SeriesFile:
-    del size, mtime_ns  # part of the cache key only
-    unpacked = unpack_once(Path(path), "the series archive")
-    found = group_series(unpacked.files, key)
+def index_series(files: Sequence[Path], notes: Sequence[str] = ()) -> SeriesFile:
+    """Index DICOM files as one series attachment: the series with the most slices.
+
+    UIDs are the files' own (see `SeriesFile.deidentified`).
+    """
+    found = group_series(files, None)
     if not found:
         raise UnreadableImageError("the series archive holds no readable DICOM image")
     main = max(found, key=lambda s: s.frames)  # first of the largest, in study/series order
     others = tuple(s for s in found if s is not main)
-    notes = list(unpacked.notes)
+    all_notes = list(notes)
     if others:
-        notes.append(f"the archive holds {len(found)} series; this attachment is the largest")
-    return SeriesFile(main, _slices(main), others, tuple(notes))
+        all_notes.append(f"the archive holds {len(found)} series; this attachment is the largest")
+    return SeriesFile(main, _slices(main), others, tuple(all_notes))
+
+
+@lru_cache(maxsize=32)
+def _index_cached(path: str, size: int, mtime_ns: int) -> SeriesFile:
+    del size, mtime_ns  # part of the cache key only
+    unpacked = unpack_once(Path(path), "the series archive")
+    return index_series(unpacked.files, unpacked.notes)
 
 
 def _slices(series: Series) -> tuple[tuple[Path, int], ...]:
@@ -100,7 +130,7 @@ def load_slice(
     keep_raw_header: bool = False,
 ) -> LoadedImage:
     """Decode slice `index` (0-based, anatomical order) of a series archive."""
-    series = open_series(path, key)
+    series = series_index(path)
     check_frame(index, series.count, "this series (slices)")
     file, frame = series.slices[index]
     image = load_file(
@@ -176,7 +206,7 @@ def load_volume(
     path: Path, key: str, *, max_voxels: int = MAX_VOLUME_VOXELS, timeout_s: float = 120.0
 ) -> Volume:
     """Stack every slice of a series archive into a volume (modality values, float32)."""
-    series = open_series(path, key)
+    series = series_index(path)
     first = load_slice(path, 0, key, keep_raw_header=True, timeout_s=timeout_s)
     if first.channels != 1:
         raise InputError("this series is in colour: a volume needs grayscale slices")
@@ -201,28 +231,12 @@ def load_volume(
     return Volume(values, spacing, affine, first.modality, first.units, notes)
 
 
-def is_series_archive(path: Path) -> bool:
-    """Whether the stored file at `path` is a ZIP archive of a series (not of a slide)."""
-    try:
-        with path.open("rb") as fh:
-            if fh.read(4) != ZIP_MAGIC:
-                return False
-    except OSError:
-        return False
-    return slide_in_archive(path) is None
-
-
-def default_slice(path: Path, key: str) -> int:
-    """The slice or frame to show when none is asked for: a series' middle one, else 0."""
-    return open_series(path, key).middle if is_series_archive(path) else 0
-
-
 __all__ = [
     "SeriesFile",
     "Volume",
-    "default_slice",
-    "is_series_archive",
+    "index_series",
     "load_slice",
     "load_volume",
     "open_series",
+    "series_index",
 ]

@@ -10,8 +10,9 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
+from tools.attachments import AttachmentKind
 from tools.errors import ToolArgumentError
-from tools.imaging.volume import Volume, is_series_archive, load_volume
+from tools.imaging.volume import Volume, load_volume
 from tools.imaging.windowing import apply_window, preset_window
 from tools.registry import ToolContext, ToolResult
 from tools.segmentation.outputs import palette, render_overlay
@@ -61,7 +62,7 @@ def segment_ct(
     `backend` is called (loading the model) only once the input is known to be usable.
     """
     att = ctx.attachment(args.image_id)
-    if not is_series_archive(att.path):
+    if att.kind is not AttachmentKind.SERIES:
         raise ToolArgumentError(
             f"target 'ct_organs' needs a CT series (a ZIP of DICOM slices); {att.id} is a "
             "single image: use target 'prompted' or another target for it."

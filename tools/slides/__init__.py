@@ -4,7 +4,8 @@ Public API for the rest of the application (the UI, the agent's message renderin
 
     open_slide(path) -> Slide        any supported file; UnreadableImageError otherwise
     SLIDES.get(path) -> Slide        the shared cache of open slides
-    is_slide(path) -> bool           should this upload be navigated rather than shown whole?
+    is_slide(path) -> bool           should this file be navigated rather than shown whole?
+                                     (asked once, at upload, by tools.intake: then att.kind)
     thumbnail_png(path, max_side)    a bounded PNG of the whole slide (for chat messages)
     list_visits(session_dir, image_id)  the regions the agent looked at, in order
     TileServer                       DZI + JPEG tiles (ui/slide_viewer.py serves them)

@@ -18,6 +18,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, ge
 from assistant.sessions import SessionStore
 from tests.tools.imaging.conftest import tool_context
 from tests.tools.imaging.factory import PHI_VALUES, ct_phantom, make_dataset
+from tools.attachments import AttachmentKind
 from tools.errors import ToolArgumentError, UploadRejectedError
 from tools.imaging.archive import SERIES_MEDIA_TYPE
 from tools.imaging.deid import safe_display_name
@@ -25,7 +26,8 @@ from tools.imaging.describe import DescribeImageArgs, describe_image
 from tools.imaging.reader import load_image
 from tools.imaging.uploads import check_upload
 from tools.imaging.view import ViewDicomArgs, view_dicom
-from tools.imaging.volume import default_slice, load_volume, open_series
+from tools.imaging.volume import load_volume, open_series, series_index
+from tools.intake import inspect_upload
 from tools.settings import UploadSettings
 
 LIMITS = UploadSettings(max_bytes=5_000_000, max_pixels=10_000_000, max_frames=50)
@@ -63,12 +65,17 @@ def test_series_zip_is_one_attachment(tmp_path: Path) -> None:
     assert check_upload(archive, archive.name, LIMITS) == SERIES_MEDIA_TYPE
     store = SessionStore(
         tmp_path / "data",
-        partial(check_upload, limits=LIMITS),
+        partial(inspect_upload, limits=LIMITS),
         lambda sid, name, media_type: safe_display_name(name, media_type, sid),
     )
     session = store.create()
     att = store.add_upload(session.id, archive)
     assert att.media_type == SERIES_MEDIA_TYPE and att.path.suffix == ".zip"
+    assert att.kind is AttachmentKind.SERIES
+    facts = att.facts
+    assert (facts.frames, facts.default_frame, facts.width, facts.height) == (5, 2, 12, 16)
+    assert facts.modality == "CT" and facts.spacing_known
+    assert store.attachments(session.id)["img1"].facts == facts  # stored, not recomputed
     assert att.name.startswith("dicom-series-") and "Quixote" not in att.name
     assert list(store.attachments(session.id)) == ["img1"]
 
@@ -82,8 +89,7 @@ def test_slices_in_anatomical_order(tmp_path: Path) -> None:
         image = load_image(archive, frame=i, deid_key="k")
         assert image.frame_count == 5 and image.frame_index == i
         assert image.pixels[0, 0] == 20 * i and image.units == "HU"
-    assert default_slice(archive, "k") == 2
-    with pytest.raises(ToolArgumentError, match=r"valid frames are 0\.\.4"):
+    with pytest.raises(ToolArgumentError, match=r"valid frames are 1\.\.5"):
         load_image(archive, frame=5)
 
 
@@ -173,15 +179,40 @@ def test_tools_on_a_series_never_leak_phi(tmp_path: Path) -> None:
     ctx = tool_context(tmp_path, archive, media_type=SERIES_MEDIA_TYPE)
     described = describe_image(DescribeImageArgs(image_id="img1"), ctx)
     assert described.series is not None
-    assert (described.series.slices, described.series.shown_slice) == (5, 2)
+    assert (described.series.slices, described.series.shown_slice) == (5, 3)
     assert described.series.slice_spacing_mm == 2.0
     assert described.series.series_uid.startswith("2.25.")
     assert described.frames == 5 and described.pixel_spacing_mm == (0.5, 0.75)
     assert described.file_name.startswith("dicom-series-")
     viewed = view_dicom(ViewDicomArgs(image_id="img1", window="lung"), ctx)
-    assert (viewed.frame, viewed.frames) == (2, 5)
-    first = view_dicom(ViewDicomArgs(image_id="img1", frame=0), ctx)
-    assert first.frame == 0 and first.artifacts[0].path != viewed.artifacts[0].path
+    assert (viewed.frame, viewed.frames) == (3, 5)  # the middle slice, counted from 1
+    first = view_dicom(ViewDicomArgs(image_id="img1", frame=1), ctx)
+    assert first.frame == 1 and first.artifacts[0].path != viewed.artifacts[0].path
     dump = described.for_model() + viewed.for_model() + json.dumps(described.series.model_dump())
     for value in PHI_VALUES:
         assert value not in dump, value
+
+
+def test_the_series_index_is_read_once_whatever_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers with different session keys share one reading of the headers; only the
+    UIDs they are shown differ."""
+    import tools.imaging.series as series_module
+
+    archive = _series_zip(tmp_path)
+    reads: list[int] = []
+    group = series_module.group_series
+
+    def counting(paths: object, key: str | None) -> object:
+        reads.append(1)
+        return group(paths, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("tools.imaging.volume.group_series", counting)
+    a, b = open_series(archive, "key-a"), open_series(archive, "key-b")
+    load_image(archive, frame=1, deid_key="key-c")
+    assert len(reads) == 1
+    assert a.slices == b.slices == series_index(archive).slices
+    assert a.series.series_uid != b.series.series_uid
+    assert a.series.series_uid.startswith("2.25.") and b.series.series_uid.startswith("2.25.")
+    assert series_index(archive).series.series_uid == "1.2.826.0.1.3680043.8.498.777124"

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.tools.slides.conftest import HEIGHT, RED, WIDTH, base_image
+from tools.attachments import AttachmentKind
 from tools.errors import UploadRejectedError
 from tools.slides import SlideCache, TileServer, is_slide, open_slide, thumbnail_png
 from tools.slides import base as slide_base
@@ -110,16 +111,17 @@ def test_dicom_wsi_levels_uploaded_to_a_session_open_as_one_pyramid(
     from functools import partial
 
     from assistant.sessions import SessionStore
-    from tools.imaging.uploads import check_upload
+    from tools.intake import inspect_upload
     from tools.settings import UploadSettings
 
-    store = SessionStore(tmp_path / "data", partial(check_upload, limits=UploadSettings()))
+    store = SessionStore(tmp_path / "data", partial(inspect_upload, limits=UploadSettings()))
     session = store.create().id
     levels = sorted((slide_dir / "dicom-wsi").glob("level-*.dcm"))
     attachments = [store.add_upload(session, path) for path in levels]
     assert [a.media_type for a in attachments] == ["application/dicom"] * 3
     assert all(a.path.name != p.name for a, p in zip(attachments, levels, strict=True))
     assert is_slide(attachments[0].path)
+    assert {a.kind for a in attachments} == {AttachmentKind.SLIDE}
     with open_slide(attachments[0].path) as slide:
         assert slide.format == "openslide:dicom"
         assert slide.level_dimensions == ((1024, 768), (512, 384), (256, 192))
@@ -134,8 +136,8 @@ def test_a_zip_of_dicom_wsi_levels_is_one_slide_attachment(slide_dir: Path, tmp_
     from assistant.sessions import SessionStore
     from tools.imaging.deid import safe_display_name
     from tools.imaging.uploads import check_upload
-    from tools.imaging.volume import is_series_archive
     from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE
+    from tools.intake import inspect_upload
     from tools.settings import UploadSettings
 
     archive = tmp_path / "Doe_Jane_biopsy.zip"
@@ -147,13 +149,13 @@ def test_a_zip_of_dicom_wsi_levels_is_one_slide_attachment(slide_dir: Path, tmp_
     assert check_upload(archive, archive.name, limits) == WSI_ARCHIVE_MEDIA_TYPE
     store = SessionStore(
         tmp_path / "data",
-        partial(check_upload, limits=limits),
+        partial(inspect_upload, limits=limits),
         lambda sid, name, media_type: safe_display_name(name, media_type, sid),
     )
     session = store.create().id
     att = store.add_upload(session, archive)
     assert att.name.startswith("dicom-slide-") and "Doe" not in att.name
-    assert is_slide(att.path) and not is_series_archive(att.path)
+    assert is_slide(att.path) and att.kind is AttachmentKind.SLIDE_ARCHIVE
     with open_slide(att.path) as slide:
         assert slide.format == "openslide:dicom"
         assert slide.level_dimensions == ((1024, 768), (512, 384), (256, 192))
