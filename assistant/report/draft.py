@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 3
 """Tries the model gets to reply with valid JSON before the draft goes without it."""
 _MAX_CITATIONS = 4
+_MAX_SENTENCE_CHARS = 400
+_MIN_SENTENCE_CHARS = 80
+_CHARS_PER_TOKEN = 3
+"""Conservative: JSON with ids tokenizes worse than prose."""
+_SENTENCE_OVERHEAD = 20 + _MAX_CITATIONS * 16
+"""Characters of a sentence object besides its text: keys, quotes, citation ids."""
 _CONVERSATION_TURNS = 8
 _PROMPT_CHARS_PER_ITEM = 600
 _FEEDBACK_CHARS = 300
@@ -57,10 +63,14 @@ Evidence:
 {evidence}"""
 
 
-def report_schema(template: ReportTemplate, evidence_ids: Sequence[str]) -> dict[str, Any]:
+def report_schema(
+    template: ReportTemplate, evidence_ids: Sequence[str], max_tokens: int | None = None
+) -> dict[str, Any]:
     """JSON schema of the model's part of a report: its sections, citations from `evidence_ids`.
 
     With evidence, every sentence must cite at least one id; without, it can cite none.
+    With `max_tokens`, sentence length and count shrink until the longest reply the
+    schema allows fits in that many tokens, so a reply is never cut off mid-JSON.
     """
     citations: dict[str, Any] = (
         {
@@ -72,9 +82,18 @@ def report_schema(template: ReportTemplate, evidence_ids: Sequence[str]) -> dict
         if evidence_ids
         else {"type": "array", "maxItems": 0}
     )
+    counts = {s.name: s.max_sentences for s in template.model_sections}
+    length = _MAX_SENTENCE_CHARS
+    if max_tokens is not None:
+        budget = max_tokens * _CHARS_PER_TOKEN - 20 * (len(counts) + 1)
+        length = budget // max(1, sum(counts.values())) - _SENTENCE_OVERHEAD
+        while length < _MIN_SENTENCE_CHARS and any(n > 1 for n in counts.values()):
+            counts = {k: max(1, n - 1) for k, n in counts.items()}
+            length = budget // sum(counts.values()) - _SENTENCE_OVERHEAD
+        length = max(_MIN_SENTENCE_CHARS // 2, min(_MAX_SENTENCE_CHARS, length))
     sentence = {
         "type": "object",
-        "properties": {"text": {"type": "string", "maxLength": 400}, "citations": citations},
+        "properties": {"text": {"type": "string", "maxLength": length}, "citations": citations},
         "required": ["text", "citations"],
         "additionalProperties": False,
     }
@@ -83,7 +102,7 @@ def report_schema(template: ReportTemplate, evidence_ids: Sequence[str]) -> dict
             "type": "array",
             "items": sentence,
             "minItems": 1 if s.required else 0,
-            "maxItems": s.max_sentences,
+            "maxItems": counts[s.name],
         }
         for s in template.model_sections
     }
@@ -252,7 +271,7 @@ async def draft_report(
             *_conversation(messages),
             {"role": "user", "content": f"Write the {spec.title} now, as JSON."},
         ]
-        schema = report_schema(spec, [e.id for e in evidence])
+        schema = report_schema(spec, [e.id for e in evidence], max_tokens)
         data, problem = await _ask(model, request_messages, schema, spec, max_tokens, attempts)
         if data is None:
             notes.append(

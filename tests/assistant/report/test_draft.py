@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from assistant.config import load_profile
@@ -173,3 +174,18 @@ async def test_graph_search_then_draft_cites_stored_passages(
         assert sentence.support == Support.SUPPORTED
         for cid in sentence.citations:
             assert kb.get(cid) is not None
+
+
+@pytest.mark.parametrize("max_tokens", [256, 512, 1024])
+def test_schema_fits_the_token_budget(max_tokens: int) -> None:
+    """The longest reply the schema allows fits in max_tokens (~3 characters a token)."""
+    for name in ("chest-radiograph", "ct", "pathology-slide"):
+        schema = report_schema(load_template(name), ["T1", "kb-abcdef0123"], max_tokens)
+        longest = 2 + sum(
+            len(section) + 6 + p["maxItems"] * (p["items"]["properties"]["text"]["maxLength"] + 84)
+            for section, p in schema["properties"].items()
+        )
+        assert longest <= max_tokens * 3, (name, longest)
+        assert all(p["maxItems"] >= 1 for p in schema["properties"].values())
+    full = report_schema(load_template("ct"), ["T1"])["properties"]["interpretation"]
+    assert (full["maxItems"], full["items"]["properties"]["text"]["maxLength"]) == (5, 400)
