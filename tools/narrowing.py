@@ -14,17 +14,26 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tools.attachments import Attachment, AttachmentKind, ImageClass
+from tools.errors import ToolArgumentError, suggest
 from tools.geometry import Box
 from tools.registry import IMAGE_REF_KEY, Tool
 from tools.segmentation.config import SegmentationConfig
 from tools.segmentation.types import Target
 
-__all__ = ["Drawn", "Scope", "defaults", "image_schema", "narrow_refs", "narrowed_schema"]
+__all__ = [
+    "Drawn",
+    "Scope",
+    "check_arguments",
+    "defaults",
+    "image_schema",
+    "narrow_refs",
+    "narrowed_schema",
+]
 
 Schema = dict[str, Any]
 
@@ -338,3 +347,33 @@ def defaults(tool: Tool, att: Attachment | None, scope: Scope) -> dict[str, Any]
         if drawn is not None and drawn.box is not None:
             out["box"] = drawn.box.model_dump()
     return out
+
+
+def check_arguments(schema: Schema, args: Mapping[str, Any], what: str) -> None:
+    """Refuse arguments the narrowed `schema` of one image rules out, naming the options.
+
+    Only the top-level rules narrowing sets (which arguments exist, enums, consts, integer
+    bounds); the tool's own model checks the rest. `what` names the image in messages.
+    """
+    props: dict[str, Any] = schema.get("properties", {})
+    for key, value in args.items():
+        if key not in props:
+            raise ToolArgumentError(
+                f"argument {key!r} does not apply to {what}; its arguments are: "
+                f"{', '.join(props) or 'none'}." + suggest(key, props)
+            )
+        branches = props[key].get("anyOf", [props[key]])
+        if value is None and any(b.get("type") == "null" for b in branches):
+            continue
+        spec = next((b for b in branches if b.get("type") != "null"), props[key])
+        if "enum" in spec and value not in spec["enum"]:
+            options = ", ".join(json.dumps(v) for v in spec["enum"])
+            raise ToolArgumentError(
+                f"{key}={json.dumps(value)} does not fit {what}; options: {options}"
+            )
+        if "const" in spec and value != spec["const"]:
+            raise ToolArgumentError(f"{key} must be {json.dumps(spec['const'])} for {what}")
+        if spec.get("type") == "integer" and isinstance(value, int):
+            low, high = spec.get("minimum"), spec.get("maximum")
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise ToolArgumentError(f"{key}={value} is outside {low}..{high} for {what}")
