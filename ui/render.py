@@ -17,6 +17,7 @@ from assistant.events import (
     TurnEvent,
     TurnFailed,
 )
+from assistant.llm import INCOMPLETE_KEY
 from assistant.messages import ATTACHMENTS_KEY, SYNTHETIC_KEY
 from assistant.review import REVIEW_KEY, AnswerReview
 from tools.attachments import Attachment
@@ -143,8 +144,10 @@ def from_messages(
                 apply_event(
                     out, ToolStarted(call["id"] or "", call["name"], call["args"]), session_dir
                 )
-            if msg.content:
-                out.append({"role": "assistant", "content": str(msg.content)})
+            cut = msg.additional_kwargs.get(INCOMPLETE_KEY)  # never shown as complete
+            if msg.content or cut:
+                mark = f" (incomplete: {cut})" if cut else ""
+                out.append({"role": "assistant", "content": f"{msg.content}{mark}".strip()})
             review = msg.additional_kwargs.get(REVIEW_KEY)
             if review:
                 checked = AnswerReview.model_validate(review)
