@@ -175,7 +175,8 @@ def main() -> None:
         f"**DICOM header**: {right}/{len(by_header)} files get their folder's class from Modality."
     )
     print(
-        "Not: " + ("; ".join(f"{n} ({e.value} -> {d})" for n, e, d in by_header if e != d) or "-")
+        "Mismatches: "
+        + ("; ".join(f"{n} ({e.value} -> {d})" for n, e, d in by_header if e != d) or "none")
     )
     if args.features:
         print()
