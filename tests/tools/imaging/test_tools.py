@@ -71,8 +71,8 @@ def test_view_dicom_frames(tmp_path: Path, make_dicom: MakeDicom) -> None:
     ctx = tool_context(tmp_path, make_dicom("mf.dcm", pixels=frames, frames=3))
     result = view_dicom(ViewDicomArgs(image_id="img1", frame=2, window="full"), ctx)
     assert (result.frame, result.frames) == (2, 3)
-    with pytest.raises(ToolArgumentError, match=r"frame 3 does not exist .* valid frames are 0..2"):
-        view_dicom(ViewDicomArgs(image_id="img1", frame=3), ctx)
+    with pytest.raises(ToolArgumentError, match=r"frame 4 does not exist .* valid frames are 1..3"):
+        view_dicom(ViewDicomArgs(image_id="img1", frame=4), ctx)
 
 
 def test_view_dicom_argument_errors(tmp_path: Path, make_dicom: MakeDicom) -> None:
