@@ -23,6 +23,7 @@ from tools.dicom_export.codes import concept_for
 from tools.dicom_export.sources import SourceImages
 from tools.errors import ToolError
 from tools.imaging.limits import captured_warnings
+from tools.pacs.redact import install_log_redaction
 
 __all__ = ["MANUFACTURER", "Algorithm", "SegmentSpec", "build_seg"]
 
@@ -90,6 +91,7 @@ def build_seg(
     description: str = "MedAssist segmentation",
 ) -> hd.seg.Segmentation:
     """A binary DICOM SEG of `labels` (frames × rows × columns on the source grid)."""
+    install_log_redaction()  # highdicom logs the source UIDs at debug level
     first = sources.datasets[0]
     shape = (sources.frames, int(first.Rows), int(first.Columns))
     if labels.shape != shape:

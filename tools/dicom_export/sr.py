@@ -21,6 +21,7 @@ from tools.dicom_export.seg import MANUFACTURER, Algorithm, completed
 from tools.dicom_export.sources import SourceImages
 from tools.errors import ToolError
 from tools.imaging.limits import captured_warnings
+from tools.pacs.redact import install_log_redaction
 
 __all__ = ["MeasuredSegment", "ReportSection", "build_measurement_report", "build_text_report"]
 
@@ -132,6 +133,7 @@ def build_measurement_report(
     series_number: int = 902,
 ) -> hd.sr.Comprehensive3DSR:
     """A TID 1500 Measurement Report of `measured`, referencing `seg` and the source images."""
+    install_log_redaction()  # highdicom logs the source UIDs at debug level
     if not measured:
         raise ToolError("no measurement in physical units to report (areas in px are not)")
     groups = [_group(m, seg, sources, algorithm) for m in measured]
@@ -163,6 +165,7 @@ def build_text_report(
     final: bool = False,
 ) -> hd.sr.ComprehensiveSR:
     """The report text as an SR: one text item per non-empty section."""
+    install_log_redaction()  # highdicom logs the source UIDs at debug level
     items: list[hd.sr.TextContentItem] = []
     for section in sections:
         text = section.text.strip()

@@ -1,7 +1,8 @@
 """Keep request details out of the logs: DICOMweb URLs carry patient IDs and real UIDs.
 
 dicomweb-client logs each request URL with its query (``PatientID=...``) and the study
-UIDs it searches; urllib3 logs every URL at debug level. `install_log_redaction` adds a
+UIDs it searches; urllib3 logs every URL at debug level; highdicom logs the UIDs of
+the datasets it derives from. `install_log_redaction` adds a
 filter to exactly those loggers that rewrites a record before any handler sees it:
 query strings and dotted UIDs are replaced by placeholders.
 """
@@ -13,7 +14,8 @@ import re
 
 __all__ = ["REDACTED_LOGGERS", "install_log_redaction", "redact"]
 
-REDACTED_LOGGERS = ("dicomweb_client", "dicomweb_client.web", "urllib3.connectionpool")
+REDACTED_LOGGERS = ("dicomweb_client", "urllib3", "highdicom")
+"""Logger families redacted (each logger of the family: filters do not inherit)."""
 _QUERY = re.compile(r"\?[^\s\"']*")
 _UID = re.compile(r"\b\d+(?:\.\d+){3,}\b")
 _PATH_UIDS = re.compile(r"/(studies|series|instances)/[^/\s\"'?]+")
@@ -40,8 +42,15 @@ _FILTER = _RedactFilter()
 
 
 def install_log_redaction() -> None:
-    """Add the redacting filter to the HTTP loggers (once; safe to call again)."""
-    for name in REDACTED_LOGGERS:
+    """Add the redacting filter to every logger of the families (safe to call again).
+
+    Call it after the libraries are imported: a filter only sees records logged to its
+    own logger, so each module logger of the family gets one.
+    """
+    known = list(logging.root.manager.loggerDict)
+    for name in [*REDACTED_LOGGERS, *known]:
+        if name.split(".")[0] not in REDACTED_LOGGERS:
+            continue
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
