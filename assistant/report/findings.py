@@ -113,7 +113,7 @@ def _window(evidence: Sequence[Evidence]) -> list[ReportSentence]:
     return [
         _sentence(
             f"Image {d['image_id']} was viewed with window {d['window_used']}"
-            f" at frame {number(d['frame'])} of {number(d['frames'])} (frames counted from zero).",
+            f" at frame {number(d['frame'])} of {number(d['frames'])}.",
             e,
         )
         for e, d in _tool(evidence, "view_dicom")
