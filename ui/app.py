@@ -6,51 +6,41 @@ so nothing is shared between users but the database.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
-from pydantic import ValidationError
 
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
 from assistant.events import TurnDone
-from assistant.regions import DrawnRegion
-from assistant.service import Assistant
-from tools.errors import InputError, SessionNotFoundError
-from tools.geometry import Box
+from assistant.report import available_templates
+from tools.errors import InputError
 from tools.imaging.uploads import largest_upload
+from ui.drawn import drawn_region
 from ui.holder import AssistantHolder
-from ui.render import ChatMessage, apply_event, from_messages
+from ui.quick_actions import report_template
+from ui.render import ChatMessage, apply_event
 from ui.report_panel import build_report_panel
+from ui.sessions_panel import CSS as SESSIONS_CSS
+from ui.sessions_panel import build_sessions_panel, session_choices
 from ui.slide_viewer import region_listener_js, resolve_slide, slide_router
+from ui.tools_panel import build_tools_panel
 from ui.viewer_panel import build_viewer_panel
+from ui.welcome import tool_choices, welcome_markdown
+
+__all__ = ["build_app", "create_app", "drawn_region", "launch"]
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
-
-
-def _session_choices(assistant: Assistant) -> list[tuple[str, str]]:
-    return [(f"{s.title}  ·  {s.id[:8]}", s.id) for s in assistant.list_sessions()]
-
-
-def drawn_region(raw: str | None) -> DrawnRegion | None:
-    """The region the slide viewer sent (JSON in a hidden field), or None if absent or bad."""
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return DrawnRegion(str(data["image_id"]), Box.model_validate(data["box"]))
-    except (ValueError, KeyError, TypeError, ValidationError):
-        log.warning("ignored a malformed drawn region from the slide viewer")
-        return None
+CSS = "<style>.medassist-hidden{display:none !important}" + SESSIONS_CSS + "</style>"
 
 
 def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
@@ -60,35 +50,13 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
     if profile.test_only:
         banner += "\n\n⚠️ **Test model: its statements about images are meaningless.**"
 
-    async def new_session() -> tuple[str, list[ChatMessage], Any]:
-        assistant = await holder.get()
-        info = assistant.new_session()
-        return info.id, [], gr.update(choices=_session_choices(assistant), value=info.id)
-
-    async def refresh_sessions(session_id: str | None) -> Any:
-        assistant = await holder.get()
-        return gr.update(choices=_session_choices(assistant), value=session_id)
-
-    async def open_session(session_id: str | None) -> tuple[str | None, list[ChatMessage]]:
-        if not session_id:
-            return session_id, []
-        assistant = await holder.get()
-        try:
-            assistant.get_session(session_id)
-        except SessionNotFoundError:
-            return None, [{"role": "assistant", "content": "⚠️ That session no longer exists."}]
-        messages = await assistant.history(session_id)
-        return session_id, from_messages(
-            messages, assistant.attachments(session_id), assistant.session_dir(session_id)
-        )
-
     async def send(
         message: dict[str, Any],
         history: list[ChatMessage],
         session_id: str | None,
         tool: str,
         region_json: str,
-    ) -> AsyncIterator[tuple[Any, list[ChatMessage], str | None, Any, Any, Any]]:
+    ) -> AsyncIterator[tuple[Any, ...]]:
         assistant = await holder.get()
         if not session_id:
             session_id = assistant.new_session().id
@@ -111,6 +79,12 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             else:
                 history.append({"role": "user", "content": f"📎 {att.name} ({att.id})"})
         keep = gr.skip()
+        # The tools panel and the viewer follow the newest upload as soon as it is stored.
+        followed = (
+            (await tools.refresh(session_id), await refresh_viewer(session_id))
+            if ids
+            else (keep, keep)
+        )
         if refused:  # its own notice; the turn does not run on a refused file
             notice = "⚠️ Upload refused, nothing was sent to the assistant:\n" + "\n".join(
                 f"- {r}" for r in refused
@@ -118,17 +92,22 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             history.append({"role": "assistant", "content": notice})
             if text.strip():
                 history.append(
-                    {"role": "assistant", "content": "Your message is still in the box: "
-                     "remove or replace the file, then send it again."}
+                    {
+                        "role": "assistant",
+                        "content": "Your message is still in the box: "
+                        "remove or replace the file, then send it again.",
+                    }
                 )
-            yield gr.update(value={"text": text, "files": []}), history, session_id, keep, keep, ""
+            box_value = gr.update(value={"text": text, "files": []})
+            yield box_value, history, session_id, keep, keep, "", *followed
             return
         if not text.strip() and not ids:
-            yield gr.update(value=None), history, session_id, keep, keep, ""
+            yield gr.update(value=None), history, session_id, keep, keep, "", keep, keep
             return
         if text.strip():
             history.append({"role": "user", "content": text})
-        yield gr.update(value=None, interactive=False), history, session_id, keep, keep, ""
+        busy = gr.update(value=None, interactive=False)
+        yield busy, history, session_id, keep, keep, "", *followed
         force = None if tool == AUTO else tool
         region = drawn_region(region_json)
         session_dir = assistant.session_dir(session_id)
@@ -139,45 +118,49 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 if isinstance(event, TurnDone):
                     break
                 apply_event(history, event, session_dir)
-                yield keep, history, session_id, keep, keep, keep
+                yield keep, history, session_id, keep, keep, keep, keep, keep
         except Exception:  # a bug in the UI itself: say so, keep the box usable
             log.exception("the chat handler failed in session %s", session_id)
             history.append(
-                {"role": "assistant", "content": "⚠️ The interface failed to show this turn "
-                 "(logged). Reload the session to see what was stored."}
+                {
+                    "role": "assistant",
+                    "content": "⚠️ The interface failed to show this turn "
+                    "(logged). Reload the session to see what was stored.",
+                }
             )
         # Whatever happened above, the box is usable again and the tool resets to auto.
         yield (
             gr.update(value=None, interactive=True),
             history,
             session_id,
-            gr.update(choices=_session_choices(assistant), value=session_id),
+            gr.update(choices=session_choices(assistant), value=session_id),
             gr.update(value=AUTO),
             "",
+            keep,
+            keep,
         )
 
     demo = gr.Blocks(title="MedAssist")
     with demo:
         session_state = gr.State(None)
         with gr.Row():
-            with gr.Column(scale=1, min_width=240):
+            with gr.Column(scale=1, min_width=260):
                 gr.Markdown("### MedAssist")
-                new_btn = gr.Button("New session", elem_id="new-session")
-                sessions = gr.Dropdown(
-                    label="Past sessions", choices=[], elem_id="sessions", interactive=True
-                )
+                chatbot = gr.Chatbot(
+                    elem_id="chat", height=560, label="Consultation", buttons=["copy"],
+                    placeholder=welcome_markdown(profile, REGISTRY), render=False,
+                )  # fmt: skip
+                side = build_sessions_panel(holder, session_state, chatbot, demo)
                 tool = gr.Dropdown(
                     label="Tool for the next message",
-                    choices=[AUTO, *REGISTRY.names],
+                    choices=tool_choices(REGISTRY),
                     value=AUTO,
                     elem_id="tool-choice",
                     info="auto lets the model decide",
                 )
                 gr.Markdown(banner)
             with gr.Column(scale=4):
-                chatbot = gr.Chatbot(
-                    elem_id="chat", height=560, label="Consultation", buttons=["copy"]
-                )
+                cast(Any, chatbot).render()  # placed here, built first for the side bar
                 box = gr.MultimodalTextbox(
                     elem_id="message",
                     placeholder="Ask about an image, or upload one "
@@ -191,18 +174,31 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                     value="", elem_id="drawn-region", elem_classes=["medassist-hidden"],
                     show_label=False, container=False,
                 )  # fmt: skip
+                tools = build_tools_panel(holder, session_state, chatbot, region)
                 viewer_image, refresh_viewer = build_viewer_panel(holder, session_state)
-                build_report_panel(holder, session_state)
+                tools.template.append(build_report_panel(holder, session_state))
         box.submit(
             send,
             [box, chatbot, session_state, tool, region],
-            [box, chatbot, session_state, sessions, tool, region],
+            [box, chatbot, session_state, side.sessions, tool, region, tools.image, viewer_image],
         )
-        new_btn.click(new_session, None, [session_state, chatbot, sessions])
-        sessions.input(open_session, sessions, [session_state, chatbot])
-        sessions.change(refresh_viewer, session_state, viewer_image)
-        demo.load(refresh_sessions, session_state, sessions)
+        session_state.change(tools.refresh, session_state, tools.image)
+        session_state.change(refresh_viewer, session_state, viewer_image)
+        tools.image.change(
+            partial(default_template, holder), [session_state, tools.image], tools.template[0]
+        )
     return demo
+
+
+async def default_template(
+    holder: AssistantHolder, session_id: str | None, image_id: str | None
+) -> Any:
+    """The report template that fits the chosen image (the person can still change it)."""
+    if not (session_id and image_id):
+        return gr.skip()
+    assistant = await holder.get()
+    name = report_template(assistant.attachments(session_id).get(image_id))
+    return gr.update(value=name) if name in available_templates() else gr.skip()
 
 
 class UIServer:
@@ -257,12 +253,9 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
             allowed_paths=[str(config.data_dir / "sessions")],
             max_file_size=largest_upload(config.uploads),
             footer_links=[],
-            head=region_listener_js("#message textarea", "#drawn-region textarea") + HIDDEN_CSS,
+            head=region_listener_js("#message textarea", "#drawn-region textarea") + CSS,
         ),
     )
-
-
-HIDDEN_CSS = "<style>.medassist-hidden{display:none !important}</style>"
 
 
 def launch(

@@ -42,6 +42,43 @@ def tool_title(name: str, status: str) -> str:
     return f"Tool · {name}{suffix}"
 
 
+_NOUNS = {
+    "nuclei_he": "nuclei",
+    "nuclei_fluorescence": "nuclei",
+    "lung_fields": "lung field(s)",
+    "retinal_vessels": "vessel region(s)",
+    "tissue": "tissue region(s)",
+}
+
+
+def _area(area: Any) -> str:
+    if not isinstance(area, dict) or "value" not in area:
+        return ""
+    return f"{float(area['value']):,.4g} {area.get('unit', '')}".strip()
+
+
+def result_summary(content: str) -> str:
+    """One line a person reads without opening the step: counts and areas, the window used."""
+    try:
+        data = json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    if "count" in data and "total_area" in data:
+        noun = _NOUNS.get(str(data.get("target")), "structure(s)")
+        parts = [f"{data['count']} {noun}", f"total {_area(data['total_area'])}"]
+        structures = data.get("structures") or []
+        if 0 < len(structures) <= 3:
+            parts += [f"{s.get('name', '?')} {_area(s.get('area'))}" for s in structures]
+        elif data.get("mean_area"):
+            parts.append(f"mean {_area(data['mean_area'])}")
+        return ", ".join(parts)
+    if "window_used" in data:
+        return f"window {data['window_used']}, frame {data.get('frame')} of {data.get('frames')}"
+    return ""
+
+
 def apply_event(
     history: list[ChatMessage], event: TurnEvent, session_dir: Path, show_marks: bool = True
 ) -> None:
@@ -82,7 +119,9 @@ def apply_event(
             step = {"role": "assistant", "content": "", "metadata": {"id": event.call_id}}
             history.append(step)
         step["content"] = f"{step['content']}\n\n{body}".strip()
-        step["metadata"].update(title=tool_title(event.name, event.status), status="done")
+        title = tool_title(event.name, event.status)
+        summary = result_summary(event.content) if event.status != "error" else ""
+        step["metadata"].update(title=f"{title}: {summary}" if summary else title, status="done")
         for art in event.artifacts:
             if art.get("kind") == "image":
                 history.append(

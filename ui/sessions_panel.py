@@ -1,0 +1,177 @@
+"""Sessions in the side bar: new, reopen, rename, delete for good, and reopen on reload.
+
+The browser remembers its last session id in localStorage (not a secret: the server
+checks that the session exists and lists every session anyway), so reloading the page,
+or restarting the server, reopens the conversation that was open. Deleting asks first,
+then removes the session for good through `Assistant.delete_session` (checkpoints,
+uploads, unpacked archives, artefacts, reports), not only from the list.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from assistant.service import Assistant
+from assistant.sessions import SessionInfo
+from tools.errors import MedAssistError, SessionNotFoundError
+from ui.holder import AssistantHolder
+from ui.render import ChatMessage, from_messages
+
+__all__ = ["SessionsPanel", "build_sessions_panel", "session_choices", "session_label"]
+
+STORAGE_KEY = "medassist-last-session"
+SAVE_JS = f"""(sid) => {{
+  if (sid) localStorage.setItem('{STORAGE_KEY}', sid);
+  else localStorage.removeItem('{STORAGE_KEY}');
+  return [];
+}}"""
+LOAD_JS = f"() => [localStorage.getItem('{STORAGE_KEY}') || '']"
+CSS = (
+    "#sessions ul.options li, #sessions ul.options span {white-space: normal !important;"
+    " overflow-wrap: anywhere;}"
+)
+"""Long session titles wrap in the list instead of being cut."""
+
+
+def session_label(info: SessionInfo) -> str:
+    """A list entry: the whole title and when it was last used."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
+    return f"{info.title} · {when}"
+
+
+def session_choices(assistant: Assistant) -> list[tuple[str, str]]:
+    """Dropdown entries for every session, most recent first."""
+    return [(session_label(s), s.id) for s in assistant.list_sessions()]
+
+
+@dataclass
+class SessionsPanel:
+    """What app.py wires: the session list and the handlers that switch sessions."""
+
+    sessions: gr.Dropdown
+    new_button: gr.Button
+    stored: gr.Textbox
+
+
+async def _open(
+    assistant: Assistant, session_id: str | None
+) -> tuple[str | None, list[ChatMessage]]:
+    if not session_id:
+        return None, []
+    try:
+        assistant.get_session(session_id)
+    except SessionNotFoundError:
+        return None, [{"role": "assistant", "content": "⚠️ That session no longer exists."}]
+    messages = await assistant.history(session_id)
+    return session_id, from_messages(
+        messages, assistant.attachments(session_id), assistant.session_dir(session_id)
+    )
+
+
+def build_sessions_panel(
+    holder: AssistantHolder, session_state: gr.State, chatbot: gr.Chatbot, demo: gr.Blocks
+) -> SessionsPanel:
+    """Add the session controls to the column being built and wire them."""
+    new_btn = gr.Button("New session", elem_id="new-session")
+    sessions = gr.Dropdown(label="Past sessions", choices=[], elem_id="sessions", interactive=True)
+    with gr.Accordion("Rename or delete this session", open=False, elem_id="session-manage"):
+        title = gr.Textbox(label="Title", elem_id="session-title", max_lines=1)
+        with gr.Row():
+            rename_btn = gr.Button("Rename", size="sm", elem_id="rename-session")
+            delete_btn = gr.Button("Delete…", size="sm", variant="stop", elem_id="delete-session")
+        with gr.Group(visible=False, elem_id="delete-confirm") as confirm:
+            question = gr.Markdown(elem_id="delete-question")
+            with gr.Row():
+                yes = gr.Button(
+                    "Yes, delete for good", variant="stop", size="sm", elem_id="confirm-delete"
+                )
+                no = gr.Button("Cancel", size="sm", elem_id="cancel-delete")
+        note = gr.Markdown(elem_id="session-note")
+    stored = gr.Textbox(
+        value="",
+        elem_id="stored-session",
+        elem_classes=["medassist-hidden"],
+        show_label=False,
+        container=False,
+    )
+
+    def listing(assistant: Assistant, session_id: str | None) -> Any:
+        return gr.update(choices=session_choices(assistant), value=session_id)
+
+    def title_of(assistant: Assistant, session_id: str | None) -> str:
+        if not session_id:
+            return ""
+        try:
+            return assistant.get_session(session_id).title
+        except SessionNotFoundError:
+            return ""
+
+    async def new_session() -> tuple[Any, ...]:
+        assistant = await holder.get()
+        info = assistant.new_session()
+        return info.id, [], listing(assistant, info.id), info.title
+
+    async def open_session(session_id: str | None) -> tuple[Any, ...]:
+        assistant = await holder.get()
+        opened, chat = await _open(assistant, session_id)
+        return opened, chat, listing(assistant, opened), title_of(assistant, opened)
+
+    async def restore(remembered: str | None) -> tuple[Any, ...]:
+        """On page load: reopen the session this browser had open, if it still exists."""
+        assistant = await holder.get()
+        if not remembered:
+            return None, [], listing(assistant, None), ""
+        opened, chat = await _open(assistant, remembered)
+        if opened is None:
+            chat = []  # a deleted session is simply not reopened
+        return opened, chat, listing(assistant, opened), title_of(assistant, opened)
+
+    async def rename(session_id: str | None, text: str) -> tuple[Any, ...]:
+        if not session_id:
+            return gr.skip(), "⚠️ Start or open a session first."
+        assistant = await holder.get()
+        try:
+            info = assistant.rename_session(session_id, text)
+        except MedAssistError as exc:
+            return gr.skip(), f"⚠️ {exc}"
+        return listing(assistant, session_id), f"Renamed to “{info.title}”."
+
+    async def ask(session_id: str | None) -> tuple[Any, ...]:
+        if not session_id:
+            return gr.update(visible=False), "", "⚠️ No session is open."
+        assistant = await holder.get()
+        text = (
+            f"Delete **{title_of(assistant, session_id)}** and everything in it: the "
+            "conversation the model remembers, uploads, results and reports? This cannot "
+            "be undone."
+        )
+        return gr.update(visible=True), text, ""
+
+    async def delete(session_id: str | None) -> tuple[Any, ...]:
+        assistant = await holder.get()
+        done = ""
+        if session_id:
+            name = title_of(assistant, session_id)
+            try:
+                await assistant.delete_session(session_id)
+                done = f"Deleted “{name}” and its files."
+            except MedAssistError as exc:
+                done = f"⚠️ {exc}"
+        return None, [], listing(assistant, None), "", gr.update(visible=False), done
+
+    switch = [session_state, chatbot, sessions, title]
+    new_btn.click(new_session, None, switch)
+    sessions.input(open_session, sessions, switch)
+    rename_btn.click(rename, [session_state, title], [sessions, note])
+    title.submit(rename, [session_state, title], [sessions, note])
+    delete_btn.click(ask, session_state, [confirm, question, note])
+    no.click(lambda: gr.update(visible=False), None, confirm)
+    yes.click(delete, session_state, [*switch, confirm, note])
+    session_state.change(lambda s: s or "", session_state, stored)
+    stored.change(None, stored, None, js=SAVE_JS)
+    demo.load(restore, stored, switch, js=LOAD_JS)
+    return SessionsPanel(sessions, new_btn, stored)
