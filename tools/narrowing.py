@@ -139,7 +139,8 @@ def targets(att: Attachment, scope: Scope) -> list[Target]:
     if att.kind.is_slide:
         out = [Target.TISSUE]
         if drawn is not None and drawn.box is not None:  # regions need a box on a slide
-            out = [Target.NUCLEI_HE, Target.TISSUE]
+            nuclei = Target.NUCLEI_FLUORESCENCE if cls is ImageClass.FLUORESCENCE else None
+            out = [nuclei or Target.NUCLEI_HE, Target.TISSUE]
     elif cls is None:
         out = list(AUTOMATIC_2D)
     elif cls is ImageClass.RADIOGRAPH:
