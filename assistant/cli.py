@@ -17,11 +17,14 @@ from assistant.eval.cli import add_eval_commands
 from assistant.index_cli import add_index_commands
 from assistant.pacs_cli import add_pacs_commands
 from assistant.server import VLLMServer, ensure_built, is_healthy
+from assistant.tool_cli import add_tool_command
 from tools.errors import MedAssistError
 
 log = logging.getLogger("medassist")
 Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-EXTENSIONS: list[Extension] = [add_index_commands, add_eval_commands, add_pacs_commands]
+EXTENSIONS: list[Extension] = [
+    add_index_commands, add_eval_commands, add_tool_command, add_pacs_commands
+]
 """Subcommand providers from other packages (each adds its own parsers)."""
 
 

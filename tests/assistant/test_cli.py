@@ -8,7 +8,8 @@ from assistant.server import server_command
 
 
 @pytest.mark.parametrize(
-    "command", ["up", "serve-llm", "ui", "chat", "sessions", "report", "build-models", "index"]
+    "command",
+    ["up", "serve-llm", "ui", "chat", "sessions", "report", "build-models", "index", "tool"],
 )
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
