@@ -23,7 +23,10 @@ from tools.errors import MedAssistError
 log = logging.getLogger("medassist")
 Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 EXTENSIONS: list[Extension] = [
-    add_index_commands, add_eval_commands, add_tool_command, add_pacs_commands
+    add_index_commands,
+    add_eval_commands,
+    add_tool_command,
+    add_pacs_commands,
 ]
 """Subcommand providers from other packages (each adds its own parsers)."""
 
