@@ -28,9 +28,8 @@ from assistant.testing import ScriptedChatModel
 from tests.tools.pacs.orthanc import PACS_PHI, PATIENTS, Orthanc, PacsData
 from tests.tools.segmentation.test_ct import ThresholdDouble
 from tools.dicom_export.uidmap import MAP_FILE, UidMap, find_pseudonyms
-from tools.errors import InputError
 from tools.imaging.deid import pseudonym, remap_uid
-from tools.pacs import PacsClient, PacsError, PacsNotFoundError, PacsStoreError, StudyQuery
+from tools.pacs import PacsClient, StudyQuery
 from tools.segmentation import tool as segment_tool
 
 SCRIPT = [

@@ -69,11 +69,13 @@ def _observation_context() -> hd.sr.ObservationContext:
 
 def _frames_of(seg: Dataset, segment_number: int) -> list[int]:
     """1-based SEG frame numbers holding `segment_number`."""
-    return [
-        i + 1
-        for i, item in enumerate(seg.PerFrameFunctionalGroupsSequence)
-        if int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber) == segment_number
-    ]
+    shared = seg.SharedFunctionalGroupsSequence[0].get("SegmentIdentificationSequence")
+    numbers = []
+    for i, item in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        ident = item.get("SegmentIdentificationSequence") or shared  # one segment: shared
+        if ident and int(ident[0].ReferencedSegmentNumber) == segment_number:
+            numbers.append(i + 1)
+    return numbers
 
 
 def _group(

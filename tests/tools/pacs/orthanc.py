@@ -30,7 +30,9 @@ from tests.tools.imaging.factory import ct_phantom, make_dataset
 from tools.pacs.config import PacsAuth, PacsEndpoint
 
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-ADVICE = "install Debian's Orthanc: apt-get install -y orthanc orthanc-dicomweb (scripts/test.sh does)"
+ADVICE = (
+    "install Debian's Orthanc: apt-get install -y orthanc orthanc-dicomweb (scripts/test.sh does)"
+)
 
 
 def orthanc_binary() -> str:
@@ -145,7 +147,10 @@ PATIENTS = {
            "StudyDescription": "CHEST PA Anna Karenina"},
 }  # fmt: skip
 """Fake patients stored in Orthanc; none of these values may reach the model or the logs."""
-PACS_PHI = [v for p in PATIENTS.values() for v in p.values()] + ["Quixote", "Karenina", "2024-01-17"]
+PACS_PHI = [
+    *(v for p in PATIENTS.values() for v in p.values()), "Quixote", "Karenina", "2024-01-17",
+    "19610412", "1961-04-12",
+]
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ class PacsData:
     """SOP Instance UIDs in slice (z) order."""
     cr_study: str
     cr_series: str
+    cr_instance: str
     slice_mm: float
     spacing: tuple[float, float]
     frame_of_reference: str
@@ -179,7 +185,8 @@ def _ct_slices(n: int, rows: int, cols: int) -> list[Dataset]:
         ds.SeriesNumber, ds.InstanceNumber, ds.SliceThickness = 2, n - i, 2.0
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.ImagePositionPatient = [-10.0, 20.0, 2.0 * i]
-        ds.PatientSex, ds.StudyTime, ds.StudyID, ds.PatientBirthDate = "F", "101500", "7", "19610412"
+        ds.PatientSex, ds.StudyTime, ds.StudyID = "F", "101500", "7"
+        ds.PatientBirthDate = "19610412"
         out.append(ds)
     return out
 
@@ -210,6 +217,7 @@ def pacs_data(orthanc: Orthanc) -> PacsData:
     return PacsData(
         ct_study=first.StudyInstanceUID, ct_series=first.SeriesInstanceUID,
         ct_instances=tuple(ds.SOPInstanceUID for ds in slices), cr_study=cr.StudyInstanceUID,
-        cr_series=cr.SeriesInstanceUID, slice_mm=2.0, spacing=(0.5, 0.8),
+        cr_series=cr.SeriesInstanceUID, cr_instance=cr.SOPInstanceUID, slice_mm=2.0,
+        spacing=(0.5, 0.8),
         frame_of_reference=first.FrameOfReferenceUID,
     )  # fmt: skip
