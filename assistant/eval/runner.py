@@ -115,7 +115,8 @@ class EvalRunner:
             else:
                 groups += [(mode, [item]) for item in items]
         # Interleave modes so that `both` compares like with like even if a budget stops it.
-        return sorted(groups, key=lambda g: items.index(g[1][0]))
+        order = {item.id: n for n, item in enumerate(items)}
+        return sorted(groups, key=lambda g: order[g[1][0].id])
 
     def _over_budget(self) -> Stop | None:
         opts = self.options

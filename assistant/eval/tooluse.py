@@ -253,6 +253,43 @@ def nih_labels(build: Build) -> None:
             )
 
 
+MEDRAX_DEMO = {
+    "effusion1.png": {"pleural effusion": "yes", "pneumonia": "no"},
+    "normal2.jpg": {"pleural effusion": "no", "pneumonia": "no"},
+    "pneumonia1.jpg": {"pleural effusion": "no", "pneumonia": "yes"},
+}
+"""MedRAX demo radiographs, labelled by their file names."""
+
+
+def labelled_cxr(build: Build) -> None:
+    """Yes/no findings from file-name labels (MedRAX demo) and TBX11K's folders."""
+    for name, answers in MEDRAX_DEMO.items():
+        image = build.source(f"images_2d/cxr_medrax_demo/{name}")
+        if image is None:
+            continue
+        for finding, gold in answers.items():
+            build.add(
+                id=f"cxr_label:{Path(name).stem}:{finding.replace(' ', '_')}",
+                question=f"Does the attached chest X-ray show {finding}?",
+                gold=gold,
+                answer_type="closed",
+                images=(build.copy(image, "cxr_labels"),),
+                category="cxr_label",
+            )
+    for rel, gold in (("tb/tb0005.png", "yes"), ("health/h0001.png", "no")):
+        image = build.source(f"images_2d/cxr/tbx11k/imgs/{rel}")
+        if image is None:
+            continue
+        build.add(
+            id=f"cxr_label:tbx11k_{image.stem}:tuberculosis",
+            question="Does the attached chest X-ray show signs of tuberculosis?",
+            gold=gold,
+            answer_type="closed",
+            images=(build.copy(image, "cxr_labels"),),
+            category="cxr_label",
+        )
+
+
 SLIDE_COLOURS = {"pink": (230, 140, 190), "purple": (110, 50, 140), "blue": (60, 90, 200)}
 """Solid regions of the synthetic slide, on white glass."""
 
@@ -292,6 +329,7 @@ TASKS: dict[str, Callable[[Build], None]] = {
     "vessel_area": vessel_area,
     "dicom_header": dicom_header,
     "nih_labels": nih_labels,
+    "labelled_cxr": labelled_cxr,
     "synthetic_slide": synthetic_slide,
 }
 

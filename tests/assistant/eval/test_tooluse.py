@@ -49,4 +49,5 @@ def test_builds_items_from_a_shared_tree(tmp_path: Path) -> None:
     # Sources the tree lacks are named, not skipped silently.
     assert "images_2d/nuclei_he_miccai/image08.png" in build.missing
     assert "images_2d/cxr/nih_00027426_000.png" in build.missing
+    assert "images_2d/cxr_medrax_demo/effusion1.png" in build.missing
     assert all(p.is_relative_to(tmp_path / "suite") for i in items.values() for p in i.images)
