@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tools.attachments import Attachment, AttachmentKind, ImageFacts
 from tools.errors import InputError, SessionNotFoundError, UploadRejectedError
+from tools.imaging.archive import unpacked_dir
 from tools.intake import Inspection, inspect_stored
 
 log = logging.getLogger(__name__)
@@ -214,12 +215,14 @@ class SessionStore:
         """
         self.get(session_id)
         name = Path(name or source.name).name
+        # Messages name the file by a safe name: the original may name the patient.
+        label = self._display_name(session_id, name, "")
         if not source.is_file():
-            raise UploadRejectedError(f"{name}: no such file")
+            raise UploadRejectedError(f"{label}: no such file")
         suffixes = "".join(Path(name).suffixes[-2:]).lower()
         folder = self.session_dir(session_id) / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
-        tmp, sha = _receive(source, folder, suffixes, name, self._max_bytes)
+        tmp, sha = _receive(source, folder, suffixes, label, self._max_bytes)
         try:
             with self._db() as db:
                 row = db.execute(
@@ -228,7 +231,7 @@ class SessionStore:
                 ).fetchone()
             if row is not None:
                 return self.attachments(session_id)[row[0]]
-            found = self._check(tmp, name)
+            found = self._check(tmp, label)
             shown = self._display_name(session_id, name, found.media_type)
             stored = folder / (sha[:32] + suffixes)
             size = tmp.stat().st_size
@@ -256,6 +259,8 @@ class SessionStore:
                 )
         finally:
             tmp.unlink(missing_ok=True)
+            # a check that read an archive through the stored-file path unpacked it beside
+            shutil.rmtree(unpacked_dir(tmp), ignore_errors=True)
         return self.attachments(session_id)[image_id]
 
     def update_facts(self, session_id: str, image_id: str, facts: ImageFacts) -> Attachment:

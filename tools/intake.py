@@ -27,6 +27,7 @@ from tools.attachments import Attachment, AttachmentKind, ImageFacts
 from tools.errors import InputError, UploadRejectedError
 from tools.imaging.archive import SERIES_MEDIA_TYPE, read_unpacked
 from tools.imaging.dicom import read_dicom
+from tools.imaging.image import DEFAULT_MAX_PIXELS
 from tools.imaging.loader import load_file, sniff
 from tools.imaging.raster import raster_format
 from tools.imaging.render import display_array, render_png, render_view
@@ -79,7 +80,7 @@ def inspect_upload(
         unpacked = Path(tmp) / "files"
         files = read_unpacked(unpacked).files if unpacked.is_dir() else None
         try:
-            facts, shown = _look(path, kind, files)
+            facts, shown = _look(path, kind, files, limits.max_pixels)
         except Exception as exc:  # whatever stops the decoder: the file cannot be shown
             log.warning(
                 "upload refused: %s passed the format check but does not decode: %s: %s",
@@ -145,7 +146,10 @@ def _media_type(path: Path, kind: AttachmentKind) -> str:
 
 
 def _look(
-    path: Path, kind: AttachmentKind, files: Sequence[Path] | None
+    path: Path,
+    kind: AttachmentKind,
+    files: Sequence[Path] | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[ImageFacts, NDArray[np.uint8]]:
     """Decode what will be shown of the file and the facts learned doing it.
 
@@ -160,7 +164,7 @@ def _look(
         series = index_series(files) if files is not None else series_index(path)
         frame, count = series.middle, series.count
         target, within = series.slices[series.middle]
-    image = load_file(target, frame=within)
+    image = load_file(target, frame=within, max_pixels=max_pixels)
     pixels, _ = display_array(image)
     facts = ImageFacts(
         width=image.width,

@@ -139,3 +139,13 @@ def test_kind_and_facts_are_stored_and_can_be_corrected(tmp_path: Path, gradient
     with pytest.raises(SessionNotFoundError):
         store.update_facts(sid, "img9", corrected)
     assert [p.name for p in (store.session_dir(sid) / "uploads").iterdir()] == [att.path.name]
+
+
+def test_an_archive_checked_without_limits_leaves_no_scratch(tmp_path: Path) -> None:
+    from tests.tools.imaging.test_series_archive import _series_zip
+
+    store = SessionStore(tmp_path / "data")  # no upload check: kind read from the content
+    sid = store.create().id
+    att = store.add_upload(sid, _series_zip(tmp_path))
+    assert att.kind is AttachmentKind.SERIES and att.facts.frames == 5
+    assert [p.name for p in (store.session_dir(sid) / "uploads").iterdir()] == [att.path.name]
