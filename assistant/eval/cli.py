@@ -77,6 +77,11 @@ def add_eval_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--max-total-tokens", type=int, help="token budget for the whole run")
     p.add_argument("--labeler", help="report label scorer 'module:function' (default keywords)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--keep-sessions",
+        action="store_true",
+        help="keep each item's session (<out>/sessions; open it with `medassist ui --data-dir`)",
+    )
     p.set_defaults(func=cmd_eval)
 
 
@@ -161,6 +166,7 @@ async def _evaluate(
             max_seconds=args.max_seconds,
             max_total_tokens=args.max_total_tokens,
             progress=not args.no_progress,
+            keep_sessions=args.keep_sessions,
         )
         out.mkdir(parents=True, exist_ok=True)
         async with Assistant(run_config, model=CountingModel(client), profile=profile) as bot:

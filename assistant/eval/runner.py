@@ -47,6 +47,7 @@ class RunOptions:
     max_seconds: float | None = None
     max_total_tokens: int | None = None
     progress: bool = True
+    keep_sessions: bool = False
 
 
 @dataclass
@@ -142,6 +143,8 @@ class EvalRunner:
             stats.reused += len(group) - len(left)
             if left:
                 todo.append((mode, left))
+        # delete_session fails on a fresh database before any turn made the tables (bare mode)
+        await self.assistant.graph.checkpointer.setup()
         self._start = time.monotonic()
         gate = asyncio.Semaphore(self.options.concurrency)
         bar = tqdm(
@@ -164,6 +167,8 @@ class EvalRunner:
                     self._write(result)
                     stats.ran += 1
                     bar.update(1)
+                if not self.options.keep_sessions:  # the JSONL keeps what matters; a slide
+                    await self.assistant.delete_session(session_id)  # copy can be gigabytes
 
         with self.path.open("a", encoding="utf-8") as self._out:
             await asyncio.gather(*(unit(m, g) for m, g in todo))
@@ -180,7 +185,7 @@ class EvalRunner:
     ) -> list[str]:
         for path in item.images:
             if path not in uploads:
-                uploads[path] = await asyncio.to_thread(self.assistant.add_upload, session_id, path)
+                uploads[path] = await self.assistant.aadd_upload(session_id, path)
         return [uploads[p].id for p in item.images]
 
     async def _run_item(

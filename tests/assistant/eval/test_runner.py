@@ -57,6 +57,7 @@ async def test_bare_and_agent_record_answers_tools_and_scores(tmp_path: Path) ->
         )
         stats = await runner.run(items)
         bare_request = bot.model.inner.requests[0]  # type: ignore[attr-defined]
+        bot_sessions = bot.list_sessions()
     assert stats.ran == 2 and stats.stopped is None
     results = load_results(tmp_path / "out" / "results.jsonl")
     bare, agent = results[("bare", "width0")], results[("agent", "width0")]
@@ -65,6 +66,7 @@ async def test_bare_and_agent_record_answers_tools_and_scores(tmp_path: Path) ->
     assert [t.name for t in agent.tools] == ["describe_image"]
     assert agent.tools[0].status == "success" and '"width_px":32' in agent.tools[0].content
     assert agent.tool_right and agent.tool_valid and agent.requests == 3
+    assert bot_sessions == []  # deleted after each item unless asked to keep them
     # Bare mode: the app's answer prompt without tools, the question as the suite puts it.
     system, user = bare_request.messages[0], bare_request.messages[-1]
     assert "Tools you can use: none" in system["content"]
@@ -105,7 +107,7 @@ async def test_per_case_sessions_keep_a_case_together(tmp_path: Path) -> None:
     items = read_suite(fixtures.chestagentbench(tmp_path / "cab"), spec).items
     script: list[str | Exception] = [ANSWER, "C", ANSWER, "A) option A", ANSWER, "B"]
     async with _assistant(tmp_path, script) as bot:
-        options = RunOptions(modes=("agent",), progress=False, session="case")
+        options = RunOptions(modes=("agent",), progress=False, session="case", keep_sessions=True)
         await EvalRunner(bot, spec, tmp_path / "out", options).run(items)
         sessions = bot.list_sessions()
         turns = sorted([sum(m.type == "human" for m in await bot.history(s.id)) for s in sessions])
