@@ -11,7 +11,7 @@ from PIL import Image
 
 from tools.attachments import Attachment
 
-pytest_plugins = ["tests.vllm_servers", "tests.tools.pacs.orthanc"]
+pytest_plugins = ["tests.vllm_servers", "tests.faults.fixture", "tests.tools.pacs.orthanc"]
 
 
 @pytest.fixture(autouse=True)

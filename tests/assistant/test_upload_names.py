@@ -6,10 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from assistant.config import load_config
 from assistant.events import TurnDone
 from assistant.service import Assistant
 from assistant.testing import ScriptedChatModel
+from tools.errors import UploadRejectedError
 from tools.imaging.deid import safe_display_name
 
 
@@ -37,3 +40,16 @@ def test_slides_get_a_slide_name_and_keeping_names_is_opt_in() -> None:
     assert kept == "Quixote_Dulcinea.svs"
     assert load_config({"privacy": {"keep_upload_names": True}}).privacy.keep_upload_names
     assert not load_config().privacy.keep_upload_names
+
+
+def test_a_refused_upload_is_named_by_its_safe_name(tmp_path: Path) -> None:
+    empty = tmp_path / "Quixote_Dulcinea_MRN4471923.png"
+    empty.write_bytes(b"")
+    config = load_config({"data_dir": str(tmp_path / "d")})
+    assistant = Assistant(config, model=ScriptedChatModel([]))
+    session = assistant.new_session().id
+    with pytest.raises(UploadRejectedError, match=r"^image-[0-9a-f]{8}\.png: the file is empty"):
+        assistant.add_upload(session, empty)
+    with pytest.raises(UploadRejectedError, match="no such file") as info:
+        assistant.add_upload(session, tmp_path / "Quixote_Dulcinea.dcm")
+    assert "Quixote" not in str(info.value)

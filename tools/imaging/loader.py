@@ -97,8 +97,8 @@ def _assemble(
     ds: Dataset, frame: int, stored: NDArray[Any], notes: list[str], key: str, with_metadata: bool
 ) -> LoadedImage:
     """Turn decoded stored values and the header into a LoadedImage (no raw header)."""
-    photometric = str(ds.get("PhotometricInterpretation", "") or "") or None
-    modality = str(ds.get("Modality", "") or "") or None
+    photometric = dicom_meta.code_string(ds, "PhotometricInterpretation", dicom_meta.PHOTOMETRIC)
+    modality = dicom_meta.code_string(ds, "Modality", dicom_meta.MODALITIES)
     if photometric == "PALETTE COLOR" and stored.ndim == 2:
         rgb = apply_color_lut(stored, ds)
         stored = rgb if rgb.dtype == np.uint8 else (rgb >> 8).astype(np.uint8)
@@ -111,7 +111,7 @@ def _assemble(
     if grayscale:
         slope, intercept = dicom_meta.rescale(ds, frame)
         pixels = _to_modality(stored, slope, intercept)
-        rescale_type = str(ds.get("RescaleType", "") or "")
+        rescale_type = dicom_meta.code_string(ds, "RescaleType", dicom_meta.RESCALE_TYPES)
         units = rescale_type or ("HU" if modality == "CT" else None)
     elif photometric and photometric.startswith("YBR"):
         photometric = "RGB"  # pydicom converted the colour space
