@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
@@ -14,28 +14,33 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, ModelProfile, load_profile
+from assistant.deid_secret import deid_secret
 from assistant.events import STREAMED, TurnDone, TurnEvent, TurnFailed
 from assistant.graph import build_graph
-from assistant.llm import ChatModel, OpenAIChatModel
+from assistant.llm import INCOMPLETE_KEY, ChatModel, OpenAIChatModel
 from assistant.messages import ATTACHMENTS_KEY, DIRECT_TOOL_KEY
 from assistant.regions import ZOOM_TOOL, DrawnRegion, region_call
 from assistant.report import (
     DraftReport,
     FollowupAnswer,
+    ReportFiles,
+    ReportStatus,
+    ReportStore,
     answer_followup,
     draft_report,
-    to_fhir,
-    to_markdown,
 )
 from assistant.sessions import SessionInfo, SessionStore, UploadCheck
 from assistant.state import AgentContext
 from retrieval.tool import KnowledgeSource, close_knowledge_bases
-from tools.attachments import Attachment
-from tools.errors import InputError, MedAssistError
+from tools.attachments import Attachment, ImageClass
+from tools.errors import InputError, MedAssistError, SessionNotFoundError
+from tools.imaging.classify import classify_upload
 from tools.imaging.deid import safe_display_name, session_key
-from tools.imaging.uploads import check_upload as default_check
+from tools.imaging.uploads import largest_upload
+from tools.imaging.windowing import Window, WindowPreset
+from tools.intake import inspect_upload as default_check
+from tools.intake import view_png
 from tools.registry import Registry
-from tools.slides import is_slide
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +77,17 @@ class Assistant:
         )
         self.sessions = SessionStore(
             config.data_dir,
-            check_upload or partial(default_check, limits=config.uploads),
+            check_upload or partial(default_check, limits=config.uploads, classify=classify_upload),
             self._display_name,
+            max_bytes=largest_upload(config.uploads),
         )
         self._saver_cm: Any = None
         self._graph: Any = None
+        self._deid_secret = deid_secret(config.privacy, config.data_dir)
 
     def deid_key(self, session_id: str) -> str:
         """The session's de-identification key (pseudonyms, UID remaps, date shifts)."""
-        return session_key(session_id, self.config.privacy.deid_secret)
+        return session_key(session_id, self._deid_secret)
 
     def _display_name(self, session_id: str, name: str, media_type: str) -> str:
         key = self.deid_key(session_id)
@@ -118,9 +125,71 @@ class Assistant:
         """Known sessions, most recent first."""
         return self.sessions.list()
 
+    def get_session(self, session_id: str) -> SessionInfo:
+        """One session's catalogue entry; SessionNotFoundError if there is none."""
+        return self.sessions.get(session_id)
+
+    def attachments(self, session_id: str) -> dict[str, Attachment]:
+        """The session's uploads by id, in upload order."""
+        return self.sessions.attachments(session_id)
+
+    def session_dir(self, session_id: str) -> Path:
+        """Folder of the session's files (uploads, artefacts, reports)."""
+        return self.sessions.session_dir(session_id)
+
+    def rename_session(self, session_id: str, title: str) -> SessionInfo:
+        """Give the session the person's title."""
+        return self.sessions.rename(session_id, title)
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete a session for good, not just hide it.
+
+        First its checkpoints (what the model remembers), then its catalogue rows and
+        folder (uploads, unpacked archives, artefacts, reports).
+        """
+        self.sessions.get(session_id)
+        await self.graph.checkpointer.adelete_thread(session_id)
+        await asyncio.to_thread(self.sessions.delete, session_id)
+
+    def set_image_class(
+        self, session_id: str, image_id: str, image_class: ImageClass
+    ) -> Attachment:
+        """Store the person's correction of what an upload shows; tools and forms follow it."""
+        att = self.sessions.attachments(session_id).get(image_id)
+        if att is None:
+            raise SessionNotFoundError(f"no upload {image_id!r} in session {session_id!r}")
+        facts = att.facts.model_copy(
+            update={"image_class": image_class, "image_class_by": "person"}
+        )
+        return self.sessions.update_facts(session_id, image_id, facts)
+
     def add_upload(self, session_id: str, path: Path, name: str | None = None) -> Attachment:
-        """Validate and store an uploaded file for the session."""
+        """Validate and store an uploaded file for the session (blocking: see aadd_upload)."""
         return self.sessions.add_upload(session_id, path, name)
+
+    async def aview(
+        self,
+        session_id: str,
+        image_id: str,
+        window: WindowPreset | Window = "auto",
+        frame: int | None = None,
+    ) -> tuple[Attachment, bytes, str]:
+        """The attachment, a PNG of one frame (0-based) in `window`, and its caption.
+
+        Rendered off the event loop. InputError for an unknown image or a slide (slides are
+        navigated in the slide viewer).
+        """
+        att = self.attachments(session_id).get(image_id)
+        if att is None:
+            raise InputError(f"there is no image {image_id!r} in this session")
+        png, caption = await asyncio.to_thread(view_png, att, window=window, frame=frame)
+        return att, png, caption
+
+    async def aadd_upload(
+        self, session_id: str, path: Path, name: str | None = None
+    ) -> Attachment:
+        """`add_upload` off the event loop: checking a ZIP can unpack gigabytes."""
+        return await asyncio.to_thread(self.sessions.add_upload, session_id, path, name)
 
     async def history(self, session_id: str) -> list[AnyMessage]:
         """The stored conversation of a session."""
@@ -129,7 +198,7 @@ class Assistant:
 
     def _context(self, session_id: str) -> AgentContext:
         attachments = self.sessions.attachments(session_id)
-        slides = any(is_slide(a.path) for a in attachments.values())
+        slides = any(a.kind.is_slide for a in attachments.values())
         agent = self.config.agent
         return AgentContext(
             model=self.model,
@@ -144,39 +213,52 @@ class Assistant:
             tool_deps=self.tool_deps,
         )
 
-    async def draft_report(self, session_id: str, template: str) -> DraftReport:
-        """Draft a cited report from the session's conversation and tool results; keep it."""
+    def reports(self, session_id: str) -> ReportStore:
+        """The session's reports (persistence lives in assistant/report/store.py)."""
         self.sessions.get(session_id)
-        messages = await self.history(session_id)
+        folder = self.sessions.session_dir(session_id) / "reports"
+        return ReportStore(folder, subject=f"session/{session_id}")
+
+    async def draft_report(self, session_id: str, template: str) -> DraftReport:
+        """Draft a cited report from the session's tool results, images and chat; keep it."""
+        store = self.reports(session_id)
         report = await draft_report(
-            self.model, template, messages, max_tokens=self.profile.sampling.max_tokens * 4
+            self.model,
+            template,
+            await self.history(session_id),
+            attachments=self.sessions.attachments(session_id).values(),
+            max_tokens=self.profile.sampling.max_tokens * 4,
         )
-        self.save_report(session_id, report)
+        store.save(report)
         return report
 
     def save_report(
-        self, session_id: str, report: DraftReport, markdown: str | None = None
-    ) -> Path:
-        """Store a report as JSON, Markdown (possibly edited by the user) and FHIR JSON."""
-        folder = self.sessions.session_dir(session_id) / "reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{report.id}.json").write_text(report.model_dump_json(indent=2))
-        (folder / f"{report.id}.md").write_text(markdown or to_markdown(report))
-        fhir = to_fhir(report, subject=f"session/{session_id}")
-        (folder / f"{report.id}.fhir.json").write_text(json.dumps(fhir, indent=2))
-        return folder
+        self,
+        session_id: str,
+        report_id: str,
+        markdown: str,
+        *,
+        status: ReportStatus | None = None,
+    ) -> tuple[DraftReport, ReportFiles]:
+        """Save the person's edited Markdown (and status) as a new version; re-export."""
+        return self.reports(session_id).edit(report_id, markdown, status=status)
 
     def load_report(self, session_id: str, report_id: str) -> DraftReport:
-        """A stored report of the session."""
-        path = self.sessions.session_dir(session_id) / "reports" / f"{report_id}.json"
-        if not path.exists():
-            raise InputError(f"no report {report_id!r} in this session")
-        return DraftReport.model_validate_json(path.read_text())
+        """The current version of a stored report of the session."""
+        return self.reports(session_id).load(report_id)
+
+    def list_reports(self, session_id: str) -> list[DraftReport]:
+        """The session's reports, newest first."""
+        return self.reports(session_id).newest_first()
+
+    def report_files(self, session_id: str, report_id: str) -> ReportFiles:
+        """Where a report's JSON, Markdown and FHIR files are."""
+        return self.reports(session_id).files(report_id)
 
     async def ask_about_report(
         self, session_id: str, report_id: str, question: str
     ) -> FollowupAnswer:
-        """Answer a question about a drafted report with the evidence it cites."""
+        """Answer a question about a report, quoting the evidence its sentence cites."""
         report = self.load_report(session_id, report_id)
         return await answer_followup(
             self.model, report, question, max_tokens=self.profile.sampling.max_tokens
@@ -268,7 +350,7 @@ class Assistant:
     ) -> AsyncIterator[TurnEvent]:
         """Run the graph on `inputs`, passing its events on; every failure ends in TurnFailed."""
         config = {"configurable": {"thread_id": session_id}}
-        answer = ""
+        answer, incomplete = "", None
         try:
             async for mode, chunk in self.graph.astream(
                 inputs, config, context=context, stream_mode=["custom", "updates"]
@@ -281,6 +363,7 @@ class Assistant:
                     for msg in (update or {}).get("messages", []):
                         if isinstance(msg, AIMessage) and not msg.tool_calls:
                             answer = str(msg.content)
+                            incomplete = msg.additional_kwargs.get(INCOMPLETE_KEY)
         except MedAssistError as exc:  # a dead model server, a bad file, a bad request
             log.warning("turn failed in session %s: %s", session_id, exc)
             yield TurnFailed(str(exc))
@@ -293,4 +376,4 @@ class Assistant:
             )
             return
         self.sessions.touch(session_id)
-        yield TurnDone(answer)
+        yield TurnDone(answer, incomplete)

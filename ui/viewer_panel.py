@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +12,6 @@ from PIL import Image
 from tools.attachments import Attachment
 from tools.errors import InputError
 from tools.imaging.windowing import preset_choices
-from tools.intake import view_png
 from ui.holder import AssistantHolder
 from ui.slide_viewer import viewer_html
 
@@ -45,7 +43,7 @@ def build_viewer_panel(
         if not session_id:
             return gr.update(choices=[], value=None)
         assistant = await holder.get()
-        atts = assistant.sessions.attachments(session_id)
+        atts = assistant.attachments(session_id)
         options = [(f"{a.id} · {a.name}", a.id) for a in atts.values()]
         return gr.update(choices=options, value=options[-1][1] if options else None)
 
@@ -56,7 +54,7 @@ def build_viewer_panel(
         if not (session_id and chosen):
             return None, "", hidden, hidden
         assistant = await holder.get()
-        att = assistant.sessions.attachments(session_id).get(chosen)
+        att = assistant.attachments(session_id).get(chosen)
         if att is None:
             return None, "⚠️ That image is not in this session.", hidden, hidden
         if att.kind.is_slide:
@@ -68,11 +66,8 @@ def build_viewer_panel(
             return gr.update(value=None, visible=False), note, hidden, html
         frames = att.facts.frames
         try:
-            png, text = await asyncio.to_thread(
-                view_png,
-                att,
-                window=preset,  # type: ignore[arg-type]
-                frame=int(number) - 1,
+            _, png, text = await assistant.aview(
+                session_id, att.id, window=preset, frame=int(number) - 1  # type: ignore[arg-type]
             )
         except InputError as exc:
             return None, f"⚠️ {exc}", hidden, hidden
@@ -86,7 +81,7 @@ def build_viewer_panel(
         if not (session_id and chosen):
             return hidden
         assistant = await holder.get()
-        att = assistant.sessions.attachments(session_id).get(chosen)
+        att = assistant.attachments(session_id).get(chosen)
         if att is None or att.kind.is_slide:
             return hidden
         start, frames = opening_frame(att)
