@@ -32,10 +32,14 @@ class FieldSpec:
     label: str
     info: str = ""
     required: bool = False
+    optional: bool = False
+    """May be left unset (`anyOf [X, null]`): the tool's own default applies."""
     value: Any = None
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    above: bool = False
+    """The minimum is exclusive (the value must be greater than it)."""
     box_limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
@@ -71,6 +75,7 @@ def _spec(name: str, prop: Mapping[str, Any], required: bool, value: Any) -> Fie
     info = str(prop.get("description") or real.get("description") or "")
     common: dict[str, Any] = {"name": name, "label": label, "info": info}
     common["required"] = required and not optional
+    common["optional"] = optional
     if value is None:
         value = prop.get("default", real.get("default"))
     if "const" in real:
@@ -94,6 +99,7 @@ def _spec(name: str, prop: Mapping[str, Any], required: bool, value: Any) -> Fie
             value=value,
             minimum=low,
             maximum=high,
+            above="minimum" not in real and "exclusiveMinimum" in real,
             **common,
         )
     if kind == "boolean":
@@ -117,9 +123,12 @@ def form_fields(
 
 
 def _number(spec: FieldSpec, raw: Any) -> int | float | None:
-    if raw is None or raw == "":
+    if raw is None or str(raw).strip() == "":
         return None
-    number = float(raw)
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ValueError(f"{spec.label}: {raw!r} is not a number") from None
     return int(number) if spec.kind == "integer" or number.is_integer() else number
 
 

@@ -43,9 +43,9 @@ REPORT_JS = """() => {
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _render(*inputs: Any) -> Callable[[_F], _F]:
-    """`gr.render` on these inputs, typed (Gradio's decorator is not)."""
-    return cast(Callable[[_F], _F], cast(Any, gr.render)(inputs=list(inputs)))
+def _render(inputs: list[Any], triggers: list[Any]) -> Callable[[_F], _F]:
+    """`gr.render` on these inputs and triggers, typed (Gradio's decorator is not)."""
+    return cast(Callable[[_F], _F], cast(Any, gr.render)(inputs=inputs, triggers=triggers))
 
 
 def ran_message(name: str) -> str:
@@ -93,6 +93,21 @@ def _component(spec: FieldSpec) -> list[Any]:
                 value=spec.value,
                 elem_id=eid,
                 interactive=len(spec.choices) > 1,
+            )
+        ]
+    if spec.kind in ("integer", "number") and spec.optional:  # empty means: not set
+        bounds = ", ".join(
+            f"{word} {v:g}"
+            for word, v in (("above" if spec.above else "min", spec.minimum), ("max", spec.maximum))
+            if v is not None
+        )
+        return [
+            gr.Textbox(
+                label=spec.label,
+                info=f"{spec.info} ({bounds})" if bounds else spec.info,
+                value="" if spec.value is None else str(spec.value),
+                placeholder="not set",
+                elem_id=eid,
             )
         ]
     if spec.kind in ("integer", "number"):
@@ -157,7 +172,12 @@ def build_tools_panel(
             "Upload an image to see what can be done with it.", elem_id="qa-detected"
         )
 
-        @_render(session_state, image, panel_version, region)
+        # Re-drawn when the chosen image, its class or the drawn region changes (the image
+        # is only ever set once its session exists, so the session id needs no trigger).
+        @_render(
+            [session_state, image, panel_version, region],
+            [image.change, panel_version.change, region.change],
+        )
         def actions(session_id: str | None, chosen: str | None, _v: int, raw: str) -> None:
             att, scope, assistant = _context(holder, session_id, chosen, raw)
             if att is None or session_id is None or assistant is None:
@@ -181,7 +201,10 @@ def build_tools_panel(
         with gr.Accordion("All tools (a form for each)", open=False, elem_id="tool-forms"):
             form_tool = gr.Dropdown(label="Tool", choices=[], elem_id="form-tool")
 
-            @_render(session_state, image, form_tool, panel_version, region)
+            @_render(
+                [session_state, image, form_tool, panel_version, region],
+                [form_tool.change, panel_version.change, region.change],
+            )
             def form(
                 session_id: str | None, chosen: str | None, name: str | None, _v: int, raw: str
             ) -> None:
