@@ -6,7 +6,9 @@ so nothing is shared between users but the database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -71,6 +73,8 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             except InputError as exc:
                 refused.append(str(exc))
                 continue
+            finally:  # Gradio's copy (under the original name) goes once stored or refused
+                _discard_received(file_path, config)
             ids.append(att.id)
             if att.media_type.startswith("image/"):
                 history.append(
@@ -234,11 +238,30 @@ class UIServer:
         self._thread.join(10)
 
 
+def received_dir(config: AppConfig) -> Path:
+    """Where Gradio writes uploads as they arrive: inside the data directory, not /tmp."""
+    return config.data_dir / "received"
+
+
+def _discard_received(path: Path, config: AppConfig) -> None:
+    """Delete Gradio's copy of an upload (it may carry the original, identifying name)."""
+    try:
+        path.resolve().relative_to(received_dir(config).resolve())
+    except ValueError:
+        return  # not ours to delete (e.g. a path given by a test or another front end)
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+
+
 def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> FastAPI:
     """The web app: slide tiles and viewer under /slides, the Gradio UI at /.
 
     The Assistant lives as long as the app: opened by its lifespan, closed on shutdown.
+    Gradio receives uploads into `received_dir` (its GRADIO_TEMP_DIR, which Gradio reads
+    when the app is built), and each is deleted there as soon as it is stored or refused.
     """
+    os.environ["GRADIO_TEMP_DIR"] = str(received_dir(config))
     holder = holder or AssistantHolder(config)
     demo = build_app(config, holder)
     demo.queue(default_concurrency_limit=4)
