@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from assistant.config import AppConfig
-from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from assistant.events import (
+    AnswerReviewed,
+    Notice,
+    Token,
+    ToolFinished,
+    ToolStarted,
+    TurnDone,
+    TurnFailed,
+)
 from assistant.llm import INCOMPLETE_KEY
 from assistant.service import Assistant
 from tools.errors import InputError, MedAssistError
@@ -100,6 +108,10 @@ async def _turn(
                 print("assistant> ", end="", flush=True)
             elif isinstance(event, Notice):
                 print(f"\n  [{event.text}]", flush=True)
+            elif isinstance(event, AnswerReviewed):
+                print(f"\n  ({event.summary})", flush=True)
+                for sentence, problem in event.marks:
+                    print(f"  ! \"{sentence}\": {problem}", flush=True)
             elif isinstance(event, TurnFailed):
                 print(f"\n[error] {event.message}", file=sys.stderr, flush=True)
             elif isinstance(event, TurnDone):
