@@ -55,6 +55,32 @@ def _closed(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+PAIRED = ("center", "width")
+"""Arguments that only mean something together (an explicit window): both or neither."""
+
+
+def _paired(schema: dict[str, Any]) -> dict[str, Any]:
+    """Split an object schema with both PAIRED arguments into a neither- and a both-variant.
+
+    Grammar engines do not take `dependentRequired`, and a small model that fills in one
+    of the two gets an error; the person's form keeps them as two plain fields.
+    """
+    if "anyOf" in schema:
+        branches = [_paired(b) for b in schema["anyOf"]]
+        return {**schema, "anyOf": [v for b in branches for v in b.get("anyOf", [b])]}
+    props = schema.get("properties", {})
+    if not all(name in props for name in PAIRED):
+        return schema
+    neither = {**schema, "properties": {k: v for k, v in props.items() if k not in PAIRED}}
+    both = {**schema, "properties": dict(props)}
+    for name in PAIRED:  # required and not null in this variant
+        spec = props[name]
+        branches = [b for b in spec.get("anyOf", [spec]) if b.get("type") != "null"]
+        both["properties"][name] = {**branches[0], "description": spec.get("description", "")}
+    both["required"] = [*schema.get("required", []), *PAIRED]
+    return {"anyOf": [neither, both]}
+
+
 def arguments_schema(tool: Tool, scope: Scope, *, forced: bool = False) -> dict[str, Any] | None:
     """The tool's argument schema as the model sees it; None when it fits no image.
 
@@ -66,7 +92,7 @@ def arguments_schema(tool: Tool, scope: Scope, *, forced: bool = False) -> dict[
         if not forced:
             return None
         narrowed = narrow_refs(tool.parameters_schema(), scope.ids)
-    return _closed(_strip_titles(narrowed))
+    return _closed(_paired(_strip_titles(narrowed)))
 
 
 def usable(tools: Sequence[Tool], scope: Scope) -> list[Tool]:

@@ -63,3 +63,20 @@ def test_parse_action_round_trip() -> None:
     assert call is not None and call.name == "segment"
     assert json.loads(call.arguments) == {"image_id": "img1"}
     assert parse_action('{"tool": "answer"}') is None
+
+
+def test_explicit_window_is_both_center_and_width_or_neither() -> None:
+    facts = ImageFacts(
+        width=64, height=64, frames=10, modality="MR", image_class=ImageClass.CROSS_SECTION
+    )
+    mr = Attachment("img1", Path("/x/mr.dcm"), "mr.dcm", "application/dicom", "0", 1,
+                    AttachmentKind.DICOM, facts)  # fmt: skip
+    options = _options(action_schema([REGISTRY.get("view_dicom")], Scope((mr,))))
+    args = options["view_dicom"]["properties"]["arguments"]  # type: ignore[index]
+    neither, both = args["anyOf"]
+    assert not {"center", "width"} & set(neither["properties"])
+    assert {"center", "width"} <= set(both["required"])
+    assert both["properties"]["width"]["type"] == "number"
+    assert both["properties"]["frame"]["anyOf"][0]["maximum"] == 10
+    text = prompts.action_prompt([REGISTRY.get("view_dicom")], Scope((mr,)))
+    assert 'view_dicom(image_id: "img1", window?: "auto"|"full", frame?: integer) or' in text
