@@ -55,30 +55,18 @@ def _closed(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-PAIRED = ("center", "width")
-"""Arguments that only mean something together (an explicit window): both or neither."""
+PERSON_ONLY = ("microns_per_pixel", "center", "width")
+"""Numbers a model cannot read off the image or its header (a microscope's scale, an
+explicit window): the person gives them in the tool's form; the model gets presets and
+the image's own scale. A tiny model otherwise fills them with the schema's bounds."""
 
 
-def _paired(schema: dict[str, Any]) -> dict[str, Any]:
-    """Split an object schema with both PAIRED arguments into a neither- and a both-variant.
-
-    Grammar engines do not take `dependentRequired`, and a small model that fills in one
-    of the two gets an error; the person's form keeps them as two plain fields.
-    """
+def _without_person_only(schema: dict[str, Any]) -> dict[str, Any]:
     if "anyOf" in schema:
-        branches = [_paired(b) for b in schema["anyOf"]]
-        return {**schema, "anyOf": [v for b in branches for v in b.get("anyOf", [b])]}
-    props = schema.get("properties", {})
-    if not all(name in props for name in PAIRED):
-        return schema
-    neither = {**schema, "properties": {k: v for k, v in props.items() if k not in PAIRED}}
-    both = {**schema, "properties": dict(props)}
-    for name in PAIRED:  # required and not null in this variant
-        spec = props[name]
-        branches = [b for b in spec.get("anyOf", [spec]) if b.get("type") != "null"]
-        both["properties"][name] = {**branches[0], "description": spec.get("description", "")}
-    both["required"] = [*schema.get("required", []), *PAIRED]
-    return {"anyOf": [neither, both]}
+        return {**schema, "anyOf": [_without_person_only(b) for b in schema["anyOf"]]}
+    props = {k: v for k, v in schema.get("properties", {}).items() if k not in PERSON_ONLY}
+    required = [r for r in schema.get("required", []) if r not in PERSON_ONLY]
+    return {**schema, "properties": props, "required": required}
 
 
 def arguments_schema(tool: Tool, scope: Scope, *, forced: bool = False) -> dict[str, Any] | None:
@@ -92,7 +80,7 @@ def arguments_schema(tool: Tool, scope: Scope, *, forced: bool = False) -> dict[
         if not forced:
             return None
         narrowed = narrow_refs(tool.parameters_schema(), scope.ids)
-    return _closed(_paired(_strip_titles(narrowed)))
+    return _closed(_without_person_only(_strip_titles(narrowed)))
 
 
 def usable(tools: Sequence[Tool], scope: Scope) -> list[Tool]:

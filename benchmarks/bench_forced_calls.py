@@ -8,7 +8,8 @@ used before narrowing ("before") and once with the narrowed one ("after"); the c
 then run with the real tool. A call *succeeds* when the tool returns a result, and is
 *sensible* when it also fits what the image really is (the folder's label, not the
 classifier's): a segmentation target made for that kind of image, no box or points nobody
-drew, at least one structure found; a view with HU presets only on CT.
+drew, no invented microscope scale, at least one structure found; a view with HU
+presets only on CT and no explicit window nobody asked for.
 
     flock /tmp/medassist-heavy.lock .venv/bin/python benchmarks/bench_forced_calls.py \
         [--llm-url URL] [--data ../shared/data]
@@ -123,11 +124,15 @@ def judge(tool: str, truth: str, args: dict[str, Any], result: dict[str, Any]) -
     if tool == "segment":
         if args.get("box") or args.get("points") or args.get("background_points"):
             return False, "box or points nobody drew"
+        if args.get("microns_per_pixel") is not None:
+            return False, "a microscope scale nobody gave"
         if args.get("target") not in FITTING.get(truth, set()):
             return False, f"target {args.get('target')} on {truth}"
         if not result.get("count"):
             return False, "nothing found"
         return True, ""
+    if args.get("center") is not None or args.get("width") is not None:
+        return False, "an explicit window nobody asked for"
     window = args.get("window", "auto")
     if window in CT_PRESETS and truth != "ct":
         return False, f"CT window {window} on {truth}"

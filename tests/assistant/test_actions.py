@@ -9,7 +9,7 @@ from assistant import prompts
 from assistant.actions import action_schema, native_tools, parse_action, usable
 from assistant.catalog import REGISTRY, TOOLS
 from tools.attachments import Attachment, AttachmentKind, ImageClass, ImageFacts
-from tools.narrowing import Scope
+from tools.narrowing import Scope, narrowed_schema
 
 CXR = Attachment("img1", Path("/x/cxr.png"), "cxr.png", "image/png", "0", 1,
                  AttachmentKind.IMAGE, ImageFacts(width=512, height=512,
@@ -65,18 +65,23 @@ def test_parse_action_round_trip() -> None:
     assert parse_action('{"tool": "answer"}') is None
 
 
-def test_explicit_window_is_both_center_and_width_or_neither() -> None:
+def test_numbers_only_the_person_knows_are_left_to_the_form() -> None:
     facts = ImageFacts(
         width=64, height=64, frames=10, modality="MR", image_class=ImageClass.CROSS_SECTION
     )
     mr = Attachment("img1", Path("/x/mr.dcm"), "mr.dcm", "application/dicom", "0", 1,
                     AttachmentKind.DICOM, facts)  # fmt: skip
-    options = _options(action_schema([REGISTRY.get("view_dicom")], Scope((mr,))))
-    args = options["view_dicom"]["properties"]["arguments"]  # type: ignore[index]
-    neither, both = args["anyOf"]
-    assert not {"center", "width"} & set(neither["properties"])
-    assert {"center", "width"} <= set(both["required"])
-    assert both["properties"]["width"]["type"] == "number"
-    assert both["properties"]["frame"]["anyOf"][0]["maximum"] == 10
-    text = prompts.action_prompt([REGISTRY.get("view_dicom")], Scope((mr,)))
-    assert 'view_dicom(image_id: "img1", window?: "auto"|"full", frame?: integer) or' in text
+    he_facts = ImageFacts(width=64, height=64, image_class=ImageClass.STAINED_TISSUE)
+    he = Attachment("img2", Path("/x/he.png"), "he.png", "image/png", "0", 1,
+                    AttachmentKind.IMAGE, he_facts)  # fmt: skip
+    scope = Scope((mr, he))
+    options = _options(action_schema(TOOLS, scope))
+    views = options["view_dicom"]["properties"]["arguments"]["anyOf"]  # type: ignore[index]
+    view = next(v for v in views if v["properties"]["image_id"]["enum"] == ["img1"])
+    assert set(view["properties"]) == {"image_id", "window", "frame"}
+    assert view["properties"]["frame"]["anyOf"][0]["maximum"] == 10
+    segment = options["segment"]["properties"]["arguments"]  # type: ignore[index]
+    assert "microns_per_pixel" not in json.dumps(segment)
+    # The form (narrowing itself) keeps them for the person.
+    form = narrowed_schema(REGISTRY.get("view_dicom"), scope)
+    assert form is not None and {"center", "width"} <= set(json.dumps(form).split('"'))
