@@ -298,7 +298,7 @@ class Assistant:
         if force_tool in (None, ZOOM_TOOL):
             planned = region_call(text, context.attachments, region)
         title = (
-            text.strip().splitlines()[0][:60]
+            text.strip().splitlines()[0][:200]
             if info.title == "New consultation" and text.strip()
             else None
         )

@@ -54,7 +54,9 @@ _NOUNS = {
 def _area(area: Any) -> str:
     if not isinstance(area, dict) or "value" not in area:
         return ""
-    return f"{float(area['value']):,.4g} {area.get('unit', '')}".strip()
+    value = float(area["value"])
+    shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{shown} {area.get('unit', '')}".strip()
 
 
 def result_summary(content: str) -> str:

@@ -23,7 +23,8 @@ def _bot_texts(page: Any) -> list[str]:
 def choose_tool(page: Any, name: str) -> None:
     box = page.locator("#tool-choice input")
     box.click()
-    page.get_by_role("option", name=name, exact=True).click()
+    # Entries read "name — what it does" (auto: "auto — the model decides").
+    page.get_by_role("option", name=f"{name} — ", exact=False).first.click()
 
 
 def send(page: Any, text: str, files: list[Path] | None = None) -> None:
