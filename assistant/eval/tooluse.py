@@ -31,6 +31,8 @@ DICOM_FILES = (
     "dicom/cxr/pdd_RG1_UNCR_chest_CR.dcm",
     "dicom/compressed/pydicom_MR_small_RLE.dcm",
 )
+MODALITIES = ("CT", "MR", "CR", "DX", "NM", "US")
+"""Options of the modality question: a choice, so that listing codes earns nothing."""
 NIH_IMAGES = ("nih_00000001_000.png", "nih_00027426_000.png")
 NIH_FINDINGS = ("Cardiomegaly", "Effusion", "Infiltration")
 
@@ -193,10 +195,10 @@ def dicom_header(build: Build) -> None:
         stem = path.stem
         build.add(
             id=f"dicom_modality:{stem}",
-            question="What is the modality of the attached DICOM image (its DICOM code, "
-            "e.g. CT, MR, CR, DX)?",
-            gold=str(ds.Modality),
-            answer_type="open",
+            question="What is the modality of the attached DICOM image (its DICOM code)?",
+            gold=chr(ord("A") + MODALITIES.index(str(ds.Modality))),
+            answer_type="choice",
+            choices=MODALITIES,
             images=image,
             category="dicom_header",
             expected_tool=describe,
@@ -292,6 +294,7 @@ def labelled_cxr(build: Build) -> None:
 
 SLIDE_COLOURS = {"pink": (230, 140, 190), "purple": (110, 50, 140), "blue": (60, 90, 200)}
 """Solid regions of the synthetic slide, on white glass."""
+REGION_OPTIONS = ("pink", "purple", "blue", "white")
 
 
 def synthetic_slide(build: Build, size: int = 2048) -> None:
@@ -313,9 +316,10 @@ def synthetic_slide(build: Build, size: int = 2048) -> None:
             id=f"slide_region:{colour}",
             question=f"Zoom into the attached slide at x={box['x']}, y={box['y']}, "
             f"width={box['width']}, height={box['height']} (level-0 pixels). What colour is "
-            "that region: pink, purple, blue or white?",
-            gold=colour,
-            answer_type="open",
+            "that region?",
+            gold=chr(ord("A") + REGION_OPTIONS.index(colour)),
+            answer_type="choice",
+            choices=REGION_OPTIONS,
             images=rel,
             category="slide_region",
             expected_tool=ExpectedTool(name="slide_zoom", arguments=box),

@@ -33,13 +33,15 @@ def test_builds_items_from_a_shared_tree(tmp_path: Path) -> None:
     assert items["nuclei_he:image01"].expected_tool.arguments == {"target": "nuclei_he"}
     assert items["lung_area:16747_3_1"].gold == "400"  # 100 px at mask size, 4x at image size
     ct = "pdd_693_UNCR_head_CT_CQ500"
-    assert items[f"dicom_modality:{ct}"].gold == "CT"
+    modality = items[f"dicom_modality:{ct}"]
+    assert modality.answer_type == "choice" and modality.choices[ord(modality.gold) - 65] == "CT"
     assert items[f"dicom_rows:{ct}"].gold == "48"
     assert items[f"dicom_window:{ct}"].gold == "40"
     assert items["cxr14:nih_00000001_000:cardiomegaly"].gold == "yes"
     assert items["cxr14:nih_00000001_000:effusion"].gold == "yes"
     assert items["cxr14:nih_00000001_000:infiltration"].gold == "no"
     region = items["slide_region:purple"]
+    assert region.choices[ord(region.gold) - 65] == "purple"
     assert region.expected_tool is not None
     box = region.expected_tool.arguments
     assert (box["x"], box["y"], box["width"]) == (1280, 256, 512)
