@@ -29,7 +29,7 @@ from tools.imaging.uploads import largest_upload
 from ui.drawn import drawn_region
 from ui.holder import AssistantHolder
 from ui.quick_actions import report_template
-from ui.render import ChatMessage, apply_event
+from ui.render import ChatMessage, apply_event, shown_inline
 from ui.report_panel import build_report_panel
 from ui.sessions_panel import CSS as SESSIONS_CSS
 from ui.sessions_panel import build_sessions_panel, session_choices
@@ -76,7 +76,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             finally:  # Gradio's copy (under the original name) goes once stored or refused
                 _discard_received(file_path, config)
             ids.append(att.id)
-            if att.media_type.startswith("image/"):
+            if shown_inline(att):
                 history.append(
                     {"role": "user", "content": {"path": str(att.path), "alt_text": att.name}}
                 )

@@ -158,6 +158,11 @@ def review_message(summary: str, marks: list[tuple[str, str]], show_marks: bool)
     return {"role": "assistant", "content": text, "metadata": {"id": "review", "status": "done"}}
 
 
+def shown_inline(att: Attachment) -> bool:
+    """Whether the chat shows the upload as a picture (a slide is a file: named, not drawn)."""
+    return att.media_type.startswith("image/") and not att.kind.is_slide
+
+
 def from_messages(
     messages: list[AnyMessage],
     attachments: dict[str, Attachment],
@@ -172,7 +177,7 @@ def from_messages(
                 continue
             for image_id in msg.additional_kwargs.get(ATTACHMENTS_KEY, []):
                 att = attachments.get(image_id)
-                if att is not None and att.media_type.startswith("image/"):
+                if att is not None and shown_inline(att):
                     out.append(
                         {"role": "user", "content": {"path": str(att.path), "alt_text": att.name}}
                     )

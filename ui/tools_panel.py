@@ -195,10 +195,14 @@ def build_tools_panel(
                         btn.click(lambda t=action.tool: t, None, template[0]).then(
                             None, js=REPORT_JS
                         )
-                    elif action.action == "form":
-                        btn.click(lambda t=action.tool: t, None, form_tool)
+                    elif action.action == "form":  # open the tool's form, chosen
+                        btn.click(
+                            lambda t=action.tool: (t, gr.update(open=True)),
+                            None,
+                            [form_tool, forms],
+                        )
 
-        with gr.Accordion("All tools (a form for each)", open=False, elem_id="tool-forms"):
+        with gr.Accordion("All tools (a form for each)", open=False, elem_id="tool-forms") as forms:
             form_tool = gr.Dropdown(label="Tool", choices=[], elem_id="form-tool")
 
             @_render(
