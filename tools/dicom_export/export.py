@@ -42,7 +42,7 @@ class SegmentationOutput:
     target: str
     method: str
     labels: NDArray[np.int32]
-    """(frames, rows, columns); 2-D results fill frame 0 (the frame the tool analysed)."""
+    """(frames, rows, columns); a 2-D result fills the frame it analysed (its `frame`)."""
     names: dict[int, str]
     volumetric: bool
     voxel_mm: tuple[float, float, float] | None = None
@@ -93,7 +93,7 @@ def read_segmentation(
             f"the mask is {plane.shape[1]}×{plane.shape[0]} px but the image is {cols}×{rows}"
         )
     labels = np.zeros((sources.frames, rows, cols), np.int32)
-    labels[0] = plane
+    labels[_analysed_frame(result, sources)] = plane
     if target in _INSTANCE_TARGETS:
         name = str(structures[0]["name"]).rsplit(" ", 1)[0] if structures else "nucleus"
         names = {0: name}
@@ -102,6 +102,22 @@ def read_segmentation(
     return SegmentationOutput(
         str(result["image_id"]), target, str(result.get("method", "")), labels, names, False
     )
+
+
+def _analysed_frame(result: Mapping[str, Any], sources: SourceImages) -> int:
+    """The frame a 2-D result was computed on: it must say so when there are several."""
+    frame = result.get("frame")
+    if frame is None:
+        if sources.frames > 1:
+            raise ToolError(
+                f"this 2-D result does not say which of the {sources.frames} slices or frames "
+                f"of {sources.image_id} it analysed, so it cannot be placed in a DICOM SEG; "
+                "segment the series in 3-D (target ct_organs) or a single image instead"
+            )
+        return 0
+    if not 0 <= int(frame) < sources.frames:
+        raise ToolError(f"frame {frame} is outside {sources.image_id}'s {sources.frames} frames")
+    return int(frame)
 
 
 def _segments(out: SegmentationOutput) -> list[SegmentSpec]:
