@@ -95,7 +95,10 @@ def inspect_upload(
                 "the new file."
             ) from exc
     if classify is not None:
-        facts = classify(kind, facts, shown)
+        try:
+            facts = classify(kind, facts, shown)
+        except Exception:  # an unclassified upload is still a good upload
+            log.warning("image classifier failed on a %s; left unclassified", kind, exc_info=True)
     return Inspection(media_type, kind, facts)
 
 

@@ -169,3 +169,14 @@ def test_stored_files_that_no_longer_decode_keep_their_kind(tmp_path: Path) -> N
     cut.write_bytes(whole[: len(whole) - 1500])
     found = inspect_stored(cut, "application/dicom")
     assert (found.kind, found.facts) == (AttachmentKind.DICOM, ImageFacts())
+
+
+def test_a_failing_classifier_leaves_the_upload_unclassified(
+    gradient_png: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(kind: AttachmentKind, facts: ImageFacts, pixels: NDArray[np.uint8]) -> ImageFacts:
+        raise RuntimeError("model file missing")
+
+    found = inspect_upload(gradient_png, "a.png", LIMITS, classify=broken)
+    assert found.kind is AttachmentKind.IMAGE and found.facts.image_class is None
+    assert "classifier failed" in caplog.text
