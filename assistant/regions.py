@@ -18,7 +18,6 @@ from pydantic import ValidationError
 
 from tools.attachments import Attachment
 from tools.geometry import Box
-from tools.slides import is_slide
 
 _REGION = re.compile(
     r"\bslide\s+(?P<image_id>[A-Za-z]+\d+)\s*,?\s*region\s+"
@@ -61,7 +60,7 @@ def region_call(
     if region is None:
         return None
     attachment = attachments.get(region.image_id)
-    if attachment is None or not is_slide(attachment.path):
+    if attachment is None or not attachment.kind.is_slide:
         return None
     box = region.box.model_dump()
     return {"name": ZOOM_TOOL, "args": {"image_id": region.image_id, "box": box}}

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tools.attachments import Attachment
+from tools.intake import inspect_stored
 
 pytest_plugins = ["tests.vllm_servers", "tests.faults.fixture", "tests.tools.pacs.orthanc"]
 
@@ -25,8 +26,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_attachment(path: Path, image_id: str = "img1") -> Attachment:
-    """An Attachment for a file on disk."""
+    """An Attachment for a file on disk, its kind and facts read as at upload."""
     data = path.read_bytes()
+    seen = inspect_stored(path, "image/png")
     return Attachment(
         id=image_id,
         path=path,
@@ -34,6 +36,8 @@ def make_attachment(path: Path, image_id: str = "img1") -> Attachment:
         media_type="image/png",
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
+        kind=seen.kind,
+        facts=seen.facts,
     )
 
 
