@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from tools.attachments import Attachment
 from tools.errors import ToolArgumentError, ToolError
-from tools.imaging.reader import load_image
+from tools.imaging.reader import load_attachment
 from tools.segmentation.interactive import clip_box
 from tools.segmentation.types import Target
-from tools.slides import SLIDES, is_slide
+from tools.slides import SLIDES
 
 TISSUE_THUMBNAIL_SIDE = 2048
 Box = tuple[int, int, int, int]
@@ -42,11 +43,15 @@ class Source:
     slide: bool = False
 
 
-def open_source(path: Path, target: Target, box: Box | None, max_pixels: int) -> Source:
-    """The pixels to analyse: the image, or the slide region in `box` (or a thumbnail)."""
-    if is_slide(path):
-        return _slide_source(path, target, box, max_pixels)
-    img = load_image(path)
+def open_source(att: Attachment, target: Target, box: Box | None, max_pixels: int) -> Source:
+    """The pixels to analyse: the image, or the slide region in `box` (or a thumbnail).
+
+    The attachment's kind (decided at upload) says which; an image opens at its default
+    frame (a series' middle slice).
+    """
+    if att.kind.is_slide:
+        return _slide_source(att.path, target, box, max_pixels)
+    img = load_attachment(att)
     return Source(img.pixels, (img.width, img.height), img.mode, img.spacing_mm, None,
                   img.modality, notes=list(img.notes))  # fmt: skip
 
@@ -65,9 +70,10 @@ def _slide_source(path: Path, target: Target, box: Box | None, max_pixels: int) 
                       notes=[note], slide=True)  # fmt: skip
     if box is None:
         raise ToolArgumentError(
-            f"this is a whole-slide image ({width}×{height} px): give a box [x0, y0, x1, y1] in "
-            f"level-0 pixels around the region to segment (at most {max_pixels:,} px), e.g. a "
-            "region seen with slide_zoom; only target 'tissue' works on the whole slide."
+            f"this is a whole-slide image ({width}×{height} px): give a box "
+            "{x, y, width, height} in level-0 pixels around the region to segment (at most "
+            f"{max_pixels:,} px), e.g. a region seen with slide_zoom; only target 'tissue' "
+            "works on the whole slide."
         )
     x0, y0, x1, y1 = clip_box(box, (height, width))
     if x1 <= x0 or y1 <= y0:
