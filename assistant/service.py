@@ -28,6 +28,7 @@ from assistant.report import (
     ReportStore,
     answer_followup,
     draft_report,
+    related_passages,
 )
 from assistant.sessions import SessionInfo, SessionStore, UploadCheck
 from assistant.state import AgentContext
@@ -220,13 +221,15 @@ class Assistant:
         return ReportStore(folder, subject=f"session/{session_id}")
 
     async def draft_report(self, session_id: str, template: str) -> DraftReport:
-        """Draft a cited report from the session's tool results, images and chat; keep it."""
+        """Draft a cited report from the session's evidence and related passages; keep it."""
         store = self.reports(session_id)
+        knowledge = next((d for d in self.tool_deps if isinstance(d, KnowledgeSource)), None)
         report = await draft_report(
             self.model,
             template,
             await self.history(session_id),
             attachments=self.sessions.attachments(session_id).values(),
+            search=partial(related_passages, knowledge),
             max_tokens=self.profile.sampling.max_tokens * 4,
         )
         store.save(report)

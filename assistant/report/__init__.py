@@ -25,6 +25,7 @@ from assistant.report.model import (
     ReportStatus,
     Support,
 )
+from assistant.report.passages import related_passages
 from assistant.report.store import ReportFiles, ReportStore
 from assistant.report.support import check_support, revise_sentence
 from assistant.report.templates import (
@@ -58,6 +59,7 @@ __all__ = [
     "image_evidence",
     "load_template",
     "measured_sentences",
+    "related_passages",
     "report_schema",
     "revise_sentence",
     "section_texts",

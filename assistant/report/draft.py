@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -32,6 +32,9 @@ from tools.errors import LLMError, LLMResponseError
 __all__ = ["ATTEMPTS", "draft_report", "report_schema"]
 
 log = logging.getLogger(__name__)
+
+PassageSearch = Callable[[ReportTemplate, Sequence[Evidence]], Sequence[Mapping[str, Any]]]
+"""Finds reference passages for a draft from its template and evidence."""
 
 ATTEMPTS = 3
 """Tries the model gets to reply with valid JSON before the draft goes without it."""
@@ -238,6 +241,7 @@ async def draft_report(
     passages: Iterable[Mapping[str, Any] | BaseModel] = (),
     *,
     attachments: Iterable[Attachment] = (),
+    search: PassageSearch | None = None,
     max_tokens: int = 1024,
     attempts: int = ATTEMPTS,
 ) -> DraftReport:
@@ -245,10 +249,15 @@ async def draft_report(
 
     Sentences whose citations do not resolve, that cite nothing, state numbers no cited
     result states, or repeat the chat come back marked by the support check; nothing is
-    dropped silently (repeated sentences are merged, with a note).
+    dropped silently (repeated sentences are merged, with a note). `search` finds
+    reference passages for the template and evidence (see `passages.related_passages`).
     """
     spec = load_template(template) if isinstance(template, str) else template
+    attachments, passages = list(attachments), list(passages)
     evidence = collect_evidence(messages, passages, attachments)
+    if search is not None:  # reference passages about what was measured
+        extra = search(spec, evidence)
+        evidence = collect_evidence(messages, [*passages, *extra], attachments)
     measured = {s.name: measured_sentences(s.fill, evidence) for s in spec.sections if s.measured}
     notes: list[str] = []
     written: dict[str, list[ReportSentence]] = {}

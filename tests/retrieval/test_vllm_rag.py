@@ -131,7 +131,7 @@ async def test_draft_cites_the_segmentation_and_exports_the_edit(
         assert finding.origin == "measured" and finding.citations
         [tool_id] = finding.citations
         assert tool_id.startswith("T") and evidence[tool_id].label == "segment"
-        stored = results[evidence[tool_id].tool_call_id]  # resolves to the stored tool result
+        stored = results[str(evidence[tool_id].tool_call_id)]  # resolves to the stored tool result
         result = json.loads(str(stored.content))
         assert result["target"] == "lung_fields" and result["count"] >= 1
         assert _numbers(finding.text) <= _numbers(str(stored.content))  # numbers as measured
