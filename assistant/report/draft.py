@@ -173,9 +173,8 @@ def _parse(text: str, template: ReportTemplate) -> dict[str, list[dict[str, Any]
     return out
 
 
-def _sentences(items: Iterable[dict[str, Any]]) -> tuple[list[ReportSentence], int]:
-    """The model's sentences, repeats dropped (small models loop); how many were dropped."""
-    seen: set[str] = set()
+def _sentences(items: Iterable[dict[str, Any]], seen: set[str]) -> tuple[list[ReportSentence], int]:
+    """The model's sentences, repeats of any earlier one dropped (small models loop)."""
     out: list[ReportSentence] = []
     dropped = 0
     for item in items:
@@ -287,8 +286,9 @@ async def draft_report(
                 f"The model wrote nothing usable: {problem}. This draft holds the measured "
                 "findings only; write the interpretation and impression yourself."
             )
+        seen: set[str] = set()
         for s in spec.model_sections:
-            written[s.name], dropped = _sentences((data or {}).get(s.name, []))
+            written[s.name], dropped = _sentences((data or {}).get(s.name, []), seen)
             if dropped:
                 notes.append(f"{dropped} repeated sentence(s) of the model merged in {s.title}.")
     if not evidence:

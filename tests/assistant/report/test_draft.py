@@ -71,7 +71,8 @@ async def test_draft_measures_then_checks_the_model_sentences(kb: KnowledgeBase)
         impression=[
             ("Both lungs are well aerated and the heart looks enlarged today.", [passage_id]),
         ],
-        recommendations=[("No follow-up of the lungs.", ["T1"])] * 3,
+        recommendations=[("No follow-up of the lungs.", ["T1"])] * 2
+        + [("The right lung measures 16012.25 mm².", ["T1"])],
     )
     model = ScriptedChatModel([reply])
     report = await draft_report(model, "chest-radiograph", messages)
