@@ -15,6 +15,7 @@ from tools.pacs import (
     PacsAuth,
     PacsAuthError,
     PacsClient,
+    PacsEndpoint,
     PacsNotFoundError,
     PacsStoreError,
     PacsTimeoutError,
@@ -104,3 +105,42 @@ def test_logs_carry_no_query_and_no_uid(
     for value in [*PACS_PHI, pacs_data.ct_study, pacs_data.ct_series, *pacs_data.ct_instances]:
         assert value not in logs, value  # ...without what identifies the patient
         assert value not in str(failure.value)
+
+
+def test_bearer_token_on_the_wire() -> None:
+    """Orthanc has no token login; a loopback HTTP server records what is sent."""
+    import http.server
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = b"[]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
+        auth = PacsAuth(kind="bearer", token="tok-123")
+        client = PacsClient("t", PacsEndpoint(base_url=endpoint_url, qido_prefix="rs", auth=auth))
+        assert client.search_studies(StudyQuery(description="ct chest")) == []
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    path, header = seen[0]
+    assert header == "Bearer tok-123"
+    assert path.startswith("/rs/studies?") and "StudyDescription=*ct*chest*" in path
+    # nothing found in lower case: tried again in capitals (DICOM matching is case-sensitive)
+    assert len(seen) == 2 and "StudyDescription=*CT*CHEST*" in seen[1][0]
