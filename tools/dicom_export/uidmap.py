@@ -5,7 +5,8 @@ pseudonyms (``ANON-…``, ``ID-…``). Results written back to a PACS must refer
 original instances, so each session keeps a local map pseudonym → original in
 ``<session>/private/uid-map.json`` (owner-only permissions). It never enters a model
 request, a tool result or a log line; `restore_text` uses it to put the originals back
-into text the model wrote before that text leaves as DICOM.
+(UIDs, patient name and ID, and the header dates it saw shifted) into text the model
+wrote before that text leaves as DICOM.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from tools.imaging.deid import pseudonym, remap_uid
+from tools.imaging.deid import date_shift_days, pseudonym, remap_uid, shift_date
 
 __all__ = ["MAP_FILE", "UidMap", "find_pseudonyms"]
 
@@ -29,6 +30,8 @@ _UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
                  "FrameOfReferenceUID")  # fmt: skip
 _PSEUDO_UID = re.compile(r"2\.25\.\d{10,40}")
 _PSEUDO_NAME = re.compile(r"\b(?:ANON|ID)-[0-9a-f]{10}\b")
+_DATE_KEYWORDS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+_DATE = re.compile(r"\b(\d{4})-?(\d{2})-?(\d{2})\b")
 
 
 @dataclass
@@ -37,6 +40,8 @@ class UidMap:
 
     uids: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, str] = field(default_factory=dict)
+    """Shifted header dates (YYYYMMDD) the model may have seen → the real ones."""
 
     @classmethod
     def load(cls, session_dir: Path) -> UidMap:
@@ -45,7 +50,9 @@ class UidMap:
         if not path.is_file():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(dict(data.get("uids", {})), dict(data.get("names", {})))
+        return cls(
+            dict(data.get("uids", {})), dict(data.get("names", {})), dict(data.get("dates", {}))
+        )
 
     def save(self, session_dir: Path) -> Path:
         """Write the map atomically, readable by the owner only."""
@@ -54,7 +61,9 @@ class UidMap:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".uid-map-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"uids": self.uids, "names": self.names}, out, indent=1)
+                json.dump(
+                    {"uids": self.uids, "names": self.names, "dates": self.dates}, out, indent=1
+                )
             Path(tmp).chmod(0o600)
             Path(tmp).replace(path)
         except BaseException:
@@ -74,6 +83,12 @@ class UidMap:
             value = str(ds.get(keyword, "") or "")
             if value:
                 self.names[pseudonym(kind, value, key)] = value
+        days = date_shift_days(key)
+        for keyword in _DATE_KEYWORDS:
+            value = str(ds.get(keyword, "") or "").strip()
+            shifted = shift_date(value, days) if len(value) == 8 else ""
+            if shifted:
+                self.dates[shifted] = value
 
     def add_all(self, datasets: Iterable[Dataset], key: str) -> UidMap:
         """`add` every dataset; return self."""
@@ -88,7 +103,17 @@ class UidMap:
     def restore_text(self, text: str) -> str:
         """`text` with every known pseudonym replaced by its original."""
         text = _PSEUDO_UID.sub(lambda m: self.uids.get(m.group(0), m.group(0)), text)
-        return _PSEUDO_NAME.sub(lambda m: self.names.get(m.group(0), m.group(0)), text)
+        text = _PSEUDO_NAME.sub(lambda m: self.names.get(m.group(0), m.group(0)), text)
+        return _DATE.sub(self._real_date, text)
+
+    def _real_date(self, match: re.Match[str]) -> str:
+        """A shifted header date back to the real one, in the form it was written."""
+        original = self.dates.get("".join(match.groups()))
+        if original is None:
+            return match.group(0)
+        if "-" in match.group(0):
+            return f"{original[:4]}-{original[4:6]}-{original[6:]}"
+        return original
 
     def pseudonyms(self) -> set[str]:
         """Every pseudonym the map knows (what must never appear in exported objects)."""

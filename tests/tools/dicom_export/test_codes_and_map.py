@@ -49,6 +49,12 @@ def test_map_restores_what_the_model_saw(tmp_path: Path) -> None:
         f"Series {PHI['SeriesInstanceUID']} of {PHI['PatientName']} ({PHI['PatientID']})."
     )
     assert loaded.restore_text("2.25.1234567890123 stays") == "2.25.1234567890123 stays"
+    shifted = str(seen.StudyDate)  # the model saw the study date shifted
+    assert shifted != PHI["StudyDate"]
+    iso = f"{shifted[:4]}-{shifted[4:6]}-{shifted[6:]}"
+    assert loaded.restore_text(f"Study of {iso} ({shifted}); guideline of 2019-05-01.") == (
+        f"Study of 2024-01-17 ({PHI['StudyDate']}); guideline of 2019-05-01."
+    )
     assert find_pseudonyms(ds, loaded) == []
     found = find_pseudonyms(seen, loaded)
     assert remap_uid(PHI["SOPInstanceUID"], key) in found
