@@ -112,7 +112,7 @@ class LLMSettings(Strict):
 class AgentSettings(Strict):
     """Bounds of the agent loop."""
 
-    max_steps: int = Field(6, ge=1, le=100)
+    max_steps: int = Field(6, ge=0, le=100, description="0: answer without tools")
     slide_max_steps: int = Field(20, ge=1, le=200, description="when a slide is attached")
     history_messages: int = Field(40, ge=2)
 
@@ -122,6 +122,9 @@ class UISettings(Strict):
 
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
+    concurrent_turns: int = Field(
+        32, ge=1, le=1024, description="turns the UI runs at once; more wait in its queue"
+    )
 
 
 class KnowledgeSettings(Strict):

@@ -264,7 +264,7 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     os.environ["GRADIO_TEMP_DIR"] = str(received_dir(config))
     holder = holder or AssistantHolder(config)
     demo = build_app(config, holder)
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(default_concurrency_limit=config.ui.concurrent_turns)
     app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None, lifespan=holder.lifespan)
     app.include_router(slide_router(lambda sid, iid: resolve_slide(holder.current, sid, iid)))
     return cast(
