@@ -178,7 +178,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                     value="", elem_id="drawn-region", elem_classes=["medassist-hidden"],
                     show_label=False, container=False,
                 )  # fmt: skip
-                tools = build_tools_panel(holder, session_state, chatbot, region)
+                tools = build_tools_panel(holder, session_state, chatbot, region, demo)
                 viewer_image, refresh_viewer = build_viewer_panel(holder, session_state)
                 tools.template.append(build_report_panel(holder, session_state))
         box.submit(

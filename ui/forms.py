@@ -119,7 +119,14 @@ def form_fields(
     return [
         _spec(name, prop, name in required, values.get(name))
         for name, prop in schema.get("properties", {}).items()
+        if not _only_null(prop)
     ]
+
+
+def _only_null(prop: Mapping[str, Any]) -> bool:
+    """An argument narrowed to nothing but null (an image reference with no image)."""
+    options = prop.get("anyOf") or []
+    return bool(options) and all(o.get("type") == "null" for o in options)
 
 
 def _number(spec: FieldSpec, raw: Any) -> int | float | None:

@@ -21,7 +21,7 @@ from assistant.events import TurnDone
 from assistant.service import Assistant
 from tools.attachments import Attachment, ImageClass
 from tools.errors import MedAssistError
-from tools.narrowing import Scope, defaults, image_schema
+from tools.narrowing import Scope, defaults, image_schema, narrow_refs
 from ui.drawn import drawn_scope
 from ui.forms import BOX_KEYS, FieldSpec, collect, form_fields
 from ui.holder import AssistantHolder
@@ -153,7 +153,11 @@ def _component(spec: FieldSpec) -> list[Any]:
 
 
 def build_tools_panel(
-    holder: AssistantHolder, session_state: gr.State, chatbot: gr.Chatbot, region: gr.Textbox
+    holder: AssistantHolder,
+    session_state: gr.State,
+    chatbot: gr.Chatbot,
+    region: gr.Textbox,
+    demo: gr.Blocks,
 ) -> ToolsPanel:
     """Add the 'Tools for this image' accordion; returns what app.py wires to it."""
     panel_version = gr.State(0)
@@ -176,7 +180,7 @@ def build_tools_panel(
         # is only ever set once its session exists, so the session id needs no trigger).
         @_render(
             [session_state, image, panel_version, region],
-            [image.change, panel_version.change, region.change],
+            [demo.load, image.change, panel_version.change, region.change],
         )
         def actions(session_id: str | None, chosen: str | None, _v: int, raw: str) -> None:
             att, scope, assistant = _context(holder, session_id, chosen, raw)
@@ -203,11 +207,13 @@ def build_tools_panel(
                         )
 
         with gr.Accordion("All tools (a form for each)", open=False, elem_id="tool-forms") as forms:
-            form_tool = gr.Dropdown(label="Tool", choices=[], elem_id="form-tool")
+            form_tool = gr.Dropdown(
+                label="Tool", choices=_tool_choices(None, Scope()), elem_id="form-tool"
+            )
 
             @_render(
                 [session_state, image, form_tool, panel_version, region],
-                [form_tool.change, panel_version.change, region.change],
+                [demo.load, form_tool.change, panel_version.change, region.change],
             )
             def form(
                 session_id: str | None, chosen: str | None, name: str | None, _v: int, raw: str
@@ -216,7 +222,11 @@ def build_tools_panel(
                     return
                 att, scope, _ = _context(holder, session_id, chosen, raw)
                 tool = REGISTRY.get(name)
-                schema = image_schema(tool, att, scope) if att else tool.parameters_schema()
+                schema = (
+                    image_schema(tool, att, scope)
+                    if att
+                    else narrow_refs(tool.parameters_schema(), scope.ids)
+                )
                 if schema is None:
                     gr.Markdown(f"{name} does not fit this image.")
                     return

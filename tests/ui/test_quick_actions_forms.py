@@ -11,7 +11,7 @@ from assistant.catalog import REGISTRY
 from assistant.config import load_profile
 from tools.attachments import Attachment, AttachmentKind, ImageClass, ImageFacts
 from tools.geometry import Box
-from tools.narrowing import Drawn, Scope, image_schema
+from tools.narrowing import Drawn, Scope, image_schema, narrow_refs
 from ui.forms import NONE_CHOICE, collect, form_fields
 from ui.quick_actions import class_label, quick_actions, report_template, tool_names_for
 from ui.render import result_summary
@@ -112,6 +112,9 @@ def test_form_box_json_and_optional_enum() -> None:
     assert section.kind == "choice" and section.value == NONE_CHOICE
     args = collect(search, ["effusion", NONE_CHOICE, "ct", "", 3])
     assert args == {"query": "effusion", "modality": "ct", "k": 3}
+    # With nothing attached, the optional image reference is narrowed away: no field.
+    bare = form_fields(narrow_refs(REGISTRY.get("search_knowledge").parameters_schema(), []))
+    assert "image_id" not in {s.name for s in bare} and "query" in {s.name for s in bare}
     seg = form_fields(REGISTRY.get("segment").parameters_schema())
     points = next(s for s in seg if s.name == "points")
     assert points.kind == "json"
