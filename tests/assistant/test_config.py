@@ -28,7 +28,7 @@ def test_environment_overrides() -> None:
 
 def test_bad_values_name_the_problem() -> None:
     with pytest.raises(ConfigError, match="max_steps"):
-        load_config({"agent": {"max_steps": 0}}, environ={})
+        load_config({"agent": {"max_steps": -1}}, environ={})
     with pytest.raises(ConfigError, match=r"[Dd]id you mean"):
         load_config({"model": "smollm2-135"}, environ={})
 
