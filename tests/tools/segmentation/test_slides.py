@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import make_attachment
 from tests.tools.segmentation.synthetic import NUCLEUS_CENTRES, he_tile, nuclei_mask
-from tools.geometry import Box
 from tools.errors import ToolArgumentError, ToolError
+from tools.geometry import Box
 from tools.registry import ToolContext
 from tools.segmentation import source
 from tools.segmentation.config import SegmentationConfig

@@ -26,8 +26,8 @@ from tests.tools.segmentation.synthetic import (
     nuclei_mask,
     write_dicom,
 )
-from tools.geometry import Box
 from tools.errors import ToolArgumentError, ToolError
+from tools.geometry import Box
 from tools.registry import ToolContext
 from tools.segmentation.config import SegmentationConfig
 from tools.segmentation.outputs import rle_decode
