@@ -13,10 +13,9 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from tools.attachments import Attachment
+from tools.attachments import Attachment, AttachmentKind
 from tools.errors import ToolError
 from tools.imaging.dicom import frame_count, read_dicom
-from tools.imaging.loader import sniff
 from tools.imaging.volume import open_series
 
 __all__ = ["SourceImages", "source_images"]
@@ -44,8 +43,7 @@ def _read(path: Path) -> Dataset:
 
 def source_images(att: Attachment, key: str) -> SourceImages:
     """The original datasets of a DICOM attachment; ToolError for other kinds."""
-    kind = sniff(att.path)
-    if kind == "series":
+    if att.kind is AttachmentKind.SERIES:
         series = open_series(att.path, key)
         if series.count != len(series.series.files):
             raise ToolError(
@@ -54,7 +52,7 @@ def source_images(att: Attachment, key: str) -> SourceImages:
             )
         datasets = tuple(_read(path) for path, _ in series.slices)
         return SourceImages(att.id, datasets, len(datasets))
-    if kind == "dicom":
+    if att.kind is AttachmentKind.DICOM:
         ds = _read(att.path)
         return SourceImages(att.id, (ds,), frame_count(ds))
     raise ToolError(
