@@ -111,7 +111,7 @@ async def _turn(
             elif isinstance(event, AnswerReviewed):
                 print(f"\n  ({event.summary})", flush=True)
                 for sentence, problem in event.marks:
-                    print(f"  ! \"{sentence}\": {problem}", flush=True)
+                    print(f'  ! "{sentence}": {problem}', flush=True)
             elif isinstance(event, TurnFailed):
                 print(f"\n[error] {event.message}", file=sys.stderr, flush=True)
             elif isinstance(event, TurnDone):
