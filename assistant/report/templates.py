@@ -10,10 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from assistant.config import load_named, named_files
 from tools.errors import ConfigError
+from tools.settings import Strict
 
 __all__ = [
     "Coding",
@@ -48,11 +49,7 @@ class Filler(StrEnum):
     """Any other segmentation (prompted, vessels): count and total area."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Coding(_Strict):
+class Coding(Strict):
     """A FHIR Coding: a code from a code system."""
 
     system: str = "http://terminology.hl7.org/CodeSystem/v2-0074"
@@ -60,7 +57,7 @@ class Coding(_Strict):
     display: str
 
 
-class TemplateSection(_Strict):
+class TemplateSection(Strict):
     """One section of a report and what goes into it (the guidance is shown to the model)."""
 
     name: str = Field(pattern=r"^[a-z][a-z_]*$")
@@ -78,7 +75,7 @@ class TemplateSection(_Strict):
         return bool(self.fill)
 
 
-class ReportTemplate(_Strict):
+class ReportTemplate(Strict):
     """A structured report: its sections in order and its FHIR category and code."""
 
     name: str
