@@ -209,7 +209,11 @@ def _view(schema: Schema, att: Attachment, scope: Scope) -> Schema | None:
     if att.kind.is_slide:
         return None
     props = schema["properties"]
-    props["window"]["enum"] = CT_WINDOWS if is_ct(att) else PLAIN_WINDOWS
+    if is_ct(att):
+        props["window"]["enum"] = CT_WINDOWS
+    else:  # no HU presets, and no description offering them
+        props["window"]["enum"] = PLAIN_WINDOWS
+        props["window"]["description"] = "Display window. auto: the file's own; full: whole range."
     if att.kind is AttachmentKind.IMAGE:  # 8-bit pictures: no DICOM values to window
         _drop(schema, "center", "width")
     _frames(schema, "frame", att)

@@ -86,7 +86,10 @@ async def test_forced_view_has_no_frame_or_ct_window_on_a_picture(
     text_server: VLLMServer, tmp_path: Path
 ) -> None:
     messages, schema = await _forced(text_server, tmp_path, "view_dicom", "Show me img1.")
-    assert "frame" not in json.dumps(schema) and "mediastinum" not in json.dumps(schema)
+    args_schema = schema["properties"]["arguments"]  # type: ignore[index]
+    assert args_schema["properties"]["window"]["enum"] == ["auto", "full"]
+    assert "frame" not in args_schema["properties"]
+    assert "mediastinum" not in json.dumps(schema)
     call = next(c for m in messages for c in getattr(m, "tool_calls", []))
     assert call["args"].get("window", "auto") in ("auto", "full")
     result = next(m for m in messages if isinstance(m, ToolMessage))

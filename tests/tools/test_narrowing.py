@@ -136,7 +136,7 @@ def test_view_windows_and_frames() -> None:
     assert mr["window"]["enum"] == ["auto", "full"]  # no Hounsfield scale on MR
     assert "center" in mr and mr["frame"]["anyOf"][0]["maximum"] == 10
     png = schema("view_dicom", CXR)["properties"]
-    assert png["window"]["enum"] == ["auto", "full"]
+    assert png["window"]["enum"] == ["auto", "full"] and "lung" not in png["window"]["description"]
     assert "frame" not in png and "center" not in png  # one frame, 8-bit picture
 
 
