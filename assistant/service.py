@@ -100,6 +100,7 @@ class Assistant:
             str(self.config.data_dir / "checkpoints.sqlite")
         )
         saver = await self._saver_cm.__aenter__()
+        await saver.setup()  # tables exist before the first turn (deleting needs them too)
         self._graph = build_graph(saver)
         return self
 

@@ -90,3 +90,13 @@ async def test_a_tool_bug_ends_the_turn_cleanly_and_the_session_continues(
         history = await assistant.history(session)
         texts = [m.content for m in history]
         assert "Do the thing." in texts and "Still here." in texts
+
+
+async def test_a_session_without_turns_can_be_deleted(tmp_path: Path, gradient_png: Path) -> None:
+    config = load_config({"data_dir": str(tmp_path / "data")})
+    async with Assistant(config, model=ScriptedChatModel([])) as assistant:
+        session = assistant.new_session().id
+        assistant.add_upload(session, gradient_png, "gradient.png")
+        await assistant.delete_session(session)  # no checkpoint table written yet
+        assert not assistant.session_dir(session).exists()
+        assert session not in [s.id for s in assistant.list_sessions()]
