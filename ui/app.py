@@ -119,9 +119,9 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             async for event in assistant.run_turn(
                 session_id, text, ids, force_tool=force, region=region
             ):
+                apply_event(history, event, session_dir)
                 if isinstance(event, TurnDone):
                     break
-                apply_event(history, event, session_dir)
                 yield keep, history, session_id, keep, keep, keep, keep, keep
         except Exception:  # a bug in the UI itself: say so, keep the box usable
             log.exception("the chat handler failed in session %s", session_id)

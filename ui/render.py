@@ -14,6 +14,7 @@ from assistant.events import (
     Token,
     ToolFinished,
     ToolStarted,
+    TurnDone,
     TurnEvent,
     TurnFailed,
 )
@@ -143,6 +144,13 @@ def apply_event(
                 "metadata": {"title": "Note", "status": "done"},
             }
         )
+    elif isinstance(event, TurnDone) and event.incomplete:  # never shown as complete
+        answer = next(
+            (m for m in reversed(history) if m["role"] == "assistant" and not m.get("metadata")),
+            None,
+        )
+        if answer is not None and isinstance(answer["content"], str):
+            answer["content"] = f"{answer['content']} (incomplete: {event.incomplete})".strip()
     elif isinstance(event, AnswerReviewed):
         history.append(review_message(event.summary, event.marks, show_marks))
     elif isinstance(event, TurnFailed):

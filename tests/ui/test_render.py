@@ -72,3 +72,19 @@ def test_an_answer_shows_what_it_rests_on_live_and_when_reopened(tmp_path: Path)
     stored = AIMessage(content=answer, additional_kwargs={REVIEW_KEY: review.model_dump()})
     reopened = from_messages([HumanMessage(content="Look at it."), stored], {}, tmp_path)
     assert reopened[-1]["content"] == live[-1]["content"]
+
+
+def test_an_answer_cut_short_is_marked_live(tmp_path: Path) -> None:
+    from assistant.events import TurnDone
+
+    live: list[dict[str, object]] = []
+    apply_event(live, Token("Hello there"), tmp_path)
+    apply_event(live, TurnDone("Hello there", incomplete="the model server dropped the connection"),
+                tmp_path)  # fmt: skip
+    assert live[-1]["content"] == (
+        "Hello there (incomplete: the model server dropped the connection)"
+    )
+    whole: list[dict[str, object]] = []
+    apply_event(whole, Token("All of it."), tmp_path)
+    apply_event(whole, TurnDone("All of it."), tmp_path)
+    assert whole[-1]["content"] == "All of it."
