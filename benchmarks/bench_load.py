@@ -1,0 +1,161 @@
+"""Twenty sessions at once, through the service and through the UI's HTTP endpoints, against
+twenty bare concurrent vLLM calls with the same messages and token budget.
+
+Each session uploads a small image and asks a question; its turn is one answer call
+(`max_steps=0`), generating exactly --tokens tokens (`ignore_eos`). The bare side sends the
+very requests the agent sent, all at once, to the same server; rounds alternate bare and
+agent so that both see the same machine. Afterwards every session's stored history is
+checked: question and answer, nothing lost.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_load.py --llm-url http://127.0.0.1:8000/v1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from langchain_core.messages import AIMessage, HumanMessage
+from PIL import Image
+
+from assistant.config import load_config, load_profile
+from assistant.llm import ChatRequest, OpenAIChatModel
+from assistant.service import Assistant
+from benchmarks.bench_agent_overhead import FixedLength, bare
+from tests.vllm_servers import free_port
+from ui.app import UIServer, create_app
+from ui.holder import AssistantHolder
+
+SESSIONS = 20
+QUESTION = "Session {i}: describe what a radiologist checks first on this image."
+
+
+def image(folder: Path, i: int) -> Path:
+    path = folder / f"case-{i:02d}.png"
+    Image.fromarray(np.full((64, 64), (7 * i) % 250, np.uint8)).save(path)
+    return path
+
+
+@dataclass
+class Recording(FixedLength):
+    """FixedLength that keeps every answer request (one per session)."""
+
+    requests: list[ChatRequest] = field(default_factory=list)
+
+    async def stream(self, request: ChatRequest):  # type: ignore[no-untyped-def, override]
+        async for chunk in super().stream(request):
+            yield chunk
+        if self.last is not None and self.last.json_schema is None:
+            self.requests.append(self.last)
+
+
+async def bare_round(client: OpenAIChatModel, requests: list[ChatRequest]) -> float:
+    start = time.perf_counter()
+    await asyncio.gather(*(bare(client, r) for r in requests))
+    return time.perf_counter() - start
+
+
+async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[float, list[str]]:
+    sessions = [assistant.new_session().id for _ in range(SESSIONS)]
+
+    async def one(i: int, session: str) -> None:
+        att = await assistant.aadd_upload(session, image(folder, i), f"{tag}-{i}.png")
+        async for _ in assistant.run_turn(session, QUESTION.format(i=i), [att.id]):
+            pass
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i, s) for i, s in enumerate(sessions)))
+    return time.perf_counter() - start, sessions
+
+
+def ui_round(url: str, folder: Path) -> float:
+    from gradio_client import Client, handle_file
+
+    def one(i: int) -> None:
+        message = {"text": QUESTION.format(i=i), "files": [handle_file(str(image(folder, i)))]}
+        Client(url, verbose=False).predict(message, [], "auto", "", api_name="/send")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(SESSIONS) as pool:
+        list(pool.map(one, range(SESSIONS)))
+    return time.perf_counter() - start
+
+
+async def complete(assistant: Assistant) -> tuple[int, int]:
+    """(sessions, sessions whose stored history has the question and then an answer)."""
+    whole = 0
+    listed = assistant.sessions.list(limit=10_000)
+    for info in listed:
+        history = await assistant.history(info.id)
+        kinds = [type(m) for m in history if isinstance(m, HumanMessage | AIMessage)]
+        whole += kinds[:1] == [HumanMessage] and kinds[-1:] == [AIMessage]
+    return len(listed), whole
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--llm-url", required=True)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    config = load_config(
+        {
+            "model": args.model,
+            "data_dir": str(folder / "data"),
+            "llm": {"base_url": args.llm_url},
+            "agent": {"max_steps": 0},  # one answer call per turn, like the bare side
+        }
+    )
+    client = OpenAIChatModel(args.llm_url, load_profile(args.model).served_name)
+    model = Recording(client, args.tokens)
+    plain: list[float] = []
+    served: list[float] = []
+    async with Assistant(config, model=model) as assistant:
+        await service_round(assistant, folder, "warm")
+        for r in range(args.rounds):
+            model.requests.clear()
+            took, _ = await service_round(assistant, folder, f"r{r}")
+            served.append(took)
+            plain.append(await bare_round(client, list(model.requests)))
+        service_sessions, service_whole = await complete(assistant)
+    ui_folder = folder / "ui"
+    ui_folder.mkdir()
+    ui_config = config.model_copy(update={"data_dir": ui_folder / "data"})
+    ui_model = Recording(client, args.tokens)
+    holder = AssistantHolder(ui_config, model=ui_model)
+    server = UIServer(create_app(ui_config, holder), "127.0.0.1", free_port())
+    server.start()
+    through_ui: list[float] = []
+    ui_plain: list[float] = []
+    try:
+        ui_round(server.url, ui_folder)  # warm-up
+        for _ in range(args.rounds):
+            ui_model.requests.clear()
+            through_ui.append(ui_round(server.url, ui_folder))
+            ui_plain.append(await bare_round(client, list(ui_model.requests)))
+        ui_sessions = len(holder.current.sessions.list(limit=10_000))
+    finally:
+        server.close()
+    med = statistics.median
+    print(f"{SESSIONS} concurrent sessions; {args.tokens} tokens per answer; model {args.model}")
+    print("| path | median wall s | bare median s | ratio |")
+    print("|---|---|---|---|")
+    print(f"| service (Assistant.run_turn) | {med(served):.2f} | {med(plain):.2f} | "
+          f"{med(served) / med(plain):.3f} |")  # fmt: skip
+    print(f"| UI HTTP (gradio_client) | {med(through_ui):.2f} | {med(ui_plain):.2f} | "
+          f"{med(through_ui) / med(ui_plain):.3f} |")  # fmt: skip
+    print(f"service sessions stored: {service_sessions}, whole: {service_whole}")
+    print(f"UI sessions stored: {ui_sessions} (expected {SESSIONS * (args.rounds + 1)})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
