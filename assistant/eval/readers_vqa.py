@@ -29,25 +29,36 @@ def _closed_or_open(value: str | None, answer: str) -> str:
     return "closed" if answer.strip().lower() in ("yes", "no") else "open"
 
 
+def _vqa_item(
+    item_id: object,
+    row: dict[str, Any],
+    image: Path,
+    answer_type: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> EvalItem:
+    """One question of a VQA set: closed (yes/no or so marked) or open, by its category."""
+    answer = str(row["answer"])
+    kind = _closed_or_open(answer_type, answer)
+    return EvalItem(
+        id=str(item_id),
+        question=str(row["question"]),
+        gold=answer,
+        answer_type="closed" if kind == "closed" else "open",
+        images=(image,),
+        category=kind,
+        meta=meta or {},
+    )
+
+
 def read_vqa_rad(data: Path, spec: SuiteSpec) -> ReadResult:
     """VQA-RAD test JSON (qid, image_name, question, answer, answer_type, image_organ)."""
     path = need(data / spec.file("questions", "vqa_rad_testset.json"), "questions", spec.layout)
     images = data / spec.file("images", "images")
     items = []
     for row in _load_json(path):
-        answer = str(row["answer"])
-        kind = _closed_or_open(row.get("answer_type"), answer)
-        items.append(
-            EvalItem(
-                id=str(row["qid"]),
-                question=str(row["question"]),
-                gold=answer,
-                answer_type="closed" if kind == "closed" else "open",
-                images=(images / str(row["image_name"]),),
-                category=kind,
-                meta={"organ": row.get("image_organ"), "type": row.get("question_type")},
-            )
-        )
+        meta = {"organ": row.get("image_organ"), "type": row.get("question_type")}
+        image = images / str(row["image_name"])
+        items.append(_vqa_item(row["qid"], row, image, row.get("answer_type"), meta))
     return keep_available(items, [path])
 
 
@@ -59,19 +70,9 @@ def read_slake(data: Path, spec: SuiteSpec) -> ReadResult:
     for row in _load_json(path):
         if spec.language and row.get("q_lang") != spec.language:
             continue
-        answer = str(row["answer"])
-        kind = _closed_or_open(row.get("answer_type"), answer)
-        items.append(
-            EvalItem(
-                id=str(row["qid"]),
-                question=str(row["question"]),
-                gold=answer,
-                answer_type="closed" if kind == "closed" else "open",
-                images=(images / str(row["img_name"]),),
-                category=kind,
-                meta={"modality": row.get("modality"), "content": row.get("content_type")},
-            )
-        )
+        meta = {"modality": row.get("modality"), "content": row.get("content_type")}
+        image = images / str(row["img_name"])
+        items.append(_vqa_item(row["qid"], row, image, row.get("answer_type"), meta))
     return keep_available(items, [path])
 
 
@@ -100,20 +101,9 @@ def read_pathvqa(data: Path, spec: SuiteSpec) -> ReadResult:
     images = data / spec.file("images", "images/test")
     items = []
     for i, row in enumerate(_pathvqa_rows(path)):
-        answer = str(row["answer"])
-        kind = _closed_or_open(None, answer)
         name = str(row["image"])
         file = images / (name if Path(name).suffix else f"{name}.jpg")
-        items.append(
-            EvalItem(
-                id=str(row.get("id", i)),
-                question=str(row["question"]),
-                gold=answer,
-                answer_type="closed" if kind == "closed" else "open",
-                images=(file,),
-                category=kind,
-            )
-        )
+        items.append(_vqa_item(row.get("id", i), row, file))
     return keep_available(items, [path])
 
 
