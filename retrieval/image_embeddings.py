@@ -73,7 +73,10 @@ class CLIPImageEmbedder:
                     )
                 from transformers import AutoImageProcessor, AutoModel
 
-                self._processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+                # Typed as Any: whether transformers annotates this classmethod
+                # differs between releases, and the call is the same either way.
+                processor_cls: Any = AutoImageProcessor
+                self._processor = processor_cls.from_pretrained(
                     str(self.path), local_files_only=True
                 )
                 model = AutoModel.from_pretrained(str(self.path), local_files_only=True)
