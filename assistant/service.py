@@ -233,7 +233,7 @@ class Assistant:
             search=partial(related_passages, knowledge),
             max_tokens=self.profile.sampling.max_tokens * 4,
         )
-        store.save(report)
+        await asyncio.to_thread(store.save, report)
         return report
 
     def save_report(
@@ -246,6 +246,19 @@ class Assistant:
     ) -> tuple[DraftReport, ReportFiles]:
         """Save the person's edited Markdown (and status) as a new version; re-export."""
         return self.reports(session_id).edit(report_id, markdown, status=status)
+
+    async def asave_report(
+        self,
+        session_id: str,
+        report_id: str,
+        markdown: str,
+        *,
+        status: ReportStatus | None = None,
+    ) -> tuple[DraftReport, ReportFiles]:
+        """`save_report` off the event loop (it re-renders and writes the exports)."""
+        return await asyncio.to_thread(
+            partial(self.save_report, session_id, report_id, markdown, status=status)
+        )
 
     def load_report(self, session_id: str, report_id: str) -> DraftReport:
         """The current version of a stored report of the session."""
@@ -286,12 +299,32 @@ class Assistant:
         model server or a killed process.
         """
         try:
-            info = self.sessions.get(session_id)
-            if force_tool is not None:
-                self.registry.get(force_tool)
+            inputs, context = self._turn_inputs(
+                session_id, text, attachment_ids, force_tool, max_steps, region
+            )
         except MedAssistError as exc:
             yield TurnFailed(str(exc))
             return
+        except Exception as exc:  # a bug before the graph started: logged, turn ends
+            log.exception("preparing a turn of session %s failed", session_id)
+            yield TurnFailed(_bug_message(exc))
+            return
+        async for event in self._stream(session_id, inputs, context):
+            yield event
+
+    def _turn_inputs(
+        self,
+        session_id: str,
+        text: str,
+        attachment_ids: Sequence[str],
+        force_tool: str | None,
+        max_steps: int | None,
+        region: DrawnRegion | None,
+    ) -> tuple[dict[str, Any], AgentContext]:
+        """The graph's input and context for one user turn (raises MedAssistError)."""
+        info = self.sessions.get(session_id)
+        if force_tool is not None:
+            self.registry.get(force_tool)
         message = HumanMessage(
             content=text, additional_kwargs={ATTACHMENTS_KEY: list(attachment_ids)}
         )
@@ -315,8 +348,7 @@ class Assistant:
             "direct": False,
             "route": "end",
         }
-        async for event in self._stream(session_id, inputs, context):
-            yield event
+        return inputs, context
 
     async def run_tool(
         self, session_id: str, name: str, arguments: Mapping[str, Any]
@@ -331,8 +363,14 @@ class Assistant:
             self.sessions.get(session_id)
             tool = self.registry.get(name)
             args = tool.parse_args(arguments).model_dump(mode="json", exclude_none=True)
+            self.sessions.touch(session_id)
+            context = self._context(session_id)
         except MedAssistError as exc:
             yield TurnFailed(str(exc))
+            return
+        except Exception as exc:  # a bug before the graph started: logged, turn ends
+            log.exception("preparing %s in session %s failed", name, session_id)
+            yield TurnFailed(_bug_message(exc))
             return
         message = HumanMessage(
             content=f"I ran {name} myself.", additional_kwargs={DIRECT_TOOL_KEY: name}
@@ -345,8 +383,7 @@ class Assistant:
             "direct": True,
             "route": "end",
         }
-        self.sessions.touch(session_id)
-        async for event in self._stream(session_id, inputs, self._context(session_id)):
+        async for event in self._stream(session_id, inputs, context):
             yield event
 
     async def _stream(
@@ -374,10 +411,15 @@ class Assistant:
             return
         except Exception as exc:  # a bug: keep the trace in the log, end the turn cleanly
             log.exception("unexpected error in a turn of session %s", session_id)
-            yield TurnFailed(
-                f"Something went wrong inside the assistant ({type(exc).__name__}); it has "
-                "been logged. Your message is kept: try again, or start a new session."
-            )
+            yield TurnFailed(_bug_message(exc))
             return
         self.sessions.touch(session_id)
         yield TurnDone(answer, incomplete)
+
+
+def _bug_message(exc: Exception) -> str:
+    """What the person reads when a bug (not a bad input) ended the turn."""
+    return (
+        f"Something went wrong inside the assistant ({type(exc).__name__}); it has been "
+        "logged. Your message is kept: try again, or start a new session."
+    )

@@ -63,7 +63,7 @@ class PrivacySettings(Strict):
     """De-identification. Nothing leaves the machine unless a remote LLM URL is configured.
 
     `deid_secret` unset (null, the default) means: a random secret generated on first run
-    and kept in the data directory (mode 0600, see `assistant.secrets`). Set it only to
+    and kept in the data directory (mode 0600, see `assistant.deid_secret`). Set it only to
     share one secret between deployments; an empty or short value is refused at start-up,
     since it would let anyone with an export recompute the date shift and test guesses.
     """

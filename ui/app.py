@@ -185,6 +185,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             send,
             [box, chatbot, session_state, tool, region],
             [box, chatbot, session_state, side.sessions, tool, region, tools.image, viewer_image],
+            api_name="send",
         )
         session_state.change(tools.refresh, session_state, tools.image)
         session_state.change(refresh_viewer, session_state, viewer_image)

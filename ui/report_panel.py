@@ -112,9 +112,14 @@ def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.D
     def _empty(note: str, choices: list[tuple[str, str]] | None = None) -> tuple[Any, ...]:
         return (None, gr.update(choices=choices or [], value=None), note, "", "", False, None, "")
 
-    async def refresh(session_id: str | None) -> tuple[Any, ...]:
+    def _unchanged() -> tuple[Any, ...]:
+        return tuple(gr.skip() for _ in view)
+
+    async def refresh(session_id: str | None, current: Shown = None) -> tuple[Any, ...]:
         if not session_id:
             return _empty("")
+        if current and current["session"] == session_id:
+            return _unchanged()  # same session (a repeated event): keep unsaved edits
         assistant = await holder.get()
         try:
             listed = assistant.list_reports(session_id)
@@ -124,9 +129,13 @@ def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.D
             return _empty("No report in this session yet.")
         return _show(assistant, session_id, listed[0], "")
 
-    async def pick(session_id: str | None, report_id: str | None) -> tuple[Any, ...]:
+    async def pick(
+        session_id: str | None, report_id: str | None, current: Shown
+    ) -> tuple[Any, ...]:
         if not (session_id and report_id):
             return await refresh(session_id)
+        if current == {"session": session_id, "report": report_id}:
+            return _unchanged()  # the dropdown also fires on blur: keep unsaved edits
         assistant = await holder.get()
         try:
             return _show(assistant, session_id, assistant.load_report(session_id, report_id), "")
@@ -152,7 +161,7 @@ def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.D
             return await refresh(session_id)
         assistant = await holder.get()
         try:
-            report, _ = assistant.save_report(
+            report, _ = await assistant.asave_report(
                 session_id,
                 current["report"],
                 text,
@@ -174,8 +183,8 @@ def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.D
             return f"⚠️ {exc}"
         return result.markdown()
 
-    session_state.change(refresh, session_state, view)
-    reports.input(pick, [session_state, reports], view)
+    session_state.change(refresh, [session_state, shown], view)
+    reports.input(pick, [session_state, reports, shown], view)
     draft_btn.click(draft, [session_state, template], view)
     save_btn.click(save, [session_state, shown, editor, final], view)
     question.submit(ask, [session_state, shown, question], answer)

@@ -115,7 +115,11 @@ def build_sessions_panel(
         info = assistant.new_session()
         return info.id, [], listing(assistant, info.id), info.title
 
-    async def open_session(session_id: str | None) -> tuple[Any, ...]:
+    async def open_session(session_id: str | None, current: str | None) -> tuple[Any, ...]:
+        if session_id and session_id == current:
+            # Gradio's dropdown also fires `input` on blur; reopening the open session
+            # would reload the chat and every panel for nothing.
+            return tuple(gr.skip() for _ in switch)
         assistant = await holder.get()
         opened, chat = await _open(assistant, session_id)
         return opened, chat, listing(assistant, opened), title_of(assistant, opened)
@@ -165,7 +169,7 @@ def build_sessions_panel(
 
     switch = [session_state, chatbot, sessions, title]
     new_btn.click(new_session, None, switch)
-    sessions.input(open_session, sessions, switch)
+    sessions.input(open_session, [sessions, session_state], switch)
     rename_btn.click(rename, [session_state, title], [sessions, note])
     title.submit(rename, [session_state, title], [sessions, note])
     delete_btn.click(ask, session_state, [confirm, question, note])

@@ -161,6 +161,9 @@ def build_tools_panel(
 ) -> ToolsPanel:
     """Add the 'Tools for this image' accordion; returns what app.py wires to it."""
     panel_version = gr.State(0)
+    # "session/image": what the panel is about. Two sessions' newest images can share an
+    # id (img1), so the panel follows this key, not the image dropdown alone.
+    showing = gr.State("")
     template: list[gr.Dropdown] = []
     with gr.Accordion("Tools for this image", open=True, elem_id="tools-panel"):
         with gr.Row():
@@ -176,11 +179,10 @@ def build_tools_panel(
             "Upload an image to see what can be done with it.", elem_id="qa-detected"
         )
 
-        # Re-drawn when the chosen image, its class or the drawn region changes (the image
-        # is only ever set once its session exists, so the session id needs no trigger).
+        # Re-drawn when the session or chosen image, its class or the drawn region changes.
         @_render(
             [session_state, image, panel_version, region],
-            [demo.load, image.change, panel_version.change, region.change],
+            [demo.load, showing.change, panel_version.change, region.change],
         )
         def actions(session_id: str | None, chosen: str | None, _v: int, raw: str) -> None:
             att, scope, assistant = _context(holder, session_id, chosen, raw)
@@ -275,7 +277,12 @@ def build_tools_panel(
             return f"⚠️ {exc}", version
         return f"**{att.id}** · {att.name} — {class_label(att)}", version + 1
 
-    image.change(describe, [session_state, image, region], [detected, shows, form_tool])
+    def key(session_id: str | None, chosen: str | None) -> str:
+        return f"{session_id or ''}/{chosen or ''}"
+
+    for changed in (session_state.change, image.change):
+        changed(key, [session_state, image], showing)
+    showing.change(describe, [session_state, image, region], [detected, shows, form_tool])
     shows.input(correct, [session_state, image, shows, panel_version], [detected, panel_version])
     return ToolsPanel(image, refresh, template)
 

@@ -10,6 +10,7 @@ alone with a note saying so, so a draft is never lost to the model.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -255,7 +256,7 @@ async def draft_report(
     attachments, passages = list(attachments), list(passages)
     evidence = collect_evidence(messages, passages, attachments)
     if search is not None:  # reference passages about what was measured
-        extra = search(spec, evidence)
+        extra = await asyncio.to_thread(search, spec, evidence)  # FAISS + embedding
         evidence = collect_evidence(messages, [*passages, *extra], attachments)
     measured = {s.name: measured_sentences(s.fill, evidence) for s in spec.sections if s.measured}
     notes: list[str] = []

@@ -100,3 +100,35 @@ async def test_a_session_without_turns_can_be_deleted(tmp_path: Path, gradient_p
         await assistant.delete_session(session)  # no checkpoint table written yet
         assert not assistant.session_dir(session).exists()
         assert session not in [s.id for s in assistant.list_sessions()]
+
+
+async def test_a_bug_while_preparing_a_turn_ends_it_cleanly(
+    tmp_path: Path,
+    gradient_png: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug before the graph starts (building the context) keeps the promise too: logged with
+    its trace, TurnFailed for the person, and the next turn runs."""
+    model = ScriptedChatModel(['{"tool": "answer"}', "Fine again."])
+    config = load_config({"data_dir": str(tmp_path / "data")})
+    async with Assistant(config, model=model) as assistant:
+        session = assistant.new_session().id
+        assistant.add_upload(session, gradient_png, "gradient.png")
+        real = assistant._context
+
+        def broken(session_id: str) -> object:
+            raise KeyError("context bug")
+
+        monkeypatch.setattr(assistant, "_context", broken)
+        for events in (
+            [e async for e in assistant.run_turn(session, "Hello?")],
+            [e async for e in assistant.run_tool(session, "describe_image", {"image_id": "img1"})],
+        ):
+            assert len(events) == 1 and isinstance(events[0], TurnFailed)
+            assert "KeyError" in events[0].message and "logged" in events[0].message
+        assert "context bug" in caplog.text and "Traceback" in caplog.text
+        assert not model.requests
+        monkeypatch.setattr(assistant, "_context", real)
+        events = [e async for e in assistant.run_turn(session, "Hello again?")]
+        assert isinstance(events[-1], TurnDone) and events[-1].answer == "Fine again."

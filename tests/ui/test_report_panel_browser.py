@@ -111,6 +111,7 @@ def test_switching_sessions_switches_reports_and_save_edits_exports(
         )
         editor.fill(edited)
         page.locator("#report-final input").check()
+        assert editor.input_value() == edited  # nothing refreshed the editor behind our back
         page.locator("#save-report").click()
         _wait_status(page, "Saved your edits as version 2 (final)")
         shot(page, "report-panel-saved")

@@ -11,9 +11,12 @@ import pytest
 from PIL import Image
 
 from assistant.server import VLLMServer
-from tests.tools.segmentation.synthetic import he_tile, nuclei_mask
+from assistant.service import Assistant
+from assistant.testing import DeadChatModel
+from tests.tools.segmentation.synthetic import chest_xray, he_tile, nuclei_mask
 from tests.ui.conftest import serve_ui, shot
 from tests.ui.test_chat_browser import send, wait_turn_done
+from tests.ui.test_report_panel_browser import _in_thread, _open_session
 from tests.vllm_servers import app_config, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.vllm]
@@ -107,5 +110,42 @@ def test_reload_rename_and_delete(browser: Any, text_server: VLLMServer, tmp_pat
         page.wait_for_selector("#chat")
         page.wait_for_timeout(2000)
         assert question not in _chat(page)
+    finally:
+        demo.close()
+
+
+async def _two_sessions(config: Any, chest: Path, tissue: Path) -> None:
+    async with Assistant(config, model=DeadChatModel()) as assistant:
+        for title, image in (("Chest only", chest), ("Tissue only", tissue)):
+            assistant.add_upload(assistant.new_session(title).id, image)  # both are img1
+
+
+def test_switching_sessions_switches_the_tools_panel(
+    browser: Any, text_server: VLLMServer, tmp_path: Path
+) -> None:
+    """Both sessions' image is img1: the detected kind and the one-click actions still follow
+    the session that is open."""
+    chest, tissue = tmp_path / "chest.png", tmp_path / "tissue.png"
+    Image.fromarray(chest_xray((240, 220))[0]).save(chest)
+    Image.fromarray(he_tile(nuclei_mask())).save(tissue)
+    config = app_config(text_server, tmp_path / "data")
+    _in_thread(_two_sessions(config, chest, tissue))
+    port = free_port()
+    demo = serve_ui(config, port)
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#message textarea")
+        detected = "document.querySelector('#qa-detected').innerText"
+        for title, kind, action, other in (
+            ("Chest only", "radiograph", "Segment lungs (areas)", "Segment nuclei and count"),
+            ("Tissue only", "stained tissue", "Segment nuclei and count", "Segment lungs (areas)"),
+            ("Chest only", "radiograph", "Segment lungs (areas)", "Segment nuclei and count"),
+        ):
+            _open_session(page, title)
+            page.wait_for_function(f"k => {detected}.includes(k)", arg=kind, timeout=30_000)
+            page.get_by_role("button", name=action).wait_for(timeout=30_000)
+            assert page.get_by_role("button", name=other).count() == 0, title
+        shot(page, "sessions-switch-tools-panel")
     finally:
         demo.close()

@@ -249,6 +249,9 @@ _DICOM_SUFFIXES = frozenset({"", ".dcm", ".dicom", ".dic", ".ima", ".gz"})
 _SLIDE_SUFFIXES = frozenset({".svs", ".ndpi", ".scn", ".mrxs", ".vms", ".vmu", ".bif", ".svslide"})
 _LONG_NUMBER = re.compile(r"\d[\d.\-_]{4,}\d")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ]+")
+_ALREADY_SAFE = re.compile(
+    r"dicom-[0-9a-f]{8}\.dcm|dicom-(series|slide)-[0-9a-f]{8}\.zip|(image|slide)-[0-9a-f]{8}(\.[a-z0-9]+)*"
+)
 
 
 def safe_display_name(
@@ -269,6 +272,8 @@ def safe_display_name(
     exports and slides are often named after the patient.
     """
     name = PurePath(filename.replace("\\", "/")).name
+    if _ALREADY_SAFE.fullmatch(name):  # a name this function gave: keep it (one name per file)
+        return name
     suffix = PurePath(name).suffix.lower()
     tag = _digest(key, name).hex()[:8]
     if (media_type or "").endswith("dicom-wsi+zip"):  # the levels of a DICOM slide

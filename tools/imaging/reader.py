@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools.attachments import Attachment, AttachmentKind
-from tools.errors import ToolArgumentError
+from tools.errors import InputError, ToolArgumentError
+from tools.imaging.deid import label, safe_display_name
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.loader import PROCESS_KEY, load_file, sniff
@@ -73,6 +74,22 @@ def load_attachment(
             f"{att.id} is a whole-slide image; use slide_overview (then slide_zoom) instead"
         )
     index = att.facts.default_frame if frame is None else frame
+    try:
+        return _load(att, index, deid_key, keep_raw_header, timeout_s, max_pixels)
+    except (InputError, ToolArgumentError) as exc:  # name the file as the person sees it
+        shown = safe_display_name(att.name, att.media_type, deid_key or "")
+        text = str(exc).replace(label(att.path), f"{att.id} ({shown})")
+        raise type(exc)(text) from exc
+
+
+def _load(
+    att: Attachment,
+    index: int,
+    deid_key: str | None,
+    keep_raw_header: bool,
+    timeout_s: float,
+    max_pixels: int,
+) -> LoadedImage:
     if att.kind is AttachmentKind.SERIES:
         return load_slice(
             att.path,

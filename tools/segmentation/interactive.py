@@ -59,8 +59,8 @@ def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> None:
         x0, y0, x1, y1 = prompts.box
         if x1 <= x0 or y1 <= y0:
             raise ToolArgumentError(
-                f"box [{x0}, {y0}, {x1}, {y1}] is empty: it must be [x0, y0, x1, y1] with "
-                f"x1 > x0 and y1 > y0 (pixels, x1/y1 exclusive)."
+                f"box x={x0}, y={y0}, width={x1 - x0}, height={y1 - y0} is empty: width and "
+                "height must be at least 1 pixel."
             )
         if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
             raise ToolArgumentError(

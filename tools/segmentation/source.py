@@ -77,13 +77,17 @@ def _slide_source(path: Path, target: Target, box: Box | None, max_pixels: int) 
         )
     x0, y0, x1, y1 = clip_box(box, (height, width))
     if x1 <= x0 or y1 <= y0:
-        raise ToolArgumentError(f"box {list(box)} lies outside the {width}×{height} slide.")
+        bx0, by0, bx1, by1 = box
+        raise ToolArgumentError(
+            f"box x={bx0}, y={by0}, width={bx1 - bx0}, height={by1 - by0} lies outside the "
+            f"{width}×{height} slide (x in 0..{width - 1}, y in 0..{height - 1})."
+        )
     if (x1 - x0) * (y1 - y0) > max_pixels:
         raise ToolError(
             f"box of {x1 - x0}×{y1 - y0} px is over segment's {max_pixels:,} px limit: "
             "give a smaller box."
         )
     region = np.asarray(slide.read_region((x0, y0), 0, (x1 - x0, y1 - y0)).convert("RGB"))
-    note = f"slide region [{x0}, {y0}, {x1}, {y1}] read at full resolution"
+    note = f"slide region x={x0}, y={y0}, width={x1 - x0}, height={y1 - y0} read at full resolution"
     return Source(region, (width, height), "RGB", None, mpp, offset=(x0, y0), notes=[note],
                   slide=True)  # fmt: skip

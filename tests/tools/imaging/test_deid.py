@@ -86,3 +86,16 @@ def test_safe_display_name() -> None:
     assert safe_display_name("MRN 4471923.JPG") == "MRN #.jpg"
     strict = safe_display_name("Quixote_Dulcinea.png", keep_stem=False)
     assert strict.startswith("image-") and strict.endswith(".png") and "Quixote" not in strict
+
+
+def test_a_safe_name_is_kept_as_it_is() -> None:
+    """Safe names are fixed points: naming a stored upload again gives the same name."""
+    for original, media in (
+        ("Quixote_Dulcinea_19610412.dcm", None),
+        ("Quixote.zip", None),
+        ("Quixote.svs", "image/tiff"),
+        ("Quixote.png", "image/png"),
+    ):
+        first = safe_display_name(original, media, "k" * 20, keep_stem=False)
+        assert "Quixote" not in first
+        assert safe_display_name(first, media, "other-key" * 3, keep_stem=False) == first

@@ -145,7 +145,7 @@ def test_interactive_on_colour_image() -> None:
      (Prompts(points=((120, 10),)), r"point \[120, 10\] is outside the image: x must be in 0..119"),
      (Prompts(points=((5, 5),), background_points=((-1, 5),)),
       r"background point \[-1, 5\] is outside"),
-     (Prompts(box=(50, 20, 50, 40)), r"box \[50, 20, 50, 40\] is empty"),
+     (Prompts(box=(50, 20, 50, 40)), r"box x=50, y=20, width=0, height=20 is empty"),
      (Prompts(box=(130, 10, 150, 40)), r"lies outside the 120×100 image")],
 )  # fmt: skip
 def test_bad_prompts(prompts: Prompts, message: str) -> None:
