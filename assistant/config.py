@@ -125,6 +125,11 @@ class UISettings(Strict):
     concurrent_turns: int = Field(
         32, ge=1, le=1024, description="turns the UI runs at once; more wait in its queue"
     )
+    show_marks: bool = Field(
+        True,
+        description="list under each answer the sentences its tool results do not back "
+        "(false: only the line naming the tools used, or saying none was)",
+    )
 
 
 class KnowledgeSettings(Strict):

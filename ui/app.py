@@ -119,7 +119,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             async for event in assistant.run_turn(
                 session_id, text, ids, force_tool=force, region=region
             ):
-                apply_event(history, event, session_dir)
+                apply_event(history, event, session_dir, config.ui.show_marks)
                 if isinstance(event, TurnDone):
                     break
                 yield keep, history, session_id, keep, keep, keep, keep, keep

@@ -68,7 +68,10 @@ async def _open(
         return None, [{"role": "assistant", "content": "⚠️ That session no longer exists."}]
     messages = await assistant.history(session_id)
     return session_id, from_messages(
-        messages, assistant.attachments(session_id), assistant.session_dir(session_id)
+        messages,
+        assistant.attachments(session_id),
+        assistant.session_dir(session_id),
+        show_marks=assistant.config.ui.show_marks,
     )
 
 

@@ -223,3 +223,53 @@ def test_draw_a_box_on_the_slide_and_ask(
         assert str(len(zooms)) in frame.locator(".visit span").all_inner_texts()
     finally:
         demo.close()
+
+
+def test_a_cut_short_dicom_is_refused_at_upload_and_answers_say_what_ran(
+    browser: Any, text_server: VLLMServer, tmp_path: Path
+) -> None:
+    """A DICOM whose pixels are cut short is refused in plain words before any turn runs;
+    then a question without a file gets an answer whose last line matches what ran."""
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from tests.tools.imaging.factory import PHI_VALUES, ct_phantom, make_dataset, write
+
+    whole = write(make_dataset(ct_phantom()), tmp_path / "whole.dcm", ExplicitVRLittleEndian)
+    cut = tmp_path / "Quixote_Dulcinea_scan.dcm"
+    cut.write_bytes(whole.read_bytes()[:-1500])  # header whole, pixels not
+    port = free_port()
+    config = app_config(text_server, tmp_path / "data")
+    demo = serve_ui(config, port)
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#message textarea")
+        send(page, "What does this scan show?", [cut])
+        page.wait_for_function(
+            "() => document.querySelector('#chat').innerText.includes('Upload refused')",
+            timeout=60_000,
+        )
+        chat = page.locator("#chat").inner_text()
+        shot(page, "upload-refused-cut-dicom")
+        assert "damaged or cut short" in chat, chat
+        assert "Your message is still in the box" in chat
+        assert "What does this scan show?" not in chat  # no turn ran on it
+        assert page.locator("#message textarea").input_value() == "What does this scan show?"
+        for value in [*PHI_VALUES, "Quixote", "Dulcinea"]:
+            assert value not in chat, value
+        # Nothing was stored for the refused file.
+        assert not list((config.data_dir / "sessions").glob("*/uploads/*"))
+
+        page.locator("#message textarea").fill("What is a chest radiograph used for?")
+        page.locator("#message textarea").press("Enter")
+        wait_turn_done(page)
+        bots = _bot_texts(page)
+        last = bots[-1].splitlines()
+        tools_ran = "Tool · " in bots[-1]
+        if tools_ran:
+            assert any(line.startswith("Tools used for this answer: ") for line in last), last
+        else:
+            assert "No tool was used for this answer." in last, last
+        shot(page, "answer-says-what-ran")
+    finally:
+        demo.close()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnFailed
@@ -88,3 +89,24 @@ def test_an_answer_cut_short_is_marked_live(tmp_path: Path) -> None:
     apply_event(whole, Token("All of it."), tmp_path)
     apply_event(whole, TurnDone("All of it."), tmp_path)
     assert whole[-1]["content"] == "All of it."
+
+
+@pytest.mark.parametrize("show", [True, False])
+async def test_the_ui_setting_hides_the_marks_of_a_reopened_session(
+    tmp_path: Path, show: bool
+) -> None:
+    """`ui.show_marks` reaches the chat the sessions panel rebuilds (the tool line stays)."""
+    from assistant.config import load_config
+    from assistant.service import Assistant
+    from assistant.testing import ScriptedChatModel
+    from ui.sessions_panel import _open
+
+    model = ScriptedChatModel(['{"tool": "answer"}', "I zoomed into the tumour."])
+    config = load_config({"data_dir": str(tmp_path / "d"), "ui": {"show_marks": show}})
+    async with Assistant(config, model=model) as assistant:
+        session = assistant.new_session().id
+        [e async for e in assistant.run_turn(session, "Look at it.")]
+        _, chat = await _open(assistant, session)
+    last = str(chat[-1]["content"])
+    assert last.startswith("*No tool was used for this answer.*")
+    assert ("claims an action that did not run" in last) is show, last
