@@ -90,10 +90,12 @@ class Assistant:
         """The session's de-identification key (pseudonyms, UID remaps, date shifts)."""
         return session_key(session_id, self._deid_secret)
 
-    def _display_name(self, session_id: str, name: str, media_type: str) -> str:
+    def _display_name(
+        self, session_id: str, name: str, media_type: str, modality: str | None
+    ) -> str:
         key = self.deid_key(session_id)
         keep = self.config.privacy.keep_upload_names
-        return safe_display_name(name, media_type, key, keep_stem=keep)
+        return safe_display_name(name, media_type, key, keep_stem=keep, modality=modality)
 
     async def __aenter__(self) -> Assistant:
         self._saver_cm = AsyncSqliteSaver.from_conn_string(

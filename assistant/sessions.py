@@ -59,8 +59,9 @@ UploadCheck = Callable[[Path, str], Inspection]
 
 Raises UploadRejectedError for a file that may not be kept (see `tools.intake`)."""
 
-DisplayName = Callable[[str, str, str], str]
-"""Maps (session id, original name, media type) to the name kept and shown (de-identified)."""
+DisplayName = Callable[[str, str, str, str | None], str]
+"""Maps (session id, original name, media type, DICOM modality) to the name kept and shown
+(de-identified, yet recognisable)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class SessionStore:
         self,
         data_dir: Path,
         check_upload: UploadCheck = _default_check,
-        display_name: DisplayName = lambda session_id, name, media_type: name,
+        display_name: DisplayName = lambda session_id, name, media_type, modality: name,
         *,
         max_bytes: int | None = None,
     ) -> None:
@@ -216,7 +217,7 @@ class SessionStore:
         self.get(session_id)
         name = Path(name or source.name).name
         # Messages name the file by a safe name: the original may name the patient.
-        label = self._display_name(session_id, name, "")
+        label = self._display_name(session_id, name, "", None)
         if not source.is_file():
             raise UploadRejectedError(f"{label}: no such file")
         suffixes = "".join(Path(name).suffixes[-2:]).lower()
@@ -232,7 +233,8 @@ class SessionStore:
             if row is not None:
                 return self.attachments(session_id)[row[0]]
             found = self._check(tmp, label)
-            shown = self._display_name(session_id, name, found.media_type)
+            modality = found.facts.modality
+            shown = self._display_name(session_id, name, found.media_type, modality)
             stored = folder / (sha[:32] + suffixes)
             size = tmp.stat().st_size
             tmp.replace(stored)

@@ -249,13 +249,19 @@ _DICOM_SUFFIXES = frozenset({"", ".dcm", ".dicom", ".dic", ".ima", ".gz"})
 _SLIDE_SUFFIXES = frozenset({".svs", ".ndpi", ".scn", ".mrxs", ".vms", ".vmu", ".bif", ".svslide"})
 _LONG_NUMBER = re.compile(r"\d[\d.\-_]{4,}\d")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ]+")
+_MODALITY = re.compile(r"[A-Z]{2,4}")
 _ALREADY_SAFE = re.compile(
-    r"dicom-[0-9a-f]{8}\.dcm|dicom-(series|slide)-[0-9a-f]{8}\.zip|(image|slide)-[0-9a-f]{8}(\.[a-z0-9]+)*"
+    r"dicom-(series-|slide-)?([A-Z]{2,4}-)?[0-9a-f]{8}\.(dcm|zip)|(image|slide)-[0-9a-f]{8}(\.[a-z0-9]+)*"
 )
 
 
 def safe_display_name(
-    filename: str, media_type: str | None = None, key: str = "", *, keep_stem: bool = True
+    filename: str,
+    media_type: str | None = None,
+    key: str = "",
+    *,
+    keep_stem: bool = True,
+    modality: str | None = None,
 ) -> str:
     """Return a file name that is safe to show to the model and keep in chat history.
 
@@ -263,7 +269,9 @@ def safe_display_name(
     often named after the patient, the accession number or a UID, so their name becomes
     ``dicom-<8 hex>.dcm`` (an HMAC of the name under `key`, stable for one name), and ZIP
     archives of a series (a slide) become ``dicom-series-<8 hex>.zip``
-    (``dicom-slide-<8 hex>.zip``). Other
+    (``dicom-slide-<8 hex>.zip``). A known `modality` (from the header: CT, MR, CR, SM ...)
+    goes before the hash, so that a person recognises the file: ``dicom-CT-<8 hex>.dcm``.
+    Other
     names keep their stem, cut to 40 characters, with long numbers (6 or more characters
     of digits and separators: record numbers, dates, UIDs) replaced by '#' and characters
     outside letters, digits, space, dot, dash and underscore dropped. With
@@ -276,6 +284,8 @@ def safe_display_name(
         return name
     suffix = PurePath(name).suffix.lower()
     tag = _digest(key, name).hex()[:8]
+    if modality and _MODALITY.fullmatch(modality.strip().upper()):
+        tag = f"{modality.strip().upper()}-{tag}"
     if (media_type or "").endswith("dicom-wsi+zip"):  # the levels of a DICOM slide
         return f"dicom-slide-{tag}.zip"
     if suffix == ".zip" or (media_type or "").endswith("+zip"):  # a DICOM series archive

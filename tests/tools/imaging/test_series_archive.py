@@ -66,7 +66,9 @@ def test_series_zip_is_one_attachment(tmp_path: Path) -> None:
     store = SessionStore(
         tmp_path / "data",
         partial(inspect_upload, limits=LIMITS),
-        lambda sid, name, media_type: safe_display_name(name, media_type, sid),
+        lambda sid, name, media_type, modality: safe_display_name(
+            name, media_type, sid, modality=modality
+        ),
     )
     session = store.create()
     att = store.add_upload(session.id, archive)

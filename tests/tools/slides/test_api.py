@@ -150,7 +150,9 @@ def test_a_zip_of_dicom_wsi_levels_is_one_slide_attachment(slide_dir: Path, tmp_
     store = SessionStore(
         tmp_path / "data",
         partial(inspect_upload, limits=limits),
-        lambda sid, name, media_type: safe_display_name(name, media_type, sid),
+        lambda sid, name, media_type, modality: safe_display_name(
+            name, media_type, sid, modality=modality
+        ),
     )
     session = store.create().id
     att = store.add_upload(session, archive)
