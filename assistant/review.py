@@ -8,7 +8,10 @@ plainly that none were), and sentences are marked when
   ``windowed``, ``searched the knowledge base`` ...): the first thing to catch, since a
   small model readily narrates work it never did;
 - they state a number that no tool result, retrieved passage or message of the person
-  in this session states.
+  in this session states, or name a side (left/right) where those name only the other:
+  the same number and side checks report sentences get (`unstated_numbers`,
+  `side_conflict` in `assistant.report.support`), against the whole session, since a
+  consultation's later answers rest on earlier turns' results.
 
 The check is lexical and explainable; it flags sentences for the reader, it proves nothing.
 """
@@ -23,6 +26,7 @@ from langchain_core.messages import AnyMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel, Field
 
 from assistant.messages import SYNTHETIC_KEY
+from assistant.report.support import side_conflict, unstated_numbers
 
 __all__ = ["REVIEW_KEY", "AnswerReview", "SentenceMark", "ToolRun", "review_answer"]
 
@@ -46,7 +50,6 @@ ACTION_CLAIMS: dict[str, re.Pattern[str]] = {
 """Words that claim a tool's action; the tool must have run for the claim to stand."""
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)(?![\w])")
 
 
 class ToolRun(BaseModel):
@@ -87,21 +90,6 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def _numbers(text: str) -> set[float]:
-    found: set[float] = set()
-    for raw in _NUMBER.findall(text):
-        try:
-            found.add(float(raw.replace(",", ".")))
-        except ValueError:  # pragma: no cover - the pattern only matches numbers
-            continue
-    return found
-
-
-def _known(value: float, known: set[float]) -> bool:
-    """Whether a stated number matches a known one, allowing the rounding people use."""
-    return any(abs(value - k) <= max(0.05 * abs(k), 0.051) for k in known)
-
-
 def _this_turn(history: Sequence[AnyMessage]) -> list[AnyMessage]:
     """The messages since the person last wrote (tool runs of their own included)."""
     for i in range(len(history) - 1, -1, -1):
@@ -125,7 +113,6 @@ def review_answer(answer: str, history: Sequence[AnyMessage]) -> AnswerReview:
         for m in history
         if isinstance(m, ToolMessage | HumanMessage)
     )
-    known = _numbers(grounds)
     marks: list[SentenceMark] = []
     for sentence in sentences(answer):
         claimed = [tool for tool, words in ACTION_CLAIMS.items() if words.search(sentence)]
@@ -138,12 +125,21 @@ def review_answer(answer: str, history: Sequence[AnyMessage]) -> AnswerReview:
                 )
             )
             continue
-        unknown = sorted(n for n in _numbers(sentence) if not _known(n, known))
+        unknown = unstated_numbers(sentence, grounds)
         if unknown:
-            stated = ", ".join(f"{n:g}" for n in unknown)
+            stated = ", ".join(unknown)
             marks.append(
                 SentenceMark(
                     sentence=sentence, problem=f"no tool result or message states {stated}"
+                )
+            )
+            continue
+        sides = side_conflict(sentence, grounds)
+        if sides:
+            marks.append(
+                SentenceMark(
+                    sentence=sentence,
+                    problem=f"says {'/'.join(sorted(sides))}; the results name only the other side",
                 )
             )
     return AnswerReview(tools=runs, marks=marks)

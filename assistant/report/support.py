@@ -20,7 +20,14 @@ from assistant.report.model import DraftReport, ReportSentence, Support
 from retrieval.hybrid import tokenize
 from tools.errors import ToolArgumentError
 
-__all__ = ["check_sentence", "check_support", "repeats_chat", "revise_sentence"]
+__all__ = [
+    "check_sentence",
+    "check_support",
+    "repeats_chat",
+    "revise_sentence",
+    "side_conflict",
+    "unstated_numbers",
+]
 
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(\s*%)?")
 _STEM = 5
@@ -98,21 +105,40 @@ def _numbers(text: str) -> set[float]:
     return {float(n) for n, _ in _NUMBER.findall(text)}
 
 
-def _stated(text: str) -> list[tuple[float, bool]]:
-    """Numbers a sentence states, and whether each is a percentage."""
-    return [(float(n), bool(pct)) for n, pct in _NUMBER.findall(text)]
-
-
 def _full_text(e: Evidence) -> str:
     """Everything an item states: its whole result when kept, else the summary."""
     whole = json.dumps(e.data, ensure_ascii=False) if e.data is not None else ""
     return f"{e.text} {whole}"
 
 
-def _known(value: float, percent: bool, known: set[float]) -> bool:
-    if value in known:
+def _known(raw: str, percent: bool, known: set[float]) -> bool:
+    """Whether a stated number is one of `known`, as people round it.
+
+    A number stands for a known one that rounds to it at the places it is written with:
+    0.49 for 0.4873, 7.1 for 7.08, 14500 for 14500.25 (not 15000); 42% stands for a
+    fraction of 0.42.
+    """
+    value = float(raw)
+    places = len(raw.partition(".")[2])
+    half = 0.5 * 10.0**-places + 1e-9  # half a unit in the last place written
+    if any(abs(k - value) <= half for k in known):
         return True
     return percent and any(abs(k * 100 - value) < 0.5 for k in known if 0 <= k <= 1)
+
+
+def unstated_numbers(text: str, grounds: str) -> list[str]:
+    """The numbers `text` states that `grounds` does not (as written, e.g. "42%")."""
+    known = _numbers(grounds)
+    return sorted(
+        {f"{float(raw):g}{'%' if pct else ''}" for raw, pct in _NUMBER.findall(text)
+         if not _known(raw, bool(pct), known)}
+    )  # fmt: skip
+
+
+def side_conflict(text: str, grounds: str) -> set[str]:
+    """The sides (left/right) `text` names where `grounds` names only the other side."""
+    said, backed = _sides(text), _sides(grounds)
+    return said if said and backed and not said & backed else set()
 
 
 def repeats_chat(text: str, chat: Sequence[str]) -> bool:
@@ -161,10 +187,7 @@ def _check(sentence: ReportSentence, evidence: dict[str, Evidence]) -> ReportSen
             }
         )
     cited = " ".join(_full_text(evidence[c]) for c in sentence.citations)
-    known = _numbers(cited)
-    missing = sorted(
-        {f"{n:g}{'%' if p else ''}" for n, p in _stated(sentence.text) if not _known(n, p, known)}
-    )
+    missing = unstated_numbers(sentence.text, cited)
     if missing:
         return sentence.model_copy(
             update={
@@ -172,8 +195,8 @@ def _check(sentence: ReportSentence, evidence: dict[str, Evidence]) -> ReportSen
                 "problem": f"the cited evidence does not state {', '.join(missing)}",
             }
         )
-    sides = _sides(sentence.text)
-    if sides and not sides & _sides(cited) and _sides(cited):
+    sides = side_conflict(sentence.text, cited)
+    if sides:
         return sentence.model_copy(
             update={
                 "support": Support.WEAK,

@@ -85,3 +85,27 @@ async def test_the_review_is_streamed_and_stored_with_the_answer(
         assert stored.content == "I segmented the lungs: 99 nuclei."
         again = AnswerReview.model_validate(stored.additional_kwargs[REVIEW_KEY])
         assert again.summary() == reviewed.summary and len(again.marks) == 1
+
+
+def test_answers_get_the_report_check_of_numbers_and_sides() -> None:
+    """The same number and side checks as report sentences: rounding as written, percentages
+    of fractions, and a side the results do not name."""
+    lungs = ToolMessage(
+        content='{"regions": [{"label": "right lung", "area": 16012.25, "share": 0.42}]}',
+        tool_call_id="c1",
+        name="segment",
+    )
+    history = [
+        HumanMessage(content="Segment the lungs."),
+        AIMessage(content="", tool_calls=[{"id": "c1", "name": "segment", "args": {}}]),
+        lungs,
+    ]
+    answer = (
+        "The right lung measures about 16012 mm². It is 42% of the image. "
+        "The left lung is clear. The right lung measures 17000 mm²."
+    )
+    marks = [(m.sentence, m.problem) for m in review_answer(answer, history).marks]
+    assert marks == [
+        ("The left lung is clear.", "says left; the results name only the other side"),
+        ("The right lung measures 17000 mm².", "no tool result or message states 17000"),
+    ]
