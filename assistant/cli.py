@@ -120,6 +120,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ui.app import launch
 
     config = _config(args)
+    # `docker stop`, systemd and kill send SIGTERM: leave as after Ctrl-C, vLLM stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = None if config.llm.base_url else _start_server(config)
     try:
         launch(config, host=args.host, port=args.port)

@@ -1,4 +1,5 @@
-"""`medassist up`, the main job: it starts vLLM and the UI, and stops both on Ctrl-C."""
+"""`medassist up`, the main job: it starts vLLM and the UI, and stops both on Ctrl-C or on
+SIGTERM (docker stop, systemd, kill)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from tests.vllm_servers import free_port
 pytestmark = pytest.mark.vllm
 
 
-def test_up_serves_model_and_ui_then_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_up_serves_model_and_ui_then_stops_cleanly(tmp_path: Path, stop: signal.Signals) -> None:
     llm_port, ui_port = free_port(), free_port()
     log = tmp_path / "up.log"
     cmd = [sys.executable, "-m", "assistant.cli", "up", "--llm-port", str(llm_port),
@@ -41,7 +43,7 @@ def test_up_serves_model_and_ui_then_stops_cleanly(tmp_path: Path) -> None:
             assert f"MedAssist UI: http://127.0.0.1:{ui_port}" in text
             assert "Model server ready" in text
         finally:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(stop)
             try:
                 proc.wait(90)
             except subprocess.TimeoutExpired:
