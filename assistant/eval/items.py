@@ -67,6 +67,7 @@ class ItemResult(BaseModel):
     prediction: str = ""
     parsed: str | None = None
     score: float | None = None
+    metric: str | None = Field(None, description="what `score` is (the suite's metric)")
     scores: dict[str, float] = Field(default_factory=dict)
     tools: list[ToolUse] = Field(default_factory=list)
     tool_right: bool | None = None

@@ -9,6 +9,17 @@ from assistant.eval.items import ItemResult
 from assistant.eval.summary import PLUMBING_NOTE
 
 
+def plot_title(meta: dict[str, Any]) -> str:
+    """What the figure names: suite, profile, server model, date, data hash and commit."""
+    title = (
+        f"{meta['suite']} · {meta['profile']} ({meta['server_model_id']}) · {meta['date']}\n"
+        f"data {str(meta.get('data_hash') or '?')[:12]} · commit {meta.get('commit') or '?'}"
+    )
+    if meta["plumbing"]:
+        title += f"\n{PLUMBING_NOTE}"
+    return title
+
+
 def write_plot(summary: dict[str, Any], results: list[ItemResult], path: Path) -> Path:
     """Draw and save the PNG at `path` (matplotlib, no display needed)."""
     import matplotlib
@@ -34,9 +45,7 @@ def write_plot(summary: dict[str, Any], results: list[ItemResult], path: Path) -
     latencies = [[r.latency_s for r in results if r.mode == m] for m in modes]
     right.boxplot(latencies, tick_labels=modes)
     right.set_ylabel("latency per item (s)")
-    title = f"{meta['suite']} · {meta['profile']} ({meta['server_model_id']}) · {meta['date']}"
-    if meta["plumbing"]:
-        title += f"\n{PLUMBING_NOTE}"
+    title = plot_title(meta)
     fig.suptitle(title, fontsize=10, color="darkred" if meta["plumbing"] else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

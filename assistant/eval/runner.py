@@ -217,8 +217,10 @@ class EvalRunner:
         result.completion_tokens = usage.completion_tokens
         result.requests = usage.requests
         if result.error is None:
-            scored = score_answer(item, result.prediction, self.labeler)
+            metric = self.spec.metric(item.answer_type)
+            scored = score_answer(item, result.prediction, self.labeler, metric)
             result.parsed, result.score, result.scores = scored.parsed, scored.score, scored.scores
+            result.metric = metric
         if mode == "agent":
             result.tool_right, result.tool_valid = score_tools(item, result.tools)
             result.navigation_steps = sum(t.name in NAVIGATION_TOOLS for t in result.tools)

@@ -25,8 +25,24 @@ def _label(item: EvalItem, index: int | None) -> str | None:
     return chr(ord("A") + index) if item.choice_labels == "letters" else str(index + 1)
 
 
-def score_answer(item: EvalItem, prediction: str, labeler: Labeler = keyword_labels) -> Scored:
-    """Score `prediction` by the item's answer type (see items.AnswerType)."""
+def score_answer(
+    item: EvalItem,
+    prediction: str,
+    labeler: Labeler = keyword_labels,
+    headline: str | None = None,
+) -> Scored:
+    """Score `prediction` by the item's answer type (see items.AnswerType).
+
+    `headline` names the side score that becomes the score (a suite's `metrics`, e.g. "f1"
+    for open questions); the default is the first of `suite.METRICS` for the type.
+    """
+    scored = _score(item, prediction, labeler)
+    if headline is not None and headline in scored.scores:
+        scored.score = scored.scores[headline]
+    return scored
+
+
+def _score(item: EvalItem, prediction: str, labeler: Labeler) -> Scored:
     kind = item.answer_type
     if kind == "closed":
         ok, parsed = metrics.closed_correct(prediction, item.gold)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from assistant.config import load_named, named_files
 from assistant.eval.items import AnswerType
@@ -21,6 +21,19 @@ ReaderName = Literal[
 """The formats `medassist eval` reads (see assistant/eval/readers*.py)."""
 
 SessionScope = Literal["item", "case"]
+
+Metric = Literal["accuracy", "recall", "f1", "rouge_l", "label_f1"]
+"""A per-item headline score (corpus-level BLEU-4 and balanced accuracy are added on top)."""
+
+METRICS: dict[AnswerType, tuple[Metric, ...]] = {
+    "closed": ("accuracy",),
+    "open": ("recall", "f1"),
+    "choice": ("accuracy",),
+    "number": ("accuracy",),
+    "grade": ("accuracy",),
+    "report": ("rouge_l", "label_f1"),
+}
+"""The headline metrics each kind of question can be scored by; the first is the default."""
 
 DEFAULT_PROMPTS: dict[AnswerType, str] = {
     "closed": "{question}\nAnswer yes or no.",
@@ -44,9 +57,27 @@ class SuiteSpec(Strict):
         default_factory=dict, description="reader inputs, relative to --data"
     )
     prompts: dict[AnswerType, str] = Field(default_factory=dict)
+    metrics: dict[AnswerType, Metric] = Field(
+        default_factory=dict,
+        description="headline metric per kind of question (default: the first of METRICS)",
+    )
     session: SessionScope = "item"
     max_tokens: int | None = Field(None, ge=1, description="answer budget; default: profile's")
     language: str | None = Field(None, description="keep questions in this language (SLAKE)")
+
+    @model_validator(mode="after")
+    def _metrics_fit(self) -> SuiteSpec:
+        for kind, metric in self.metrics.items():
+            if metric not in METRICS[kind]:
+                raise ValueError(
+                    f"metric {metric!r} does not score {kind} questions; "
+                    f"choose one of {', '.join(METRICS[kind])}"
+                )
+        return self
+
+    def metric(self, answer_type: AnswerType) -> Metric:
+        """The headline metric for `answer_type` questions."""
+        return self.metrics.get(answer_type, METRICS[answer_type][0])
 
     def prompt(self, answer_type: AnswerType) -> str:
         """The template for `answer_type`: {question}, {choices}, {label} are filled in."""

@@ -42,6 +42,18 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+_LABELS = {"recall": "token_recall", "f1": "token_f1"}
+
+
+def _metric(results: Sequence[ItemResult], default: str) -> str:
+    """The name of what the items' scores are (the suite's metric), as the table shows it."""
+    named = {r.metric for r in results if r.metric}
+    if len(named) != 1:
+        return default
+    name = named.pop()
+    return _LABELS.get(name, name)
+
+
 def _category(results: Sequence[ItemResult]) -> dict[str, Any]:
     scores = [r.score or 0.0 for r in results]  # an error counts as a wrong answer
     kinds = {r.answer_type for r in results}
@@ -56,7 +68,7 @@ def _category(results: Sequence[ItemResult]) -> dict[str, Any]:
     elif kinds == {"open"}:
         f1 = [r.scores.get("f1", 0.0) for r in results]
         out |= {
-            "metric": "token_recall",
+            "metric": _metric(results, "token_recall"),
             "value": statistics.fmean(scores),
             "f1": statistics.fmean(f1),
         }
@@ -65,7 +77,7 @@ def _category(results: Sequence[ItemResult]) -> dict[str, Any]:
         bleu = metrics.bleu4([r.prediction for r in ok], [r.gold for r in ok]) if ok else 0.0
         labels = [r.scores.get("label_f1", 0.0) for r in results]
         out |= {
-            "metric": "rouge_l",
+            "metric": _metric(results, "rouge_l"),
             "value": statistics.fmean(scores),
             "bleu4": bleu,
             "label_f1": statistics.fmean(labels),

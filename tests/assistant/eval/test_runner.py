@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from assistant.config import load_config
 from assistant.eval.counting import CountingModel
-from assistant.eval.items import EvalItem
+from assistant.eval.items import EvalItem, ItemResult
 from assistant.eval.readers import read_suite
 from assistant.eval.runner import EvalRunner, RunOptions, load_results, render_prompt
 from assistant.eval.suite import load_suite
+from assistant.llm import ChatChunk, ChatRequest
 from assistant.service import Assistant
 from assistant.testing import ScriptedChatModel
 from tests.assistant.eval import fixtures
@@ -124,3 +126,55 @@ def test_render_prompt_fills_choices_then_question() -> None:
         id="1", question="Which {weird} one?", gold="B", answer_type="choice", choices=("x", "y")
     )
     assert render_prompt(spec, item) == "Which {weird} one?\nA. x\nB. y\nGive the letter."
+
+
+class _UsageModel:
+    """Answers "32" and reports 100 prompt and 5 completion tokens, as vLLM's usage chunk."""
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        yield ChatChunk(text="32")
+        yield ChatChunk(prompt_tokens=100, completion_tokens=5, finish_reason="stop")
+
+
+async def test_token_budget_stops_the_run_once_spent(tmp_path: Path) -> None:
+    items = _items(tmp_path, 3)
+    config = load_config({"data_dir": str(tmp_path / "sessions")})
+    async with Assistant(config, model=CountingModel(_UsageModel())) as bot:
+        options = RunOptions(modes=("bare",), progress=False, max_total_tokens=150)
+        stats = await EvalRunner(bot, load_suite("tooluse"), tmp_path / "o", options).run(items)
+        spent = bot.model.total.total  # type: ignore[attr-defined]
+    # 105 tokens after the first item (under 150: the second starts), 210 after the second.
+    assert (stats.ran, stats.not_run, stats.stopped) == (2, 1, "token budget")
+    assert spent == 210
+
+
+async def test_a_suite_chooses_its_headline_metric(tmp_path: Path) -> None:
+    """`metrics: {open: f1}` makes F1 the score of open questions, and the summary says so."""
+    from assistant.eval.suite import SuiteSpec
+    from assistant.eval.summary import aggregate
+
+    with pytest.raises(ValueError, match="metric 'f1' does not score number questions"):
+        SuiteSpec.model_validate(
+            {**load_suite("tooluse").model_dump(), "metrics": {"number": "f1"}}
+        )
+    spec = SuiteSpec.model_validate(
+        {**load_suite("tooluse").model_dump(), "metrics": {"open": "f1"}}
+    )
+    item = EvalItem(id="o1", question="What organ?", gold="left lung", answer_type="open")
+    out = tmp_path / "out"
+
+    async def run(suite: SuiteSpec, where: Path) -> list[ItemResult]:
+        async with _assistant(tmp_path, ["the lung is left of the heart"]) as bot:
+            options = RunOptions(modes=("bare",), progress=False)
+            await EvalRunner(bot, suite, where, options).run([item])
+        return list(load_results(where / "results.jsonl").values())
+
+    [by_f1] = await run(spec, out)
+    [by_recall] = await run(load_suite("tooluse"), tmp_path / "out2")
+    assert by_recall.score == 1.0 and by_recall.metric == "recall"  # both gold words named
+    assert by_f1.metric == "f1" and by_f1.score == by_f1.scores["f1"]
+    assert 0.0 < by_f1.score < 1.0  # extra words cost precision
+    summary = aggregate([by_f1], "bare")
+    assert summary is not None
+    [category] = summary["categories"].values()
+    assert category["metric"] == "token_f1"

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.config import load_profile
 from assistant.eval.items import ItemResult, ToolUse
-from assistant.eval.plot import write_plot
+from assistant.eval.plot import plot_title, write_plot
 from assistant.eval.summary import PLUMBING_NOTE, aggregate, is_plumbing, to_markdown
 
 
@@ -100,6 +100,8 @@ def _summary(plumbing: bool) -> dict[str, Any]:
         "plumbing": plumbing,
         "date": "2026-12-02 00:00 UTC",
         "command": "medassist eval s --data d",
+        "data_hash": "0f1e2d3c4b5a69788796a5b4",
+        "commit": "d719b9c",
     }
     return {"meta": meta, "modes": {m: aggregate(RESULTS, m) for m in ("bare", "agent")}}
 
@@ -123,3 +125,14 @@ def test_plumbing_is_decided_by_profile_fields() -> None:
 def test_plot_is_a_png(tmp_path: Path) -> None:
     path = write_plot(_summary(True), RESULTS, tmp_path / "plot.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_plot_title_names_the_run() -> None:
+    meta = _summary(True)["meta"]
+    title = plot_title(meta).splitlines()
+    assert title == [
+        "s · p (m) · 2026-12-02 00:00 UTC",
+        "data 0f1e2d3c4b5a · commit d719b9c",
+        PLUMBING_NOTE,
+    ]
+    assert PLUMBING_NOTE not in plot_title(_summary(False)["meta"])
