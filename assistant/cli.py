@@ -12,12 +12,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.accounts import check_exposure
 from assistant.config import AppConfig, available_profiles, load_config, load_profile
 from assistant.eval.cli import add_eval_commands
 from assistant.index_cli import add_index_commands
 from assistant.pacs_cli import add_pacs_commands
 from assistant.server import VLLMServer, ensure_built, is_healthy
 from assistant.tool_cli import add_tool_command
+from assistant.users_cli import add_users_commands
 from tools.errors import MedAssistError
 
 log = logging.getLogger("medassist")
@@ -27,6 +29,7 @@ EXTENSIONS: list[Extension] = [
     add_eval_commands,
     add_tool_command,
     add_pacs_commands,
+    add_users_commands,
 ]
 """Subcommand providers from other packages (each adds its own parsers)."""
 
@@ -120,6 +123,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ui.app import launch
 
     config = _config(args)
+    check_exposure(config.auth, args.host or config.ui.host)  # before vLLM starts
     # `docker stop`, systemd and kill send SIGTERM: leave as after Ctrl-C, vLLM stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = None if config.llm.base_url else _start_server(config)

@@ -132,6 +132,27 @@ class UISettings(Strict):
     )
 
 
+class AuthSettings(Strict):
+    """Who may use the web UI. Without accounts or a proxy header it serves loopback only.
+
+    `accounts_file`: users and hashed passwords (`medassist users add NAME`); the browser
+    asks for them (HTTP Basic: put TLS in front when the app is reached over a network).
+    `proxy_header`: a reverse proxy that authenticates people passes the user name in this
+    header (e.g. X-Forwarded-User); only safe when nothing but the proxy can reach the app.
+    `audit_log`: who opened, changed or exported which session (default
+    <data_dir>/audit.log).
+    """
+
+    accounts_file: Path | None = None
+    proxy_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    audit_log: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the UI identifies its users."""
+        return self.accounts_file is not None or self.proxy_header is not None
+
+
 class KnowledgeSettings(Strict):
     """Where the retrieval knowledge base lives (see `medassist index --help`)."""
 
@@ -147,6 +168,7 @@ class AppConfig(Strict):
     llm: LLMSettings = LLMSettings()
     agent: AgentSettings = AgentSettings()
     ui: UISettings = UISettings()
+    auth: AuthSettings = AuthSettings()
     uploads: UploadSettings = UploadSettings()
     privacy: PrivacySettings = PrivacySettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()

@@ -12,6 +12,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from assistant.audit import AuditAction, AuditLog
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, ModelProfile, load_profile
 from assistant.deid_secret import deid_secret
@@ -85,6 +86,18 @@ class Assistant:
         self._saver_cm: Any = None
         self._graph: Any = None
         self._deid_secret = deid_secret(config.privacy, config.data_dir)
+        self.audit = AuditLog(config.auth.audit_log or config.data_dir / "audit.log")
+
+    def _record(self, action: AuditAction, session_id: str, detail: str = "") -> None:
+        """Audit an action on a session, in the name of the session's owner.
+
+        Once the UI has accounts only the owner can act on a session; "" without them.
+        """
+        try:
+            owner = self.sessions.get(session_id).owner
+        except SessionNotFoundError:
+            owner = ""
+        self.audit.record(owner, action, session_id, detail)
 
     def deid_key(self, session_id: str) -> str:
         """The session's de-identification key (pseudonyms, UID remaps, date shifts)."""
@@ -121,17 +134,32 @@ class Assistant:
             raise RuntimeError("use the Assistant inside `async with`")
         return self._graph
 
-    def new_session(self, title: str = "New consultation") -> SessionInfo:
-        """Start a new session."""
-        return self.sessions.create(title)
+    def new_session(self, title: str = "New consultation", owner: str = "") -> SessionInfo:
+        """Start a new session belonging to `owner` ("" without accounts)."""
+        info = self.sessions.create(title, owner)
+        self.audit.record(owner, "new", info.id)
+        return info
 
-    def list_sessions(self) -> list[SessionInfo]:
-        """Known sessions, most recent first."""
-        return self.sessions.list()
+    def open_session(self, session_id: str, owner: str) -> SessionInfo:
+        """The session `owner` opens (audited); SessionNotFoundError if it is not theirs."""
+        try:
+            info = self.sessions.get(session_id, owner)
+        except SessionNotFoundError:
+            self.audit.record(owner, "refused", session_id, "open: not this user's session")
+            raise
+        self.audit.record(owner, "open", session_id)
+        return info
 
-    def get_session(self, session_id: str) -> SessionInfo:
-        """One session's catalogue entry; SessionNotFoundError if there is none."""
-        return self.sessions.get(session_id)
+    def list_sessions(self, owner: str | None = None) -> list[SessionInfo]:
+        """Known sessions, most recent first (only `owner`'s when given)."""
+        return self.sessions.list(owner=owner)
+
+    def get_session(self, session_id: str, owner: str | None = None) -> SessionInfo:
+        """One session's catalogue entry.
+
+        SessionNotFoundError if there is none, or if `owner` is given and it is someone else's.
+        """
+        return self.sessions.get(session_id, owner)
 
     def attachments(self, session_id: str) -> dict[str, Attachment]:
         """The session's uploads by id, in upload order."""
@@ -143,7 +171,9 @@ class Assistant:
 
     def rename_session(self, session_id: str, title: str) -> SessionInfo:
         """Give the session the person's title."""
-        return self.sessions.rename(session_id, title)
+        info = self.sessions.rename(session_id, title)
+        self._record("rename", session_id)
+        return info
 
     async def delete_session(self, session_id: str) -> None:
         """Delete a session for good, not just hide it.
@@ -152,6 +182,7 @@ class Assistant:
         folder (uploads, unpacked archives, artefacts, reports).
         """
         self.sessions.get(session_id)
+        self._record("delete", session_id)
         await self.graph.checkpointer.adelete_thread(session_id)
         await asyncio.to_thread(self.sessions.delete, session_id)
 
@@ -169,7 +200,9 @@ class Assistant:
 
     def add_upload(self, session_id: str, path: Path, name: str | None = None) -> Attachment:
         """Validate and store an uploaded file for the session (blocking: see aadd_upload)."""
-        return self.sessions.add_upload(session_id, path, name)
+        att = self.sessions.add_upload(session_id, path, name)
+        self._record("upload", session_id, f"{att.id} {att.kind.value}")
+        return att
 
     async def aview(
         self,
@@ -193,7 +226,7 @@ class Assistant:
         self, session_id: str, path: Path, name: str | None = None
     ) -> Attachment:
         """`add_upload` off the event loop: checking a ZIP can unpack gigabytes."""
-        return await asyncio.to_thread(self.sessions.add_upload, session_id, path, name)
+        return await asyncio.to_thread(self.add_upload, session_id, path, name)
 
     async def history(self, session_id: str) -> list[AnyMessage]:
         """The stored conversation of a session."""
@@ -236,6 +269,7 @@ class Assistant:
             max_tokens=self.profile.sampling.max_tokens * 4,
         )
         await asyncio.to_thread(store.save, report)
+        self._record("draft_report", session_id, report.id)
         return report
 
     def save_report(
@@ -247,7 +281,10 @@ class Assistant:
         status: ReportStatus | None = None,
     ) -> tuple[DraftReport, ReportFiles]:
         """Save the person's edited Markdown (and status) as a new version; re-export."""
-        return self.reports(session_id).edit(report_id, markdown, status=status)
+        saved = self.reports(session_id).edit(report_id, markdown, status=status)
+        report = saved[0]
+        self._record("save_report", session_id, f"{report_id} v{report.version} {report.status}")
+        return saved
 
     async def asave_report(
         self,
@@ -342,6 +379,7 @@ class Assistant:
             else None
         )
         self.sessions.touch(session_id, title)
+        self._record("message", session_id, " ".join(attachment_ids))
         inputs = {
             "messages": [message],
             "steps": 0,
@@ -366,6 +404,7 @@ class Assistant:
             tool = self.registry.get(name)
             args = tool.parse_args(arguments).model_dump(mode="json", exclude_none=True)
             self.sessions.touch(session_id)
+            self._record("run_tool", session_id, name)
             context = self._context(session_id)
         except MedAssistError as exc:
             yield TurnFailed(str(exc))

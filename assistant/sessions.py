@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS uploads (
     session_id TEXT NOT NULL REFERENCES sessions(id),
@@ -51,6 +52,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     UNIQUE (session_id, sha256)
 );
 """
+_SELECT = "SELECT id, title, created, updated, owner FROM sessions"
+
 _ADDED_COLUMNS = {"kind": "TEXT", "facts": "TEXT"}
 """Upload columns newer than the first schema (added to older databases on open)."""
 
@@ -72,6 +75,8 @@ class SessionInfo:
     title: str
     created: float
     updated: float
+    owner: str = ""
+    """The user the session belongs to ("" when the UI runs without accounts)."""
 
 
 def _default_check(path: Path, name: str) -> Inspection:
@@ -108,6 +113,8 @@ class SessionStore:
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Add the upload columns of newer versions and fill them in from the stored files."""
+        if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(sessions)")}:
+            db.execute("ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
         have = {row[1] for row in db.execute("PRAGMA table_info(uploads)")}
         for column, sql_type in _ADDED_COLUMNS.items():
             if column not in have:
@@ -142,29 +149,41 @@ class SessionStore:
         """Folder of one session's files."""
         return self.data_dir / "sessions" / session_id
 
-    def create(self, title: str = "New consultation") -> SessionInfo:
-        """Create and return a new session."""
+    def create(self, title: str = "New consultation", owner: str = "") -> SessionInfo:
+        """Create and return a new session belonging to `owner`."""
         now = time.time()
-        info = SessionInfo(uuid.uuid4().hex, title, now, now)
+        info = SessionInfo(uuid.uuid4().hex, title, now, now, owner)
         with self._db() as db:
-            db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (info.id, title, now, now))
+            db.execute(
+                "INSERT INTO sessions (id, title, created, updated, owner) VALUES (?, ?, ?, ?, ?)",
+                (info.id, title, now, now, owner),
+            )
         self.session_dir(info.id).mkdir(parents=True, exist_ok=True)
         return info
 
-    def get(self, session_id: str) -> SessionInfo:
-        """The session with that id, or SessionNotFoundError."""
+    def get(self, session_id: str, owner: str | None = None) -> SessionInfo:
+        """The session with that id, or SessionNotFoundError.
+
+        Also SessionNotFoundError when `owner` is given and the session is someone else's:
+        whether it exists is not told.
+        """
         with self._db() as db:
-            row = db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        if row is None:
+            row = db.execute(_SELECT + " WHERE id = ?", (session_id,)).fetchone()
+        if row is None or (owner is not None and row[4] != owner):
             raise SessionNotFoundError(f"no session {session_id!r}")
         return SessionInfo(*row)
 
-    def list(self, limit: int = 100) -> list[SessionInfo]:
-        """Most recently updated sessions first."""
+    def list(self, limit: int = 100, owner: str | None = None) -> list[SessionInfo]:
+        """Most recently updated sessions first (only `owner`'s when given)."""
         with self._db() as db:
-            rows = db.execute(
-                "SELECT * FROM sessions ORDER BY updated DESC LIMIT ?", (limit,)
-            ).fetchall()
+            if owner is None:
+                rows = db.execute(
+                    _SELECT + " ORDER BY updated DESC LIMIT ?", (limit,)
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    _SELECT + " WHERE owner = ? ORDER BY updated DESC LIMIT ?", (owner, limit)
+                ).fetchall()
         return [SessionInfo(*r) for r in rows]
 
     def touch(self, session_id: str, title: str | None = None) -> None:

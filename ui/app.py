@@ -18,14 +18,17 @@ from typing import Any, cast
 
 import gradio as gr
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
+from assistant.accounts import check_exposure
+from assistant.audit import AuditLog
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
 from assistant.events import TurnDone
 from assistant.report import available_templates
-from tools.errors import InputError
+from tools.errors import InputError, MedAssistError
 from tools.imaging.uploads import largest_upload
+from ui.access import Access, AccessMiddleware, user_of
 from ui.drawn import drawn_region
 from ui.holder import AssistantHolder
 from ui.quick_actions import report_template
@@ -58,10 +61,12 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         session_id: str | None,
         tool: str,
         region_json: str,
+        request: gr.Request,
     ) -> AsyncIterator[tuple[Any, ...]]:
         assistant = await holder.get()
+        user = user_of(request)
         if not session_id:
-            session_id = assistant.new_session().id
+            session_id = assistant.new_session(owner=user).id
         history = list(history or [])
         text = (message or {}).get("text", "") or ""
         ids: list[str] = []
@@ -137,7 +142,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             gr.update(value=None, interactive=True),
             history,
             session_id,
-            gr.update(choices=session_choices(assistant), value=session_id),
+            gr.update(choices=session_choices(assistant, user), value=session_id),
             gr.update(value=AUTO),
             "",
             keep,
@@ -268,6 +273,24 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     demo.queue(default_concurrency_limit=config.ui.concurrent_turns)
     app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None, lifespan=holder.lifespan)
     app.include_router(slide_router(lambda sid, iid: resolve_slide(holder.current, sid, iid)))
+
+    def owner_of(session_id: str) -> str | None:
+        try:
+            return holder.current.get_session(session_id).owner
+        except MedAssistError:
+            return None
+
+    access = Access(
+        config.auth,
+        config.data_dir / "sessions",
+        owner_of,
+        AuditLog(config.auth.audit_log or config.data_dir / "audit.log"),
+    )
+    app.add_middleware(AccessMiddleware, access=access)
+
+    def gradio_user(request: Request) -> str | None:
+        return access.user(dict(request.headers))
+
     return cast(
         FastAPI,
         gr.mount_gradio_app(
@@ -278,6 +301,7 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
             max_file_size=largest_upload(config.uploads),
             footer_links=[],
             head=region_listener_js("#message textarea", "#drawn-region textarea") + CSS,
+            auth_dependency=gradio_user if access.enabled else None,
         ),
     )
 
@@ -288,6 +312,7 @@ def launch(
     """Serve the UI; loopback and no share link unless configured otherwise."""
     host = host or config.ui.host
     port = port or config.ui.port
+    check_exposure(config.auth, host)
     server = UIServer(create_app(config), host, port)
     server.start()
     print(f"MedAssist UI: {server.url}", flush=True)

@@ -18,6 +18,7 @@ import gradio as gr
 from assistant.service import Assistant
 from assistant.sessions import SessionInfo
 from tools.errors import MedAssistError, SessionNotFoundError
+from ui.access import user_of
 from ui.holder import AssistantHolder
 from ui.render import ChatMessage, from_messages
 
@@ -43,9 +44,9 @@ def session_label(info: SessionInfo) -> str:
     return f"{info.title} · {when}"
 
 
-def session_choices(assistant: Assistant) -> list[tuple[str, str]]:
-    """Dropdown entries for every session, most recent first."""
-    return [(session_label(s), s.id) for s in assistant.list_sessions()]
+def session_choices(assistant: Assistant, user: str) -> list[tuple[str, str]]:
+    """Dropdown entries for the user's sessions, most recent first."""
+    return [(session_label(s), s.id) for s in assistant.list_sessions(owner=user)]
 
 
 @dataclass
@@ -58,12 +59,12 @@ class SessionsPanel:
 
 
 async def _open(
-    assistant: Assistant, session_id: str | None
+    assistant: Assistant, session_id: str | None, user: str = ""
 ) -> tuple[str | None, list[ChatMessage]]:
     if not session_id:
         return None, []
     try:
-        assistant.get_session(session_id)
+        assistant.open_session(session_id, user)  # someone else's session: "no longer exists"
     except SessionNotFoundError:
         return None, [{"role": "assistant", "content": "⚠️ That session no longer exists."}]
     messages = await assistant.history(session_id)
@@ -75,10 +76,16 @@ async def _open(
     )
 
 
+def _signed_in(request: gr.Request) -> str:
+    user = user_of(request)
+    return f"Signed in as **{user}** · only your sessions are listed" if user else ""
+
+
 def build_sessions_panel(
     holder: AssistantHolder, session_state: gr.State, chatbot: gr.Chatbot, demo: gr.Blocks
 ) -> SessionsPanel:
     """Add the session controls to the column being built and wire them."""
+    signed_in = gr.Markdown("", elem_id="signed-in")
     new_btn = gr.Button("New session", elem_id="new-session")
     sessions = gr.Dropdown(label="Past sessions", choices=[], elem_id="sessions", interactive=True)
     with gr.Accordion("Rename or delete this session", open=False, elem_id="session-manage"):
@@ -102,8 +109,8 @@ def build_sessions_panel(
         container=False,
     )
 
-    def listing(assistant: Assistant, session_id: str | None) -> Any:
-        return gr.update(choices=session_choices(assistant), value=session_id)
+    def listing(assistant: Assistant, session_id: str | None, user: str) -> Any:
+        return gr.update(choices=session_choices(assistant, user), value=session_id)
 
     def title_of(assistant: Assistant, session_id: str | None) -> str:
         if not session_id:
@@ -113,31 +120,36 @@ def build_sessions_panel(
         except SessionNotFoundError:
             return ""
 
-    async def new_session() -> tuple[Any, ...]:
+    async def new_session(request: gr.Request) -> tuple[Any, ...]:
         assistant = await holder.get()
-        info = assistant.new_session()
-        return info.id, [], listing(assistant, info.id), info.title
+        user = user_of(request)
+        info = assistant.new_session(owner=user)
+        return info.id, [], listing(assistant, info.id, user), info.title
 
-    async def open_session(session_id: str | None, current: str | None) -> tuple[Any, ...]:
+    async def open_session(
+        session_id: str | None, current: str | None, request: gr.Request
+    ) -> tuple[Any, ...]:
         if session_id and session_id == current:
             # Gradio's dropdown also fires `input` on blur; reopening the open session
             # would reload the chat and every panel for nothing.
             return tuple(gr.skip() for _ in switch)
         assistant = await holder.get()
-        opened, chat = await _open(assistant, session_id)
-        return opened, chat, listing(assistant, opened), title_of(assistant, opened)
+        user = user_of(request)
+        opened, chat = await _open(assistant, session_id, user)
+        return opened, chat, listing(assistant, opened, user), title_of(assistant, opened)
 
-    async def restore(remembered: str | None) -> tuple[Any, ...]:
+    async def restore(remembered: str | None, request: gr.Request) -> tuple[Any, ...]:
         """On page load: reopen the session this browser had open, if it still exists."""
         assistant = await holder.get()
+        user = user_of(request)
         if not remembered:
-            return None, [], listing(assistant, None), ""
-        opened, chat = await _open(assistant, remembered)
+            return None, [], listing(assistant, None, user), ""
+        opened, chat = await _open(assistant, remembered, user)
         if opened is None:
-            chat = []  # a deleted session is simply not reopened
-        return opened, chat, listing(assistant, opened), title_of(assistant, opened)
+            chat = []  # a deleted (or another user's) session is simply not reopened
+        return opened, chat, listing(assistant, opened, user), title_of(assistant, opened)
 
-    async def rename(session_id: str | None, text: str) -> tuple[Any, ...]:
+    async def rename(session_id: str | None, text: str, request: gr.Request) -> tuple[Any, ...]:
         if not session_id:
             return gr.skip(), "⚠️ Start or open a session first."
         assistant = await holder.get()
@@ -145,7 +157,7 @@ def build_sessions_panel(
             info = assistant.rename_session(session_id, text)
         except MedAssistError as exc:
             return gr.skip(), f"⚠️ {exc}"
-        return listing(assistant, session_id), f"Renamed to “{info.title}”."
+        return listing(assistant, session_id, user_of(request)), f"Renamed to “{info.title}”."
 
     async def ask(session_id: str | None) -> tuple[Any, ...]:
         if not session_id:
@@ -158,7 +170,7 @@ def build_sessions_panel(
         )
         return gr.update(visible=True), text, ""
 
-    async def delete(session_id: str | None) -> tuple[Any, ...]:
+    async def delete(session_id: str | None, request: gr.Request) -> tuple[Any, ...]:
         assistant = await holder.get()
         done = ""
         if session_id:
@@ -168,7 +180,8 @@ def build_sessions_panel(
                 done = f"Deleted “{name}” and its files."
             except MedAssistError as exc:
                 done = f"⚠️ {exc}"
-        return None, [], listing(assistant, None), "", gr.update(visible=False), done
+        user = user_of(request)
+        return None, [], listing(assistant, None, user), "", gr.update(visible=False), done
 
     switch = [session_state, chatbot, sessions, title]
     new_btn.click(new_session, None, switch)
@@ -181,4 +194,5 @@ def build_sessions_panel(
     session_state.change(lambda s: s or "", session_state, stored)
     stored.change(None, stored, None, js=SAVE_JS)
     demo.load(restore, stored, switch, js=LOAD_JS)
+    demo.load(_signed_in, None, signed_in)
     return SessionsPanel(sessions, new_btn, stored)

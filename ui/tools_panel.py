@@ -315,9 +315,11 @@ def _runner(holder: AssistantHolder, name: str, arguments: Mapping[str, Any]) ->
         history: list[ChatMessage], session_id: str | None
     ) -> AsyncIterator[tuple[list[ChatMessage], str | None]]:
         assistant = await holder.get()
-        if not session_id:
-            session_id = assistant.new_session().id
         history = list(history or [])
+        if not session_id:  # tools act on uploads: there is nothing to run one on yet
+            history.append({"role": "assistant", "content": "⚠️ Upload an image first."})
+            yield history, session_id
+            return
         async for shown in run_into_chat(assistant, history, session_id, name, arguments):
             yield shown, session_id
 
