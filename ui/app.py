@@ -268,6 +268,10 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     when the app is built), and each is deleted there as soon as it is stored or refused.
     """
     os.environ["GRADIO_TEMP_DIR"] = str(received_dir(config))
+    # Files of sessions (uploads shown in the chat, overlays, renders, exports) are served
+    # from the session folder, not copied into Gradio's cache: a copy there would outlive
+    # the session's deletion and be reachable without the per-user check.
+    gr.set_static_paths([config.data_dir / "sessions"])
     holder = holder or AssistantHolder(config)
     demo = build_app(config, holder)
     demo.queue(default_concurrency_limit=config.ui.concurrent_turns)

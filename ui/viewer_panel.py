@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
+import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
 from tools.attachments import Attachment
 from tools.errors import InputError
@@ -24,6 +24,11 @@ def opening_frame(att: Attachment) -> tuple[int, int]:
     return att.facts.default_frame + 1, att.facts.frames
 
 
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 def build_viewer_panel(
     holder: AssistantHolder, session_state: gr.State
 ) -> tuple[gr.Dropdown, Callable[[str | None], Awaitable[Any]]]:
@@ -35,7 +40,9 @@ def build_viewer_panel(
                 label="Window", choices=preset_choices(), value="auto", elem_id="viewer-window"
             )
             frame = gr.Slider(label="Frame", minimum=1, maximum=2, step=1, value=1, visible=False)
-        picture = gr.Image(label="Rendering", type="pil", interactive=False, elem_id="viewer-img")
+        picture = gr.Image(
+            label="Rendering", type="filepath", interactive=False, elem_id="viewer-img"
+        )
         slide = gr.HTML(visible=False, elem_id="viewer-slide")
         caption = gr.Markdown(elem_id="viewer-caption")
 
@@ -72,7 +79,11 @@ def build_viewer_panel(
         except InputError as exc:
             return None, f"⚠️ {exc}", hidden, hidden
         slider = gr.update(visible=frames > 1, maximum=max(frames, 2))
-        shown = gr.update(value=Image.open(io.BytesIO(png)), visible=True)
+        # Kept in the session's folder (served from there, deleted with the session), not
+        # in Gradio's cache, where a copy would outlive the session and skip access checks.
+        path = assistant.session_dir(session_id) / "views" / f"{att.id}-{preset}-{number}.png"
+        await asyncio.to_thread(_write, path, png)
+        shown = gr.update(value=str(path), visible=True)
         return shown, f"{att.name}: {text}", slider, hidden
 
     async def start_frame(session_id: str | None, chosen: str | None) -> Any:

@@ -39,7 +39,7 @@ def test_passwords_are_salted_hashes_checked_in_constant_time(tmp_path: Path) ->
         accounts.add("two words", "long enough secret")
     accounts.remove("dr.lee")
     assert not accounts.check("dr.lee", "a long secret")
-    with pytest.raises(InputError, match="no user 'dr.lee'; users: ana@ward-3"):
+    with pytest.raises(InputError, match=r"no user 'dr\.lee'; users: ana@ward-3"):
         accounts.remove("dr.lee")
     accounts.path.write_text("[]")
     with pytest.raises(ConfigError, match="has no 'users' object"):

@@ -99,6 +99,9 @@ def test_reload_rename_and_delete(browser: Any, text_server: VLLMServer, tmp_pat
             timeout=30_000,
         )
         assert not folder.exists()
+        # No copy of an upload, overlay or render outlives it in Gradio's received folder.
+        left = [p for p in (data_dir / "received").rglob("*") if p.is_file()]
+        assert left == [], left
         assert _checkpoints(data_dir, session_id) == 0
         with sqlite3.connect(data_dir / "sessions.sqlite") as db:
             rows = db.execute("SELECT COUNT(*) FROM sessions WHERE id = ?", (session_id,))
