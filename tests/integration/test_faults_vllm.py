@@ -1,4 +1,4 @@
-"""The real vLLM server: native tool calls (plumbing profile), and killed mid-answer.
+"""The real vLLM server: native tool calls (plumbing profile), killed mid-answer, restarted.
 
 One dedicated server serves the `smollm2-135m-native` profile (hermes tool parser) for
 this module only: the native-tool tests run first, the last test kills it with SIGKILL
@@ -7,6 +7,7 @@ in the middle of a streamed answer, as a crash of vLLM would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -134,14 +135,23 @@ async def test_vllm_killed_mid_answer_leaves_a_marked_partial_answer(
         session = assistant.new_session().id
         text = "Write a long essay on the history of radiology, with many details."
         events = await _turn(assistant, session, text, [], max_steps=0)
+        first = list(model.seen)
         after = await _turn(assistant, session, "Are you there?", [], max_steps=0)
         history = await assistant.history(session)
-    assert not native_server.running
+        assert not native_server.running
+        # The server comes back (on the same address): the session goes on where it was.
+        await asyncio.to_thread(native_server.start)
+        await asyncio.to_thread(native_server.wait_ready, 600)
+        back = await _turn(assistant, session, "Say hello.", [], max_steps=0)
+        resumed = await assistant.history(session)
+    assert isinstance(back[-1], TurnDone) and back[-1].answer and not back[-1].incomplete, back
+    assert resumed[:3] == history and len(resumed) == 5  # nothing lost, two messages added
+    assert resumed[3].content == "Say hello." and resumed[4].content == back[-1].answer
     done = events[-1]
     assert isinstance(done, TurnDone), events
     assert done.incomplete == Incomplete.DROPPED
     streamed = "".join(e.text for e in events if isinstance(e, Token))
-    assert len(model.seen) >= 3 and streamed == "".join(model.seen)
+    assert len(first) >= 3 and streamed == "".join(first)
     assert done.answer == streamed.strip() and done.answer
     assert isinstance(after[-1], TurnFailed) and "not reachable" in after[-1].message
     assert [type(m) for m in history] == [HumanMessage, AIMessage, HumanMessage]
