@@ -88,15 +88,18 @@ class Assistant:
         self._deid_secret = deid_secret(config.privacy, config.data_dir)
         self.audit = AuditLog(config.auth.audit_log or config.data_dir / "audit.log")
 
-    def _record(self, action: AuditAction, session_id: str, detail: str = "") -> None:
+    def _record(
+        self, action: AuditAction, session_id: str, detail: str = "", owner: str | None = None
+    ) -> None:
         """Audit an action on a session, in the name of the session's owner.
 
         Once the UI has accounts only the owner can act on a session; "" without them.
         """
-        try:
-            owner = self.sessions.get(session_id).owner
-        except SessionNotFoundError:
-            owner = ""
+        if owner is None:  # look it up unless the caller has just read the session
+            try:
+                owner = self.sessions.get(session_id).owner
+            except SessionNotFoundError:
+                owner = ""
         self.audit.record(owner, action, session_id, detail)
 
     def deid_key(self, session_id: str) -> str:
@@ -181,8 +184,8 @@ class Assistant:
         First its checkpoints (what the model remembers), then its catalogue rows and
         folder (uploads, unpacked archives, artefacts, reports).
         """
-        self.sessions.get(session_id)
-        self._record("delete", session_id)
+        info = self.sessions.get(session_id)
+        self._record("delete", session_id, owner=info.owner)
         await self.graph.checkpointer.adelete_thread(session_id)
         await asyncio.to_thread(self.sessions.delete, session_id)
 
@@ -379,7 +382,7 @@ class Assistant:
             else None
         )
         self.sessions.touch(session_id, title)
-        self._record("message", session_id, " ".join(attachment_ids))
+        self._record("message", session_id, " ".join(attachment_ids), info.owner)
         inputs = {
             "messages": [message],
             "steps": 0,
@@ -400,11 +403,11 @@ class Assistant:
         arguments end in TurnFailed naming the problem; nothing is stored for them.
         """
         try:
-            self.sessions.get(session_id)
+            info = self.sessions.get(session_id)
             tool = self.registry.get(name)
             args = tool.parse_args(arguments).model_dump(mode="json", exclude_none=True)
             self.sessions.touch(session_id)
-            self._record("run_tool", session_id, name)
+            self._record("run_tool", session_id, name, info.owner)
             context = self._context(session_id)
         except MedAssistError as exc:
             yield TurnFailed(str(exc))

@@ -27,6 +27,8 @@ import gradio as gr
 from assistant.accounts import Accounts
 from assistant.audit import AuditLog
 from assistant.config import AuthSettings
+from assistant.service import Assistant
+from tools.errors import MedAssistError
 
 __all__ = ["Access", "AccessMiddleware", "user_of"]
 
@@ -43,18 +45,19 @@ class Access:
     """Identifies the user of a request and answers whether they may reach a session."""
 
     def __init__(
-        self,
-        auth: AuthSettings,
-        sessions_root: Path,
-        owner_of: Callable[[str], str | None],
-        audit: AuditLog,
+        self, auth: AuthSettings, sessions_root: Path, assistant: Callable[[], Assistant]
     ) -> None:
         self.auth = auth
         self.sessions_root = sessions_root.resolve()
-        self.owner_of = owner_of
-        self.audit = audit
+        self._assistant = assistant
         self.accounts = Accounts(auth.accounts_file) if auth.accounts_file else None
         self._checked: dict[str, tuple[str, float]] = {}
+        self._owners: dict[str, str] = {}
+
+    @property
+    def audit(self) -> AuditLog:
+        """The Assistant's audit log (one writer for the whole app)."""
+        return self._assistant().audit
 
     @property
     def enabled(self) -> bool:
@@ -106,8 +109,19 @@ class Access:
         return None
 
     def may_reach(self, user: str, session_id: str) -> bool:
-        """Whether `user` owns the session (an unknown session is nobody's)."""
-        return self.owner_of(session_id) == user
+        """Whether `user` owns the session (an unknown session is nobody's).
+
+        Owners never change and ids are never reused, so each is looked up once: tiles
+        and files are requested many times a second.
+        """
+        owner = self._owners.get(session_id)
+        if owner is None:
+            try:
+                owner = self._assistant().get_session(session_id).owner
+            except MedAssistError:
+                return False
+            self._owners[session_id] = owner
+        return owner == user
 
 
 def user_of(request: gr.Request | None) -> str:

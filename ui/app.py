@@ -21,12 +21,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from assistant.accounts import check_exposure
-from assistant.audit import AuditLog
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
 from assistant.events import TurnDone
 from assistant.report import available_templates
-from tools.errors import InputError, MedAssistError
+from tools.errors import InputError
 from tools.imaging.uploads import largest_upload
 from ui.access import Access, AccessMiddleware, user_of
 from ui.drawn import drawn_region
@@ -278,18 +277,7 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None, lifespan=holder.lifespan)
     app.include_router(slide_router(lambda sid, iid: resolve_slide(holder.current, sid, iid)))
 
-    def owner_of(session_id: str) -> str | None:
-        try:
-            return holder.current.get_session(session_id).owner
-        except MedAssistError:
-            return None
-
-    access = Access(
-        config.auth,
-        config.data_dir / "sessions",
-        owner_of,
-        AuditLog(config.auth.audit_log or config.data_dir / "audit.log"),
-    )
+    access = Access(config.auth, config.data_dir / "sessions", lambda: holder.current)
     app.add_middleware(AccessMiddleware, access=access)
 
     def gradio_user(request: Request) -> str | None:
