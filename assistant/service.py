@@ -175,7 +175,7 @@ class Assistant:
     def rename_session(self, session_id: str, title: str) -> SessionInfo:
         """Give the session the person's title."""
         info = self.sessions.rename(session_id, title)
-        self._record("rename", session_id)
+        self._record("rename", session_id, owner=info.owner)
         return info
 
     async def delete_session(self, session_id: str) -> None:

@@ -175,15 +175,11 @@ class SessionStore:
 
     def list(self, limit: int = 100, owner: str | None = None) -> list[SessionInfo]:
         """Most recently updated sessions first (only `owner`'s when given)."""
+        mine, params = ("WHERE owner = ? ", (owner,)) if owner is not None else ("", ())
         with self._db() as db:
-            if owner is None:
-                rows = db.execute(
-                    _SELECT + " ORDER BY updated DESC LIMIT ?", (limit,)
-                ).fetchall()
-            else:
-                rows = db.execute(
-                    _SELECT + " WHERE owner = ? ORDER BY updated DESC LIMIT ?", (owner, limit)
-                ).fetchall()
+            rows = db.execute(
+                f"{_SELECT} {mine}ORDER BY updated DESC LIMIT ?", (*params, limit)
+            ).fetchall()
         return [SessionInfo(*r) for r in rows]
 
     def touch(self, session_id: str, title: str | None = None) -> None:
