@@ -263,6 +263,11 @@ def test_a_cut_short_dicom_is_refused_at_upload_and_answers_say_what_ran(
         page.locator("#message textarea").fill("What is a chest radiograph used for?")
         page.locator("#message textarea").press("Enter")
         wait_turn_done(page)
+        page.wait_for_function(  # the last block is painted (not "Loading content")
+            "() => { const b = [...document.querySelectorAll('#chat .bot')].pop();"
+            " return b && /No tool was used|Tools used for this answer/.test(b.innerText); }",
+            timeout=60_000,
+        )
         bots = _bot_texts(page)
         last = bots[-1].splitlines()
         tools_ran = "Tool · " in bots[-1]
