@@ -28,6 +28,9 @@ AuditAction = Literal[
     "save_report",
     "download",
     "view_slide",
+    "view_image",
+    "pacs_attach",
+    "pacs_send",
     "refused",
 ]
 

@@ -6,6 +6,7 @@ from retrieval.tool import search_knowledge
 from tools.imaging.describe import describe_image
 from tools.imaging.view import view_dicom
 from tools.registry import Registry, Tool
+from tools.segmentation.manual import measure
 from tools.segmentation.tool import segment
 from tools.slides.navigate import slide_note, slide_overview, slide_zoom
 
@@ -16,6 +17,7 @@ TOOLS: list[Tool] = [
     Tool.from_function(slide_zoom),
     Tool.from_function(slide_note),
     Tool.from_function(segment),
+    Tool.from_function(measure),
     Tool.from_function(search_knowledge),
 ]
 

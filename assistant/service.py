@@ -20,6 +20,7 @@ from assistant.events import STREAMED, TurnDone, TurnEvent, TurnFailed
 from assistant.graph import build_graph
 from assistant.llm import INCOMPLETE_KEY, ChatModel, OpenAIChatModel
 from assistant.messages import ATTACHMENTS_KEY, DIRECT_TOOL_KEY
+from assistant.overlays import Layer, segment_layers
 from assistant.regions import ZOOM_TOOL, DrawnRegion, region_call
 from assistant.report import (
     DraftReport,
@@ -38,6 +39,7 @@ from tools.attachments import Attachment, ImageClass
 from tools.errors import InputError, MedAssistError, SessionNotFoundError
 from tools.imaging.classify import classify_upload
 from tools.imaging.deid import safe_display_name, session_key
+from tools.imaging.pyramid import Plane, PlaneCache, load_plane
 from tools.imaging.uploads import largest_upload
 from tools.imaging.windowing import Window, WindowPreset
 from tools.intake import inspect_upload as default_check
@@ -87,6 +89,7 @@ class Assistant:
         self._graph: Any = None
         self._deid_secret = deid_secret(config.privacy, config.data_dir)
         self.audit = AuditLog(config.auth.audit_log or config.data_dir / "audit.log")
+        self._planes = PlaneCache()
 
     def _record(
         self, action: AuditAction, session_id: str, detail: str = "", owner: str | None = None
@@ -188,6 +191,7 @@ class Assistant:
         self._record("delete", session_id, owner=info.owner)
         await self.graph.checkpointer.adelete_thread(session_id)
         await asyncio.to_thread(self.sessions.delete, session_id)
+        self._planes.drop(lambda key: isinstance(key, tuple) and key[0] == session_id)
 
     def set_image_class(
         self, session_id: str, image_id: str, image_class: ImageClass
@@ -225,9 +229,21 @@ class Assistant:
         png, caption = await asyncio.to_thread(view_png, att, window=window, frame=frame)
         return att, png, caption
 
-    async def aadd_upload(
-        self, session_id: str, path: Path, name: str | None = None
-    ) -> Attachment:
+    async def aplane(self, session_id: str, image_id: str, frame: int | None = None) -> Plane:
+        """One frame (0-based; None: the one shown first) of an image, for the viewer's tiles.
+
+        Decoded off the event loop and kept for the next tiles, windows and probes.
+        InputError for an unknown image or a slide; ToolArgumentError for a missing frame.
+        """
+        att = self.attachments(session_id).get(image_id)
+        if att is None:
+            raise InputError(f"there is no image {image_id!r} in this session")
+        index = att.facts.default_frame if frame is None else frame
+        key = (session_id, image_id, index)
+        key_ = self.deid_key(session_id)
+        return await asyncio.to_thread(self._planes.get, key, partial(load_plane, att, index, key_))
+
+    async def aadd_upload(self, session_id: str, path: Path, name: str | None = None) -> Attachment:
         """`add_upload` off the event loop: checking a ZIP can unpack gigabytes."""
         return await asyncio.to_thread(self.add_upload, session_id, path, name)
 
@@ -235,6 +251,13 @@ class Assistant:
         """The stored conversation of a session."""
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": session_id}})
         return list(snapshot.values.get("messages", []))
+
+    async def layers(self, session_id: str, image_id: str) -> list[Layer]:
+        """The image's segmentation layers (from this session's `segment` results)."""
+        att = self.attachments(session_id).get(image_id)
+        if att is None:
+            raise InputError(f"there is no image {image_id!r} in this session")
+        return segment_layers(await self.history(session_id), att, self.session_dir(session_id))
 
     def _context(self, session_id: str) -> AgentContext:
         attachments = self.sessions.attachments(session_id)

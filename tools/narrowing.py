@@ -260,6 +260,11 @@ def _segment(schema: Schema, att: Attachment, scope: Scope) -> Schema | None:
     return schema
 
 
+def _person_only(schema: Schema, att: Attachment, scope: Scope) -> Schema | None:
+    """Never offered: the person draws a measurement in the viewer, which runs it directly."""
+    return None
+
+
 RULES: dict[str, Rule] = {
     "describe_image": _not_slides,
     "view_dicom": _view,
@@ -267,6 +272,7 @@ RULES: dict[str, Rule] = {
     "slide_zoom": _zoom,
     "slide_note": _only_slides,
     "segment": _segment,
+    "measure": _person_only,
 }
 """Per-tool rules; a tool without one is narrowed by its image ids only."""
 

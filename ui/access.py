@@ -2,9 +2,10 @@
 
 Without `auth` settings the UI serves loopback only and has one user, "". With them, an
 ASGI middleware in front of the whole app (Gradio's page and API, uploaded and produced
-files, slide tiles) identifies the user on each request, refuses anyone else, and refuses
-a path that names another user's session (`/slides/<session>/…`, Gradio's
-`/gradio_api/file=<data>/sessions/<session>/…`) with 404, as if it did not exist. Gradio
+files, slide and image tiles) identifies the user on each request, refuses anyone else, and
+refuses a path that names another user's session (`/slides/<session>/…`,
+`/viewer/<session>/…`, Gradio's `/gradio_api/file=<data>/sessions/<session>/…`) with 404,
+as if it did not exist. Gradio
 handlers read the same user from `gr.Request.username` (see `user_of`).
 
 Accounts use HTTP Basic authentication, checked against hashed passwords; a check is
@@ -36,6 +37,9 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SESSION_ROUTES = ("/slides/", "/viewer/")
+"""Routes whose first path segment is a session id (slide tiles; the image viewer)."""
 
 _REMEMBER_S = 300.0
 """How long a checked credential is trusted without hashing the password again."""
@@ -95,9 +99,10 @@ class Access:
 
     def session_in_path(self, path: str) -> str | None:
         """The session a request path names (slide routes, Gradio's file route), if any."""
-        if path.startswith("/slides/"):
-            first = path[len("/slides/") :].split("/", 1)[0]
-            return None if first == "static" else first
+        for prefix in _SESSION_ROUTES:
+            if path.startswith(prefix):
+                first = path[len(prefix) :].split("/", 1)[0]
+                return None if first == "static" else first
         marker = "/file="
         if marker in path:
             target = Path(path.split(marker, 1)[1])
@@ -158,6 +163,8 @@ class AccessMiddleware:
                 self.access.audit.record(user, "download", session, Path(path).name)
             elif path.endswith("/viewer"):
                 self.access.audit.record(user, "view_slide", session, path.rsplit("/", 2)[-2])
+            elif path.startswith("/viewer/") and path.endswith("/page"):
+                self.access.audit.record(user, "view_image", session, path.rsplit("/", 2)[-2])
         scope.setdefault("state", {})["medassist_user"] = user
         await self.app(scope, receive, send)
 

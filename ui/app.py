@@ -30,6 +30,7 @@ from tools.imaging.uploads import largest_upload
 from ui.access import Access, AccessMiddleware, user_of
 from ui.drawn import drawn_region
 from ui.holder import AssistantHolder
+from ui.image_viewer import image_router, measured_listener_js
 from ui.quick_actions import report_template
 from ui.render import ChatMessage, apply_event, shown_inline
 from ui.report_panel import build_report_panel
@@ -183,7 +184,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                     show_label=False, container=False,
                 )  # fmt: skip
                 tools = build_tools_panel(holder, session_state, chatbot, region, demo)
-                viewer_image, refresh_viewer = build_viewer_panel(holder, session_state)
+                viewer_image, refresh_viewer = build_viewer_panel(holder, session_state, chatbot)
                 tools.template.append(build_report_panel(holder, session_state))
         box.submit(
             send,
@@ -260,7 +261,7 @@ def _discard_received(path: Path, config: AppConfig) -> None:
 
 
 def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> FastAPI:
-    """The web app: slide tiles and viewer under /slides, the Gradio UI at /.
+    """The web app: slides under /slides, the image viewer under /viewer, the Gradio UI at /.
 
     The Assistant lives as long as the app: opened by its lifespan, closed on shutdown.
     Gradio receives uploads into `received_dir` (its GRADIO_TEMP_DIR, which Gradio reads
@@ -276,6 +277,7 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     demo.queue(default_concurrency_limit=config.ui.concurrent_turns)
     app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None, lifespan=holder.lifespan)
     app.include_router(slide_router(lambda sid, iid: resolve_slide(holder.current, sid, iid)))
+    app.include_router(image_router(holder.get))
 
     access = Access(config.auth, config.data_dir / "sessions", lambda: holder.current)
     app.add_middleware(AccessMiddleware, access=access)
@@ -292,7 +294,9 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
             allowed_paths=[str(config.data_dir / "sessions")],
             max_file_size=largest_upload(config.uploads),
             footer_links=[],
-            head=region_listener_js("#message textarea", "#drawn-region textarea") + CSS,
+            head=region_listener_js("#message textarea", "#drawn-region textarea")
+            + measured_listener_js("#measured textarea")
+            + CSS,
             auth_dependency=gradio_user if access.enabled else None,
         ),
     )

@@ -60,6 +60,18 @@ def _area(area: Any) -> str:
     return f"{shown} {area.get('unit', '')}".strip()
 
 
+def _measurement(data: dict[str, Any]) -> str:
+    """'distance 43.2 mm' or 'area 120 mm², mean 35 HU (sd 12)' of a `measure` result."""
+    if isinstance(data.get("length"), dict):
+        return f"distance {_area(data['length'])}"
+    text = f"{data['shape']} area {_area(data.get('area'))}"
+    values = data.get("values")
+    if isinstance(values, dict):
+        units = f" {values['units']}" if values.get("units") else ""
+        text += f", mean {values.get('mean')}{units} (sd {values.get('sd')})"
+    return text
+
+
 def result_summary(content: str) -> str:
     """One line a person reads without opening the step: counts and areas, the window used."""
     try:
@@ -77,6 +89,8 @@ def result_summary(content: str) -> str:
         elif data.get("mean_area"):
             parts.append(f"mean {_area(data['mean_area'])}")
         return ", ".join(parts)
+    if data.get("shape") in ("line", "ellipse", "polygon"):
+        return _measurement(data)
     if "window_used" in data:
         return f"window {data['window_used']}, frame {data.get('frame')} of {data.get('frames')}"
     return ""

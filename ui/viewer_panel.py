@@ -1,19 +1,25 @@
-"""Image viewer: an attached image with a chosen window preset and frame (DICOM aware)."""
+"""The viewer accordion: radiology images in the image viewer, slides in the slide viewer.
+
+Both are pages of their own (ui/image_viewer.py, ui/slide_viewer.py) in an iframe, so
+zooming, panning, window/level and measuring never go through a Gradio event. A
+measurement made there runs the `measure` tool; the page tells this window, which reloads
+the chat so the step shows (`measured_listener_js` pokes the hidden field built here).
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from tools.attachments import Attachment
-from tools.errors import InputError
-from tools.imaging.windowing import preset_choices
 from ui.holder import AssistantHolder
+from ui.image_viewer import image_viewer_html
+from ui.render import ChatMessage, from_messages
 from ui.slide_viewer import viewer_html
+
+NO_COMPARISON = ""
 
 
 def opening_frame(att: Attachment) -> tuple[int, int]:
@@ -24,26 +30,25 @@ def opening_frame(att: Attachment) -> tuple[int, int]:
     return att.facts.default_frame + 1, att.facts.frames
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 def build_viewer_panel(
-    holder: AssistantHolder, session_state: gr.State
+    holder: AssistantHolder, session_state: gr.State, chatbot: gr.Chatbot
 ) -> tuple[gr.Dropdown, Callable[[str | None], Awaitable[Any]]]:
     """Add the viewer accordion; returns its image chooser and the function refreshing it."""
-    with gr.Accordion("Image viewer (window / level)", open=False, elem_id="viewer-panel"):
+    # Outside the accordion: a closed accordion's children are not in the page.
+    measured = gr.Textbox(
+        value="", elem_id="measured", elem_classes=["medassist-hidden"],
+        show_label=False, container=False,
+    )  # fmt: skip
+    with gr.Accordion("Image viewer", open=False, elem_id="viewer-panel"):
         with gr.Row():
             image_id = gr.Dropdown(label="Image", choices=[], elem_id="viewer-image")
-            window = gr.Dropdown(
-                label="Window", choices=preset_choices(), value="auto", elem_id="viewer-window"
+            other = gr.Dropdown(
+                label="Side by side with (prior and current)",
+                choices=[("none", NO_COMPARISON)],
+                value=NO_COMPARISON,
+                elem_id="viewer-compare",
             )
-            frame = gr.Slider(label="Frame", minimum=1, maximum=2, step=1, value=1, visible=False)
-        picture = gr.Image(
-            label="Rendering", type="filepath", interactive=False, elem_id="viewer-img"
-        )
-        slide = gr.HTML(visible=False, elem_id="viewer-slide")
+        page = gr.HTML(elem_id="viewer-page")
         caption = gr.Markdown(elem_id="viewer-caption")
 
     async def choices(session_id: str | None) -> Any:
@@ -54,54 +59,50 @@ def build_viewer_panel(
         options = [(f"{a.id} · {a.name}", a.id) for a in atts.values()]
         return gr.update(choices=options, value=options[-1][1] if options else None)
 
-    async def show(
-        session_id: str | None, chosen: str | None, preset: str, number: float
-    ) -> tuple[Any, ...]:
-        hidden = gr.update(visible=False)
+    async def show(session_id: str | None, chosen: str | None, compare: str | None) -> Any:
         if not (session_id and chosen):
-            return None, "", hidden, hidden
+            return "", "", gr.update(choices=[("none", NO_COMPARISON)], value=NO_COMPARISON)
         assistant = await holder.get()
-        att = assistant.attachments(session_id).get(chosen)
+        atts = assistant.attachments(session_id)
+        att = atts.get(chosen)
         if att is None:
-            return None, "⚠️ That image is not in this session.", hidden, hidden
+            return "", "⚠️ That image is not in this session.", gr.skip()
         if att.kind.is_slide:
             note = (
                 f"{att.name}: whole-slide image. Numbered boxes are the regions the agent "
                 "visited; draw a box to ask about it."
             )
-            html = gr.update(value=viewer_html(session_id, att.id), visible=True)
-            return gr.update(value=None, visible=False), note, hidden, html
-        frames = att.facts.frames
-        try:
-            _, png, text = await assistant.aview(
-                session_id, att.id, window=preset, frame=int(number) - 1  # type: ignore[arg-type]
-            )
-        except InputError as exc:
-            return None, f"⚠️ {exc}", hidden, hidden
-        slider = gr.update(visible=frames > 1, maximum=max(frames, 2))
-        # Kept in the session's folder (served from there, deleted with the session), not
-        # in Gradio's cache, where a copy would outlive the session and skip access checks.
-        path = assistant.session_dir(session_id) / "views" / f"{att.id}-{preset}-{number}.png"
-        await asyncio.to_thread(_write, path, png)
-        shown = gr.update(value=str(path), visible=True)
-        return shown, f"{att.name}: {text}", slider, hidden
+            return viewer_html(session_id, att.id), note, gr.update(visible=False)
+        others = [(f"{a.id} · {a.name}", a.id) for a in atts.values()
+                  if a.id != att.id and not a.kind.is_slide]  # fmt: skip
+        pair = compare if compare in {i for _, i in others} else None
+        note = (
+            f"{att.name}" + (f" beside {atts[pair].name}" if pair else "") + ": wheel zooms; "
+            "the left button adjusts the window (W/L), pans, or measures (Ruler, Ellipse) as "
+            "the toolbar says; a measurement joins the conversation."
+        )
+        menu = gr.update(
+            choices=[("none", NO_COMPARISON), *others],
+            value=pair or NO_COMPARISON,
+            visible=bool(others),
+        )
+        return image_viewer_html(session_id, att.id, pair), note, menu
 
-    async def start_frame(session_id: str | None, chosen: str | None) -> Any:
-        """The frame slider for a newly chosen image: a series opens at its middle slice."""
-        hidden = gr.update(value=1, visible=False)
-        if not (session_id and chosen):
-            return hidden
+    async def reload_chat(session_id: str | None) -> list[ChatMessage] | Any:
+        """The chat as stored, now with the measurement's tool step."""
+        if not session_id:
+            return gr.skip()
         assistant = await holder.get()
-        att = assistant.attachments(session_id).get(chosen)
-        if att is None or att.kind.is_slide:
-            return hidden
-        start, frames = opening_frame(att)
-        return gr.update(value=start, maximum=max(frames, 2), visible=frames > 1)
+        return from_messages(
+            await assistant.history(session_id),
+            assistant.attachments(session_id),
+            assistant.session_dir(session_id),
+            show_marks=assistant.config.ui.show_marks,
+        )
 
-    inputs = [session_state, image_id, window, frame]
-    outputs = [picture, caption, frame, slide]
-    image_id.change(start_frame, [session_state, image_id], frame).then(show, inputs, outputs)
-    window.change(show, inputs, outputs)
-    frame.input(show, inputs, outputs)
+    inputs = [session_state, image_id, other]
+    image_id.change(show, inputs, [page, caption, other])
+    other.input(show, inputs, [page, caption, other])
     image_id.focus(choices, session_state, image_id)
+    measured.change(reload_chat, session_state, chatbot)
     return image_id, choices

@@ -84,13 +84,15 @@ def test_upload_ask_stream_and_tool_step(
         page.locator("#sessions input").click()
         assert page.get_by_role("option").count() >= 1
         shot(page, "chat-second-turn")
-        # The viewer renders the upload with a chosen window.
-        page.get_by_text("Image viewer (window / level)").click()
+        # The viewer shows the upload, tiled at full resolution.
+        page.get_by_text("Image viewer", exact=True).click()
         page.locator("#viewer-image input").click()
         page.get_by_role("option", name="img1", exact=False).first.click()
-        page.wait_for_selector("#viewer-img img", timeout=60_000)
-        page.wait_for_function(
-            "() => document.querySelector('#viewer-caption').innerText.includes('frame 1 of 1')",
+        viewer = page.locator("#viewer-page iframe")
+        viewer.wait_for(timeout=60_000)
+        viewer.element_handle().content_frame().wait_for_function(
+            "() => window.medassist && window.medassist.panes.length === 1 "
+            "&& window.medassist.panes[0].base && window.medassist.loads === 0",
             timeout=60_000,
         )
         # A report drafted from this session, with its support check and exports.
@@ -183,13 +185,13 @@ def test_draw_a_box_on_the_slide_and_ask(
         page.wait_for_selector("#message textarea")
         send(page, "Here is the slide.", [slide])
         wait_turn_done(page)
-        page.get_by_text("Image viewer (window / level)").click()
+        page.get_by_text("Image viewer", exact=True).click()
         page.locator("#viewer-image input").click()
         page.get_by_role("option", name="img1", exact=False).first.click()
-        iframe = page.locator("#viewer-slide iframe")
+        iframe = page.locator("#viewer-page iframe")
         iframe.wait_for(timeout=60_000)
         iframe.scroll_into_view_if_needed()
-        frame = page.frame_locator("#viewer-slide iframe")
+        frame = page.frame_locator("#viewer-page iframe")
         frame.get_by_text("region(s) visited by the agent").wait_for(timeout=30_000)
         frame.locator("#select").click()
         drag_box(page, iframe, (0.45, 0.35), (90, 70))

@@ -122,3 +122,25 @@ def _draw_legend(image: Image.Image, legend: Sequence[tuple[str, tuple[int, int,
         y = 8 + i * line
         draw.rectangle((8, y + 2, 8 + line - 6, y + line - 4), fill=colour)
         draw.text((8 + line, y), text, fill=(255, 255, 255), font=font)
+
+
+def mask_layer_png(labels: Labels, instances: bool, max_side: int = 2048) -> bytes:
+    """A transparent PNG of the structures (translucent fill, opaque outline) for a viewer.
+
+    Colours are those of `render_overlay`; the viewer sets the layer's opacity.
+    """
+    h, w = labels.shape
+    scale = min(1.0, max_side / max(h, w))
+    small = resize_labels(labels, (max(1, round(h * scale)), max(1, round(w * scale))))
+    n = int(small.max()) if small.size else 0
+    colours = np.vstack([np.zeros((1, 3), np.uint8), palette(max(n, 1), instances)])
+    rgba = np.zeros((*small.shape, 4), np.uint8)
+    fg = small > 0
+    rgba[..., :3] = colours[small]
+    rgba[..., 3] = np.where(fg, 110, 0)
+    edges = cv2.morphologyEx(small.astype(np.float32), cv2.MORPH_GRADIENT, np.ones((3, 3))) > 0
+    rgba[edges & fg, 3] = 255
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise ValueError(f"PNG encoding failed for a layer of shape {rgba.shape}")
+    return bytes(buf)
