@@ -25,7 +25,8 @@ class AttachmentKind(StrEnum):
     DICOM = "dicom"
     """One DICOM object (possibly multi-frame): decoded frame by frame."""
     SERIES = "series"
-    """A ZIP of one DICOM series (or of a DICOMDIR with its files): slice by slice."""
+    """A stack of slices, read slice by slice: a ZIP of one DICOM series (or of a DICOMDIR
+    with its files), or a NIfTI or NRRD volume (told apart by the media type)."""
     SLIDE = "slide"
     """A whole-slide image (vendor format, tiled/pyramidal TIFF, DICOM-WSI level file)."""
     SLIDE_ARCHIVE = "slide_archive"

@@ -2,8 +2,9 @@
 
 `inspect_upload` runs the header checks (`tools.imaging.uploads.check_upload`), decides
 the attachment's kind, then decodes what will be shown (the default frame: a series'
-middle slice; a slide's thumbnail), so a file that passes the format check but cannot be
-decoded is refused at upload in plain words, the decoder's own wording going to the log.
+middle slice, a NIfTI or NRRD volume being read as a series; a slide's thumbnail), so a
+file that passes the format check but cannot be decoded is refused at upload in plain
+words, the decoder's own wording going to the log.
 The facts learned on the way (`ImageFacts`) are stored with the attachment, so no later
 caller opens the file again to ask what it is. An optional `classify` hook fills in the
 image class from the pixels that were decoded anyway.
@@ -33,6 +34,8 @@ from tools.imaging.raster import raster_format
 from tools.imaging.render import display_array, render_png, render_view
 from tools.imaging.uploads import MEDIA_TYPES, check_upload
 from tools.imaging.volume import SeriesFile, index_series, series_index
+from tools.imaging.volume_file import image_of, media_type_of, read_geometry, read_volume
+from tools.imaging.volume_header import VOLUME_MEDIA_TYPES, volume_format
 from tools.imaging.windowing import Window, WindowPreset
 from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE, slide_in_archive, wsi_base_file
 from tools.settings import UploadSettings
@@ -89,8 +92,9 @@ def inspect_upload(
                 exc,
                 exc_info=not isinstance(exc, InputError),
             )
+            what = "a NIfTI or NRRD volume" if media_type in VOLUME_MEDIA_TYPES else _WHAT[kind]
             raise UploadRejectedError(
-                f"{name}: this looks like {_WHAT[kind]}, but its picture cannot be read: the "
+                f"{name}: this looks like {what}, but its picture cannot be read: the "
                 "file is probably damaged or cut short. Export or copy it again and upload "
                 "the new file."
             ) from exc
@@ -122,11 +126,13 @@ def detect_kind(path: Path, media_type: str | None = None) -> AttachmentKind:
 
     The one place where a file's kind is worked out from its content.
     """
-    if media_type == SERIES_MEDIA_TYPE:
+    if media_type == SERIES_MEDIA_TYPE or media_type in VOLUME_MEDIA_TYPES:
         return AttachmentKind.SERIES
     if media_type == WSI_ARCHIVE_MEDIA_TYPE:
         return AttachmentKind.SLIDE_ARCHIVE
     content = sniff(path)
+    if content == "volume":  # NIfTI, NRRD: slice by slice, as a series
+        return AttachmentKind.SERIES
     if content == "series":  # a ZIP without a media type: look inside (unpacked beside it)
         if slide_in_archive(path) is not None:
             return AttachmentKind.SLIDE_ARCHIVE
@@ -137,6 +143,8 @@ def detect_kind(path: Path, media_type: str | None = None) -> AttachmentKind:
 
 
 def _media_type(path: Path, kind: AttachmentKind) -> str:
+    if kind is AttachmentKind.SERIES and volume_format(path) is not None:
+        return media_type_of(read_geometry(path))
     if kind is AttachmentKind.SERIES:
         return SERIES_MEDIA_TYPE
     if kind is AttachmentKind.SLIDE_ARCHIVE:
@@ -161,6 +169,8 @@ def _look(
     """
     if kind.is_slide:
         return _look_slide(path, kind, files)
+    if kind is AttachmentKind.SERIES and volume_format(path) is not None:
+        return _look_volume(path, max_pixels)
     frame, count, series = 0, None, None
     target, within = path, 0
     if kind is AttachmentKind.SERIES:
@@ -177,6 +187,26 @@ def _look(
         modality=_modality(series) or image.modality,
         body_part=image.body_part,
         spacing_known=image.spacing_mm is not None,
+    )
+    return facts, pixels
+
+
+def _look_volume(path: Path, max_pixels: int) -> tuple[ImageFacts, NDArray[np.uint8]]:
+    """Decode every voxel of a NIfTI or NRRD file and show its middle slice.
+
+    Reading every voxel at upload is what refuses a file cut short in its data.
+    """
+    volume = read_volume(path)
+    geometry = volume.geometry
+    image = image_of(volume, geometry.middle, max_pixels)
+    pixels, _ = display_array(image)
+    facts = ImageFacts(
+        width=image.width,
+        height=image.height,
+        frames=geometry.shape[0],
+        default_frame=geometry.middle,
+        modality=geometry.modality,
+        spacing_known=geometry.spacing_known,
     )
     return facts, pixels
 

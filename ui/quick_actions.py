@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tools.attachments import Attachment, AttachmentKind, ImageClass
+from tools.imaging.volume_header import NIFTI_MEDIA_TYPE, NRRD_MEDIA_TYPE
 from tools.narrowing import Scope, defaults, image_class, image_schema
 from tools.registry import Registry
 
@@ -40,6 +41,7 @@ _KIND = {
     AttachmentKind.SLIDE: "whole-slide image",
     AttachmentKind.SLIDE_ARCHIVE: "DICOM whole-slide image",
 }
+_VOLUMES = {NIFTI_MEDIA_TYPE: "NIfTI volume", NRRD_MEDIA_TYPE: "NRRD volume"}
 _WINDOW_LABELS = {
     "lung": "Lung window",
     "mediastinum": "Mediastinum window",
@@ -65,12 +67,15 @@ class QuickAction:
 def class_label(att: Attachment) -> str:
     """'DICOM · CT / MR (from the DICOM header)': the kind and class as detected."""
     cls = image_class(att)
-    what = _KIND[att.kind]
+    volume = _VOLUMES.get(att.media_type)  # NIfTI, NRRD: read as a series, not DICOM
+    what = volume or _KIND[att.kind]
     if att.facts.modality:
         what += f" {att.facts.modality}"
     if cls is None:
         return f"{what} · class unknown"
     by = _BY.get(att.facts.image_class_by or "", "assumed for a slide")
+    if volume and att.facts.image_class_by == "header":
+        by = "from the file header"
     return f"{what} · {CLASS_LABELS[cls]} ({by})"
 
 

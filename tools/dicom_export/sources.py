@@ -17,6 +17,7 @@ from tools.attachments import Attachment, AttachmentKind
 from tools.errors import ToolError
 from tools.imaging.dicom import frame_count, read_dicom
 from tools.imaging.volume import open_series
+from tools.imaging.volume_header import VOLUME_MEDIA_TYPES
 
 __all__ = ["SourceImages", "source_images"]
 
@@ -43,7 +44,7 @@ def _read(path: Path) -> Dataset:
 
 def source_images(att: Attachment, key: str) -> SourceImages:
     """The original datasets of a DICOM attachment; ToolError for other kinds."""
-    if att.kind is AttachmentKind.SERIES:
+    if att.kind is AttachmentKind.SERIES and att.media_type not in VOLUME_MEDIA_TYPES:
         series = open_series(att.path, key)
         if series.count != len(series.series.files):
             raise ToolError(

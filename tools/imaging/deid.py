@@ -41,6 +41,7 @@ from pydicom.sequence import Sequence
 
 from tools.imaging.deid_profile import TABLE_E1_1
 from tools.imaging.limits import captured_warnings
+from tools.imaging.volume_header import NIFTI_MEDIA_TYPE, NRRD_MEDIA_TYPE
 
 STANDARD_UID_ROOT = "1.2.840.10008."
 DEID_METHOD = "MedAssist PS3.15 basic profile, dates shifted, UIDs remapped"
@@ -250,8 +251,10 @@ _SLIDE_SUFFIXES = frozenset({".svs", ".ndpi", ".scn", ".mrxs", ".vms", ".vmu", "
 _LONG_NUMBER = re.compile(r"\d[\d.\-_]{4,}\d")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\- ]+")
 _MODALITY = re.compile(r"[A-Z]{2,4}")
+_VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr")
 _ALREADY_SAFE = re.compile(
     r"dicom-(series-|slide-)?([A-Z]{2,4}-)?[0-9a-f]{8}\.(dcm|zip)|(image|slide)-[0-9a-f]{8}(\.[a-z0-9]+)*"
+    r"|volume-([A-Z]{2,4}-)?[0-9a-f]{8}\.(nii\.gz|nii|nrrd|nhdr)"
 )
 
 
@@ -271,7 +274,8 @@ def safe_display_name(
     archives of a series (a slide) become ``dicom-series-<8 hex>.zip``
     (``dicom-slide-<8 hex>.zip``). A known `modality` (from the header: CT, MR, CR, SM ...)
     goes before the hash, so that a person recognises the file: ``dicom-CT-<8 hex>.dcm``.
-    Other
+    NIfTI and NRRD volumes are named as other files below but keep their whole suffix:
+    ``volume-<8 hex>.nii.gz`` (``volume-CT-<8 hex>.nii.gz``) or the cleaned stem. Other
     names keep their stem, cut to 40 characters, with long numbers (6 or more characters
     of digits and separators: record numbers, dates, UIDs) replaced by '#' and characters
     outside letters, digits, space, dot, dash and underscore dropped. With
@@ -286,6 +290,12 @@ def safe_display_name(
     tag = _digest(key, name).hex()[:8]
     if modality and _MODALITY.fullmatch(modality.strip().upper()):
         tag = f"{modality.strip().upper()}-{tag}"
+    volume = _volume_suffix(name, media_type)
+    if volume and not keep_stem:  # NIfTI, NRRD: keep the double suffix (.nii.gz)
+        return f"volume-{tag}{volume}"
+    if volume:
+        stem = _LONG_NUMBER.sub("#", _UNSAFE.sub("", name[: -len(volume)])).strip(" .")[:40]
+        return (stem or "volume") + volume
     if (media_type or "").endswith("dicom-wsi+zip"):  # the levels of a DICOM slide
         return f"dicom-slide-{tag}.zip"
     if suffix == ".zip" or (media_type or "").endswith("+zip"):  # a DICOM series archive
@@ -298,6 +308,15 @@ def safe_display_name(
     stem = name[: -len(suffix)] if suffix else name
     stem = _LONG_NUMBER.sub("#", _UNSAFE.sub("", stem)).strip(" .")[:40] or "image"
     return stem + _UNSAFE.sub("", suffix)
+
+
+def _volume_suffix(name: str, media_type: str | None) -> str | None:
+    """The NIfTI or NRRD suffix the shown name gets (from the name, else the media type)."""
+    lower = name.lower()
+    for suffix in _VOLUME_SUFFIXES:
+        if lower.endswith(suffix) and len(lower) > len(suffix):
+            return suffix
+    return {NIFTI_MEDIA_TYPE: ".nii", NRRD_MEDIA_TYPE: ".nrrd"}.get(media_type or "")
 
 
 def label(path: PurePath) -> str:

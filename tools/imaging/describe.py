@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -9,6 +11,8 @@ from tools.attachments import AttachmentKind
 from tools.imaging.deid import safe_display_name
 from tools.imaging.reader import load_attachment
 from tools.imaging.volume import SeriesFile, open_series
+from tools.imaging.volume_file import open_volume
+from tools.imaging.volume_header import VOLUME_MEDIA_TYPES
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
 
 _NOT_FOR_MODEL = frozenset(
@@ -36,14 +40,15 @@ class ChannelStats(BaseModel):
 
 
 class SeriesFacts(BaseModel):
-    """A series attachment (a ZIP of DICOM slices); UIDs are de-identified."""
+    """A series attachment (a ZIP of DICOM slices, or a NIfTI/NRRD volume); UIDs de-identified."""
 
     slices: int
     slice_spacing_mm: float | None = Field(default=None, description="Between slice centres")
     shown_slice: int = Field(description="Slice the statistics are from (the middle), from 1")
+    slice_order: str | None = Field(default=None, description="How a volume's slices run")
     series_number: int | None = None
-    series_uid: str
-    study_uid: str
+    series_uid: str | None = Field(default=None, description="DICOM only")
+    study_uid: str | None = Field(default=None, description="DICOM only")
     other_series: list[str] = Field(
         default_factory=list, description="Other series in the archive (not used)"
     )
@@ -58,6 +63,18 @@ def _series_facts(series: SeriesFile, shown: int) -> SeriesFacts:
         series_uid=series.series.series_uid,
         study_uid=series.series.study_uid,
         other_series=series.describe_others(),
+    )
+
+
+def _volume_facts(path: Path, shown: int) -> SeriesFacts:
+    geometry = open_volume(path).geometry
+    return SeriesFacts(
+        slices=geometry.shape[0],
+        slice_spacing_mm=round(geometry.spacing_mm[0], 4) if geometry.spacing_known else None,
+        shown_slice=shown + 1,
+        slice_order="axial, from inferior to superior"
+        if geometry.stored_axes
+        else "as stored (the header gives no orientation)",
     )
 
 
@@ -104,12 +121,14 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
     Reports format, width and height in pixels, number of frames, modality, body part,
     pixel spacing in mm, value units (HU for CT), the file's display window and
     per-channel intensity statistics (min, max, mean, std, 1st/99th percentiles). For a
-    series (a CT/MR stack) it also reports the slice count and spacing; frames are its
-    slices and the statistics are of the middle slice.
+    series (a CT/MR stack: a DICOM series or a NIfTI/NRRD volume) it also reports the
+    slice count and spacing; frames are its slices and the statistics are of the middle
+    slice.
     """
     att = ctx.attachment(args.image_id)
     key = ctx.deid_key
     series = att.kind is AttachmentKind.SERIES
+    volume = series and att.media_type in VOLUME_MEDIA_TYPES
     shown = att.facts.default_frame if series else 0
     img = load_attachment(att, frame=shown, deid_key=key)  # refuses whole-slide images
     px = img.pixels
@@ -136,7 +155,13 @@ def describe_image(args: DescribeImageArgs, ctx: ToolContext) -> DescribeImageRe
         units=img.units,
         window=img.window,
         header=header,
-        series=_series_facts(open_series(att.path, key), shown) if series else None,
+        series=(
+            _volume_facts(att.path, shown)
+            if volume
+            else _series_facts(open_series(att.path, key), shown)
+            if series
+            else None
+        ),
         stats=stats,
         notes=img.notes,
     )

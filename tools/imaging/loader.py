@@ -28,6 +28,7 @@ from tools.imaging.dicom import GZIP_MAGIC, decode_frame, frame_count, read_dico
 from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.raster import load_raster, raster_format
+from tools.imaging.volume_header import may_be_volume, volume_format
 
 __all__ = ["LoadedImage", "load_file", "sniff"]
 
@@ -139,12 +140,17 @@ def _assemble(
 
 
 def sniff(path: Path) -> str:
-    """Return 'dicom', 'raster', 'series' (a ZIP) or 'unknown' from the first bytes."""
+    """Return 'dicom', 'raster', 'series' (a ZIP), 'volume' (NIfTI, NRRD) or 'unknown'.
+
+    Decided from the first bytes (inflated for a gzip file, which may be a ``.nii.gz``).
+    """
     try:
         with path.open("rb") as fh:
             head = fh.read(132)
     except OSError as exc:
         raise InputError(f"{label(path)}: cannot be opened ({exc.strerror})") from exc
+    if head[128:132] != b"DICM" and may_be_volume(head) and volume_format(path) is not None:
+        return "volume"
     if head[128:132] == b"DICM" or head[:2] == GZIP_MAGIC:
         return "dicom"
     if raster_format(head):
@@ -177,6 +183,8 @@ def load_file(
         return load_raster(path, frame, timeout_s, max_pixels)
     if kind == "series":
         raise UnreadableImageError(f"{label(path)}: a ZIP archive is not a single image file")
+    if kind == "volume":
+        raise UnreadableImageError(f"{label(path)}: a NIfTI or NRRD volume is read slice by slice")
     # Unknown content may still be a DICOM without preamble; read_dicom says if not.
     key = deid_key or PROCESS_KEY
     return _load_dicom(path, frame, key, keep_raw_header, timeout_s, max_pixels, with_metadata)

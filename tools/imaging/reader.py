@@ -1,9 +1,10 @@
 """`load_image`: one frame of any image attachment, a single file or a series archive.
 
 Single files are decoded by `loader.load_file`; a ZIP of a series is read slice by slice
-through `volume.load_slice` (slice ``frame`` in anatomical order). Tools holding an
-`Attachment` call `load_attachment`, which goes by the kind decided at upload instead of
-looking at the file again, and opens at the attachment's default frame.
+through `volume.load_slice` (slice ``frame`` in anatomical order), a NIfTI or NRRD volume
+through `volume_file.load_volume_slice` (slice ``frame`` from inferior to superior).
+Tools holding an `Attachment` call `load_attachment`, which goes by the kind decided at
+upload instead of looking at the file again, and opens at the attachment's default frame.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.loader import PROCESS_KEY, load_file, sniff
 from tools.imaging.volume import load_slice
+from tools.imaging.volume_file import load_volume_slice
+from tools.imaging.volume_header import VOLUME_MEDIA_TYPES
 
 __all__ = ["LoadedImage", "load_attachment", "load_image"]
 
@@ -35,7 +38,10 @@ def load_image(
 
     `deid_key` is the session's de-identification key; see `loader.load_file` for the rest.
     """
-    if sniff(path) == "series":
+    content = sniff(path)
+    if content == "volume":
+        return load_volume_slice(path, frame, timeout_s=timeout_s, max_pixels=max_pixels)
+    if content == "series":
         return load_slice(
             path,
             frame,
@@ -90,6 +96,8 @@ def _load(
     timeout_s: float,
     max_pixels: int,
 ) -> LoadedImage:
+    if att.kind is AttachmentKind.SERIES and att.media_type in VOLUME_MEDIA_TYPES:
+        return load_volume_slice(att.path, index, timeout_s=timeout_s, max_pixels=max_pixels)
     if att.kind is AttachmentKind.SERIES:
         return load_slice(
             att.path,

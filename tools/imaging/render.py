@@ -1,8 +1,9 @@
 """Render a stored image as a bounded-size 8-bit PNG for the model, the chat and the UI.
 
 Grayscale DICOM goes through a window (the file's own VOI LUT or window by default, a
-named preset, or an explicit center/width); MONOCHROME1 is inverted so that it looks
-like every other radiograph. For CT the model profile may ask for MedGemma's three-window
+named preset, or an explicit center/width), and so does a NIfTI or NRRD slice (by
+default its volume's window, the same on every slice); MONOCHROME1 is inverted so that
+it looks like every other radiograph. For CT the model profile may ask for MedGemma's three-window
 RGB encoding instead. Only pixels leave here: no header value is drawn or embedded.
 """
 
@@ -48,7 +49,8 @@ def display_array(
         if rgb.dtype == np.uint8:
             return rgb.astype(np.uint8, copy=False), None
         return apply_window(rgb, full_range(rgb)), "full range"
-    if not image.is_dicom and isinstance(window, str) and window == "auto":
+    auto = isinstance(window, str) and window == "auto"
+    if auto and not image.is_dicom and image.header_window is None:  # a picture: as stored
         if px.dtype == np.uint8:
             return px.astype(np.uint8, copy=False), None
         return apply_window(px, full_range(px)), "full range"

@@ -24,6 +24,8 @@ from tools.imaging.archive import SERIES_MEDIA_TYPE, is_zip, unpack_archive
 from tools.imaging.dicom import GZIP_MAGIC, frame_count, read_dicom
 from tools.imaging.raster import raster_format
 from tools.imaging.series import group_series
+from tools.imaging.volume_file import check_volume
+from tools.imaging.volume_header import volume_format
 from tools.imaging.wsi_archive import WSI_ARCHIVE_MEDIA_TYPE, wsi_base_file
 from tools.settings import UploadSettings
 
@@ -39,7 +41,7 @@ MEDIA_TYPES = {
 }
 SUPPORTED = (
     "DICOM (.dcm, also gzip-wrapped), a ZIP of one DICOM series (or of a DICOMDIR with "
-    "its files), PNG, JPEG, TIFF, BMP, GIF"
+    "its files), a NIfTI (.nii, .nii.gz) or NRRD (.nrrd) volume, PNG, JPEG, TIFF, BMP, GIF"
 )
 _WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"  # read tile by tile: no whole-image limit
 _CHUNK = 1 << 20
@@ -180,6 +182,8 @@ def check_upload(
         raise UploadRejectedError(f"{name}: the file is empty")
     with path.open("rb") as fh:
         head = fh.read(132)
+    if volume_format(path) is not None:
+        return check_volume(path, name, limits)
     if is_zip(head):
         try:
             return _check_series(path, name, limits, unpack_to)

@@ -5,9 +5,10 @@ its files grouped into series (`series.group_series`) and the series with the mo
 slices is the attachment's image; slice ``i`` is the i-th along the slice normal. Other
 series in the same archive are reported, not used. `load_volume` stacks the slices into
 modality values (HU for CT) with the voxel spacing and the affine from the headers,
-which 3-D tools (TotalSegmentator) need. The index of an archive is read once and kept
-independent of the session key; `open_series` de-identifies its UIDs for whoever
-describes them, so only de-identified facts leave this module.
+which 3-D tools (TotalSegmentator) need; a NIfTI or NRRD upload (`volume_file`) gives
+the same. The index of an archive is read once and kept independent of the session key;
+`open_series` de-identifies its UIDs for whoever describes them, so only de-identified
+facts leave this module.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from tools.imaging.image import DEFAULT_MAX_PIXELS, LoadedImage, check_frame
 from tools.imaging.limits import DEFAULT_DECODE_TIMEOUT_S
 from tools.imaging.loader import load_file
 from tools.imaging.series import Series, group_series
+from tools.imaging.volume_file import UNITS_UNKNOWN, open_volume
+from tools.imaging.volume_header import volume_format
 
 MAX_VOLUME_VOXELS = 400_000_000
 """Refuse to stack a larger volume (about 1.6 GB as float32)."""
@@ -205,7 +208,12 @@ def _affine(
 def load_volume(
     path: Path, key: str, *, max_voxels: int = MAX_VOLUME_VOXELS, timeout_s: float = 120.0
 ) -> Volume:
-    """Stack every slice of a series archive into a volume (modality values, float32)."""
+    """Stack every slice of a series archive into a volume (modality values, float32).
+
+    A NIfTI or NRRD file (`volume_file`) gives the same: its slices, spacing and affine.
+    """
+    if volume_format(path) is not None:
+        return _file_volume(path, max_voxels)
     series = series_index(path)
     first = load_slice(path, 0, key, keep_raw_header=True, timeout_s=timeout_s)
     if first.channels != 1:
@@ -229,6 +237,25 @@ def load_volume(
     notes: list[str] = []
     affine, spacing = _affine(first, last, series.count, series.series.slice_spacing_mm, notes)
     return Volume(values, spacing, affine, first.modality, first.units, notes)
+
+
+def _file_volume(path: Path, max_voxels: int) -> Volume:
+    opened = open_volume(path)
+    geometry = opened.geometry
+    voxels = int(np.prod(geometry.shape))
+    if voxels > max_voxels:
+        raise InputError(
+            f"the volume has {voxels:,} voxels, over the volume limit of {max_voxels:,}"
+        )
+    notes = list(geometry.notes) + ([] if geometry.units else [UNITS_UNKNOWN])
+    return Volume(
+        opened.values(),
+        geometry.spacing_mm,
+        geometry.affine,
+        geometry.modality,
+        geometry.units,
+        notes,
+    )
 
 
 __all__ = [

@@ -64,13 +64,15 @@ def segment_ct(
     att = ctx.attachment(args.image_id)
     if att.kind is not AttachmentKind.SERIES:
         raise ToolArgumentError(
-            f"target 'ct_organs' needs a CT series (a ZIP of DICOM slices); {att.id} is a "
-            "single image: use target 'prompted' or another target for it."
+            f"target 'ct_organs' needs a CT series (a ZIP of DICOM slices, or a NIfTI or "
+            f"NRRD volume); {att.id} is a single image: use target 'prompted' or another "
+            "target for it."
         )
     volume = load_volume(att.path, ctx.deid_key)
     if volume.modality != "CT":
+        unknown = "of unknown modality (its header does not say CT)"
         raise ToolArgumentError(
-            f"target 'ct_organs' needs a CT series; {att.id} is {volume.modality or 'unknown'}"
+            f"target 'ct_organs' needs a CT series; {att.id} is {volume.modality or unknown}"
         )
     segmenter = backend()
     seg = segmenter.segment_volume(volume)
