@@ -70,7 +70,7 @@ def _volume_facts(path: Path, shown: int) -> SeriesFacts:
     geometry = open_volume(path).geometry
     return SeriesFacts(
         slices=geometry.shape[0],
-        slice_spacing_mm=round(geometry.spacing_mm[0], 4) if geometry.spacing_known else None,
+        slice_spacing_mm=geometry.spacing_mm[0] if geometry.spacing_known else None,
         shown_slice=shown + 1,
         slice_order="axial, from inferior to superior"
         if geometry.stored_axes

@@ -120,7 +120,8 @@ def _orient(stored: StoredVolume) -> VolumeGeometry:
     out = [0, 0, 0]
     for axis in range(3):
         out[int(transform[axis, 0])] = stored.shape[axis]
-    col, row, step = (float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+    # Headers store float32: 0.7 mm reads 0.69999999; six decimals are a nanometre.
+    col, row, step = (round(float(v), 6) for v in np.linalg.norm(affine[:3, :3], axis=0))
     return VolumeGeometry(
         stored=stored,
         transform=transform,
