@@ -20,6 +20,7 @@ from pydicom.pixels import apply_modality_lut
 from pydicom.uid import ExplicitVRLittleEndian
 
 from assistant.config import AppConfig, load_config
+from assistant.events import ToolFinished
 from assistant.service import Assistant
 from assistant.testing import DeadChatModel
 from tests.tools.imaging.factory import ct_phantom, make_dataset, write
@@ -47,11 +48,16 @@ def _series_frames(tmp_path: Path) -> Path:
 
 
 def _prepare(config: AppConfig, files: list[Path]) -> str:
+    """A session with the files; the first is segmented once (a layer for the viewer)."""
+
     async def run() -> str:
         async with Assistant(config, model=DeadChatModel()) as assistant:
             session = assistant.new_session("viewer").id
             for path in files:
                 assistant.add_upload(session, path)
+            args = {"image_id": "img1", "target": "tissue"}
+            events = [e async for e in assistant.run_tool(session, "segment", args)]
+            assert any(isinstance(e, ToolFinished) and e.status == "success" for e in events)
             return session
 
     with ThreadPoolExecutor(1) as pool:
@@ -306,4 +312,31 @@ def test_a_ruler_in_the_app_shows_as_a_tool_step_in_the_chat(
     chat = page.locator("#chat").inner_text()
     assert "distance 40" in chat and "mm" in chat, chat
     shot(page, "viewer-in-app-measured")
+    page.close()
+
+
+def test_segmentation_layer_with_legend_and_opacity(
+    browser: Any, viewer_app: dict[str, Any]
+) -> None:
+    page = _open(browser, f"{viewer_app['base']}/viewer/{viewer_app['session']}/img1/page")
+    layer = page.locator("[data-layer='img1:1']")
+    layer.wait_for(timeout=20_000)
+    page.wait_for_function(
+        "() => window.medassist.panes[0].layers.every(l => l.item && l.item.getFullyLoaded())"
+    )
+    legend = page.locator(".pane .legend").inner_text()
+    assert "tissue" in page.inner_text("#layer-boxes") and "mm²" in legend, legend
+    page.wait_for_timeout(300)
+    shown = _canvas_pixels(page)
+    shot(page, "viewer-layer")
+    layer.uncheck()
+    page.wait_for_timeout(500)
+    hidden = _canvas_pixels(page)
+    assert np.abs(shown - hidden).mean() > 1, "hiding the layer changed nothing"
+    assert page.locator(".pane .legend").is_hidden()
+    layer.check()
+    page.locator("#opacity").fill("100")
+    page.wait_for_timeout(500)
+    opaque = _canvas_pixels(page)
+    assert np.abs(opaque - hidden).mean() > np.abs(shown - hidden).mean()
     page.close()
