@@ -6,10 +6,12 @@ An attached series goes through `Assistant.add_upload` like any uploaded ZIP (sa
 limits, same de-identification), and its identifiers are recorded in the session's
 local `UidMap` so that exports can reference the original instances. Exports are built
 from the session's stored `segment` results and reports; STOW-RS happens only in `send`.
+Attaching and sending are audited (`pacs_attach`, `pacs_send`: ids and endpoint only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -142,7 +144,7 @@ class PacsService:
         progress: ProgressFactory | None = None,
     ) -> Attachment:
         """Retrieve one series (WADO-RS) and add it to the session as an uploaded ZIP."""
-        self.assistant.get_session(session_id)
+        owner = self.assistant.get_session(session_id).owner
         with self.client(endpoint) as client:
             hits = {h.series_uid: h for h in client.search_series(study_uid)}
             hit = hits.get(series_uid.strip())
@@ -151,7 +153,9 @@ class PacsService:
                     f"PACS {client.name!r} has no such series in that study "
                     f"({len(hits)} series there; list them with `medassist pacs series`)"
                 )
-            return self._attach(client, session_id, hit, progress)
+            att = self._attach(client, session_id, hit, progress)
+        self.assistant.audit.record(owner, "pacs_attach", session_id, f"{att.id} {client.name}")
+        return att
 
     def attach_study(
         self,
@@ -161,12 +165,15 @@ class PacsService:
         progress: ProgressFactory | None = None,
     ) -> list[Attachment]:
         """Attach every image series of a study (SEG, SR and the like are left out)."""
-        self.assistant.get_session(session_id)
+        owner = self.assistant.get_session(session_id).owner
         with self.client(endpoint) as client:
             hits = [h for h in client.search_series(study_uid) if h.is_image]
             if not hits:
                 raise PacsNotFoundError(f"PACS {client.name!r} has no image series in that study")
-            return [self._attach(client, session_id, hit, progress) for hit in hits]
+            atts = [self._attach(client, session_id, hit, progress) for hit in hits]
+        ids = " ".join(a.id for a in atts)
+        self.assistant.audit.record(owner, "pacs_attach", session_id, f"{ids} {client.name}")
+        return atts
 
     def _attach(
         self,
@@ -224,6 +231,10 @@ class PacsService:
         chosen = runs[-1] if run is None else next((r for r in runs if r.number == run), None)
         if chosen is None:
             raise InputError(f"no segmentation result {run}; this session has 1 to {len(runs)}")
+        # Reading the source images and writing the objects blocks: not on the event loop.
+        return await asyncio.to_thread(self._export, session_id, chosen, report_id)
+
+    def _export(self, session_id: str, chosen: SegmentRun, report_id: str | None) -> ExportResult:
         key = self.assistant.deid_key(session_id)
         session_dir = self.assistant.session_dir(session_id)
         att = self._attachment(session_id, chosen.image_id)
@@ -263,11 +274,15 @@ class PacsService:
         return attachments[image_id]
 
     # -- send --------------------------------------------------------------------------
-    def send(self, files: Sequence[Path], endpoint: str | None = None) -> StowResult:
+    def send(
+        self, files: Sequence[Path], endpoint: str | None = None, session_id: str | None = None
+    ) -> StowResult:
         """Store exported DICOM files on the PACS (STOW-RS), if the endpoint opted in.
 
         The files stay where they are whatever happens, so a failed send can be retried.
+        A send is audited in the name of `session_id`'s owner (the files' session).
         """
+        owner = self.assistant.get_session(session_id).owner if session_id else ""
         if not files:
             raise InputError("nothing to send: export the results first")
         datasets = []
@@ -280,4 +295,6 @@ class PacsService:
             "sent %d of %d object(s) to PACS %r (%d refused)",
             len(result.stored), len(datasets), result.endpoint, len(result.failed),
         )  # fmt: skip
+        detail = f"{result.endpoint} {len(result.stored)} stored {len(result.failed)} refused"
+        self.assistant.audit.record(owner, "pacs_send", session_id, detail)
         return result

@@ -155,7 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             for note in result.notes:
                 _out(f"note: {note}")
             if args.send:
-                _report_stow(service.send(result.files, args.pacs))
+                _report_stow(service.send(result.files, args.pacs, args.session))
         return 0
 
     return asyncio.run(run())
