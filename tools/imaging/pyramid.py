@@ -49,7 +49,10 @@ def spacing_of(image: LoadedImage) -> Spacing | None:
     if image.spacing_mm is None:
         return None
     caveat = next((n for n in image.notes if "ImagerPixelSpacing" in n), None)
-    source = "ImagerPixelSpacing" if caveat else "PixelSpacing"
+    if not image.is_dicom:  # a NIfTI/NRRD volume's header, or a TIFF's resolution tags
+        source = f"{image.source_format} header"
+    else:
+        source = "ImagerPixelSpacing" if caveat else "PixelSpacing"
     return Spacing(float(image.spacing_mm[0]), float(image.spacing_mm[1]), source, caveat)
 
 
