@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.pixels import apply_modality_lut
+from pydicom.pixels.processing import apply_modality_lut
 from pydicom.uid import ExplicitVRLittleEndian
 
 from assistant.config import AppConfig, load_config
@@ -152,15 +152,16 @@ def test_window_by_drag_and_by_typing(browser: Any, viewer_app: dict[str, Any]) 
     page.close()
 
 
-def test_value_under_cursor_is_the_modality_value(
-    browser: Any, viewer_app: dict[str, Any]
-) -> None:
+def test_value_under_cursor_is_the_modality_value(browser: Any, viewer_app: dict[str, Any]) -> None:
     page = _open(browser, f"{viewer_app['base']}/viewer/{viewer_app['session']}/img1/page")
-    hu = apply_modality_lut(pydicom.dcmread(viewer_app["ct"]).pixel_array, pydicom.dcmread(viewer_app["ct"]))
+    hu = apply_modality_lut(
+        pydicom.dcmread(viewer_app["ct"]).pixel_array, pydicom.dcmread(viewer_app["ct"])
+    )
     for x, y in ((4.5, 200.5), (180.5, 150.5), (120.5, 150.5)):
         page.mouse.move(*_screen_of(page, x, y))
         page.wait_for_function(
-            "([x, y]) => { const v = window.medassist.lastValue; return v && v.x === x && v.y === y; }",
+            "([x, y]) => { const v = window.medassist.lastValue; "
+            "return v && v.x === x && v.y === y; }",
             arg=[int(x), int(y)],
             timeout=20_000,
         )
@@ -219,7 +220,9 @@ def test_ruler_and_ellipse_measure_in_mm_and_join_the_chat(
     async def steps() -> list[dict[str, Any]]:
         async with Assistant(config, model=DeadChatModel()) as assistant:
             history = await assistant.history(session)
-        return [json.loads(m.content) for m in history if getattr(m, "name", None) == "measure"]
+        return [
+            json.loads(str(m.content)) for m in history if getattr(m, "name", None) == "measure"
+        ]
 
     with ThreadPoolExecutor(1) as pool:
         found = pool.submit(asyncio.run, steps()).result(60)
@@ -247,9 +250,7 @@ def test_frames_and_side_by_side(browser: Any, viewer_app: dict[str, Any]) -> No
     # Zooming one pane zooms the other the same way.
     page.evaluate("() => window.medassist.panes[0].viewer.viewport.zoomTo(3, null, true)")
     page.wait_for_timeout(300)
-    zooms = page.evaluate(
-        "() => window.medassist.panes.map(p => p.viewer.viewport.getZoom(true))"
-    )
+    zooms = page.evaluate("() => window.medassist.panes.map(p => p.viewer.viewport.getZoom(true))")
     assert zooms[0] == pytest.approx(zooms[1], rel=1e-3) and zooms[0] == pytest.approx(3, rel=0.01)
     shot(page, "viewer-side-by-side")
     page.close()
@@ -259,7 +260,7 @@ def test_viewer_routes_refuse_what_is_not_there(viewer_app: dict[str, Any]) -> N
     base, session = viewer_app["base"], viewer_app["session"]
     with httpx.Client(base_url=base, timeout=30) as client:
         assert client.get(f"/viewer/{session}/img9/info").status_code == 404
-        assert client.get(f"/viewer/nosuchsession/img1/info").status_code == 404
+        assert client.get("/viewer/nosuchsession/img1/info").status_code == 404
         info = client.get(f"/viewer/{session}/img1/info").json()
         assert info["spacing"]["row_mm"] == SPACING[0] and info["max_level"] == 9
         assert client.get(f"/viewer/{session}/img1/f1/9/5_0.png").status_code == 404
