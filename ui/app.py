@@ -31,6 +31,7 @@ from ui.access import Access, AccessMiddleware, user_of
 from ui.drawn import drawn_region
 from ui.holder import AssistantHolder
 from ui.image_viewer import image_router, measured_listener_js
+from ui.pacs_panel import build_pacs_panel
 from ui.quick_actions import report_template
 from ui.render import ChatMessage, apply_event, shown_inline
 from ui.report_panel import build_report_panel
@@ -186,6 +187,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 tools = build_tools_panel(holder, session_state, chatbot, region, demo)
                 viewer_image, refresh_viewer = build_viewer_panel(holder, session_state, chatbot)
                 tools.template.append(build_report_panel(holder, session_state))
+                pacs = build_pacs_panel(holder, session_state)
         box.submit(
             send,
             [box, chatbot, session_state, tool, region],
@@ -194,6 +196,8 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         )
         session_state.change(tools.refresh, session_state, tools.image)
         session_state.change(refresh_viewer, session_state, viewer_image)
+        pacs.attached.change(tools.refresh, session_state, tools.image)  # a series from a PACS
+        pacs.attached.change(refresh_viewer, session_state, viewer_image)
         tools.image.change(
             partial(default_template, holder), [session_state, tools.image], tools.template[0]
         )
