@@ -240,6 +240,19 @@ def check_upload(
     return MEDIA_TYPES[fmt]
 
 
+def upload_cap(head: bytes, limits: UploadSettings) -> tuple[int, str]:
+    """The most bytes a file starting with `head` (its first 132 bytes) may have; its kind.
+
+    For refusing an upload while it is still arriving, so an upper bound of what
+    `check_upload` accepts: only a TIFF, a DICOM or a ZIP may be a tiled whole-slide image
+    with up to `max_slide_bytes`; anything else (PNG, JPEG, gzip, ...) has `max_bytes`.
+    """
+    if head[:2] != GZIP_MAGIC and (is_zip(head) or raster_format(head) in (None, "TIFF")):
+        return largest_upload(limits), "a TIFF, DICOM or ZIP file"
+    kind = "a gzip-compressed file" if head[:2] == GZIP_MAGIC else f"a {raster_format(head)} image"
+    return limits.max_bytes, kind
+
+
 def largest_upload(limits: UploadSettings) -> int:
     """The most bytes any upload may have: tiled whole-slide files may exceed `max_bytes`."""
     return max(limits.max_bytes, limits.max_slide_bytes)
@@ -250,4 +263,5 @@ __all__ = [
     "SUPPORTED",
     "check_upload",
     "largest_upload",
+    "upload_cap",
 ]
