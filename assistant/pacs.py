@@ -153,9 +153,7 @@ class PacsService:
                     f"PACS {client.name!r} has no such series in that study "
                     f"({len(hits)} series there; list them with `medassist pacs series`)"
                 )
-            att = self._attach(client, session_id, hit, progress)
-        self.assistant.audit.record(owner, "pacs_attach", session_id, f"{att.id} {client.name}")
-        return att
+            return self._attach(client, session_id, hit, progress, owner)
 
     def attach_study(
         self,
@@ -170,10 +168,7 @@ class PacsService:
             hits = [h for h in client.search_series(study_uid) if h.is_image]
             if not hits:
                 raise PacsNotFoundError(f"PACS {client.name!r} has no image series in that study")
-            atts = [self._attach(client, session_id, hit, progress) for hit in hits]
-        ids = " ".join(a.id for a in atts)
-        self.assistant.audit.record(owner, "pacs_attach", session_id, f"{ids} {client.name}")
-        return atts
+            return [self._attach(client, session_id, hit, progress, owner) for hit in hits]
 
     def _attach(
         self,
@@ -181,6 +176,7 @@ class PacsService:
         session_id: str,
         hit: SeriesHit,
         progress: ProgressFactory | None,
+        owner: str,
     ) -> Attachment:
         if not hit.is_image:
             raise InputError(f"that series is a {hit.modality} object, not images to attach")
@@ -205,6 +201,7 @@ class PacsService:
         finally:
             scratch.unlink(missing_ok=True)
         uid_map.save(session_dir)
+        self.assistant.audit.record(owner, "pacs_attach", session_id, f"{att.id} {client.name}")
         log.info("session %s: attached a %s series of %d instance(s) from PACS %r as %s",
                  session_id, hit.modality or "?", count, client.name, att.id)  # fmt: skip
         return att

@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 
 from assistant.pacs import PacsService
-from assistant.service import Assistant
+from tools.attachments import Attachment
 from tools.errors import MedAssistError
 from tools.pacs import PacsSettings, SeriesHit
 from ui.access import user_of
@@ -79,9 +79,10 @@ class Exported:
 
 
 def _failed(step: str, exc: Exception) -> str:
-    """The panel's message for a bug: logged by type and stack, never by its message."""
+    """The panel's sentence for a failure; a bug is logged by type and stack, not message."""
     if isinstance(exc, MedAssistError):  # a PACS, input or limit problem: the person's to fix
-        return f"⚠️ {exc}"
+        text = str(exc).rstrip()
+        return f"⚠️ {text}" + ("" if text.endswith((".", "!", "?")) else ".")
     # The message of an unexpected error may quote what the PACS sent (patient data).
     stack = "".join(traceback.format_tb(exc.__traceback__))
     log.error("the PACS panel failed while %s: %s (a bug)\n%s", step, type(exc).__name__, stack)
@@ -158,10 +159,12 @@ async def attach(
     row = rows[int(choice)]
     assistant = await holder.get()
     started = session_id is None
+    before: set[str] = set()
     try:
         if session_id is None:
             session_id = assistant.new_session(owner=user).id
         assistant.get_session(session_id, owner=user)
+        before = set(assistant.attachments(session_id))
         service = PacsService(assistant)
         factory = _progress_of(progress)
         if row.series_uid is None:
@@ -175,18 +178,23 @@ async def attach(
             )  # fmt: skip
             atts = [one]
     except Exception as exc:  # noqa: BLE001 - _failed logs bugs; PACS errors are shown
-        if started and session_id is not None:
-            await _drop_empty(assistant, session_id)
-            session_id = None
-        return session_id, None, _failed("attaching", exc) + " Nothing was added to the session."
-    names = ", ".join(f"{a.id} ({a.name})" for a in atts)
-    return session_id, " ".join(a.id for a in atts), f"✅ Attached as {names}."
+        message = _failed("attaching", exc)
+        if session_id is None:
+            return None, None, message
+        # A study's series come one by one: those attached before the failure stay.
+        kept = [a for i, a in assistant.attachments(session_id).items() if i not in before]
+        if kept:
+            ids = " ".join(a.id for a in kept)
+            return session_id, ids, f"{message} Attached before that: {_names(kept)}."
+        if started:  # the session was started for this attach alone
+            await assistant.delete_session(session_id)
+            return None, None, f"{message} Nothing was added."
+        return session_id, None, f"{message} Nothing was added to the session."
+    return session_id, " ".join(a.id for a in atts), f"✅ Attached as {_names(atts)}."
 
 
-async def _drop_empty(assistant: Assistant, session_id: str) -> None:
-    """Delete a session this panel started if nothing could be attached to it."""
-    if not assistant.attachments(session_id):
-        await assistant.delete_session(session_id)
+def _names(atts: Sequence[Attachment]) -> str:
+    return ", ".join(f"{a.id} ({a.name})" for a in atts)
 
 
 # -- results back to the PACS -----------------------------------------------------------

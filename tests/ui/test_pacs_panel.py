@@ -190,7 +190,7 @@ async def test_a_failing_pacs_gives_a_message_and_loses_nothing(
             # Attaching from a PACS that fails: a session started for it is gone again.
             session, ids, message = await attach(holder, None, name, ct, rows, "bob")
             assert (session, ids) == (None, None), message
-            assert message.endswith("Nothing was added to the session."), message
+            assert message.endswith("Nothing was added."), message
             assert re.search(expected, message), message
         assert assistant.list_sessions(owner="bob") == []
         # An open session keeps what it had; an unknown series is a 404 in plain words.
@@ -199,6 +199,7 @@ async def test_a_failing_pacs_gives_a_message_and_loses_nothing(
         gone = Row(pacs_data.ct_study, "1.2.3.4.5.6", "", "", "CT", "", 1, attachable=True)
         kept, ids, message = await attach(holder, session, "hospital", "0", [gone], "bob")
         assert (kept, ids) == (session, None) and "has no such series in that study" in message
+        assert message.endswith("`medassist pacs series`). Nothing was added to the session.")
         assert list(assistant.attachments(session)) == ["img1"]
         # Nothing chosen yet.
         assert "Search first" in (await attach(holder, session, "hospital", None, [], "bob"))[2]
@@ -294,3 +295,38 @@ def test_without_a_configured_pacs_the_panel_says_how(tmp_path: Path) -> None:
     assert "pacs-not-configured" in ids and "pacs-search" not in ids
     note = next(b for b in demo.blocks.values() if b.elem_id == "pacs-not-configured")
     assert "configs/pacs.yaml" in str(note.value) and "No PACS is configured" in str(note.value)
+
+
+async def test_a_study_failing_halfway_keeps_the_series_attached_before(
+    tmp_path: Path, orthanc: Orthanc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Series come one by one; the message names those attached before the failure."""
+    from pydicom.uid import generate_uid
+
+    from tests.tools.pacs.orthanc import _cr_image
+    from tools.pacs import PacsTimeoutError
+
+    study = generate_uid()
+    for number in (1, 2):  # a study of two one-image series, its own for this test
+        ds = _cr_image()
+        ds.StudyInstanceUID, ds.SeriesNumber = study, number
+        orthanc.upload(ds)
+    real = pacs_panel.PacsService._attach
+    calls: list[str] = []
+
+    def second_times_out(self: Any, client: Any, *args: Any) -> Any:
+        calls.append(args[1].series_uid)
+        if len(calls) == 2:
+            raise PacsTimeoutError("PACS 'hospital' did not answer within 20 s while retrieving")
+        return real(self, client, *args)
+
+    monkeypatch.setattr(pacs_panel.PacsService, "_attach", second_times_out)
+    whole = [Row(study, None, "", "", "CR", "", 2, attachable=True)]
+    async with _opened(_config(tmp_path, orthanc, hospital={})) as holder:
+        session, ids, message = await attach(holder, None, "hospital", "0", whole, "carol")
+        assert session is not None and ids == "img1" and len(calls) == 2
+        att = holder.current.attachments(session)["img1"]
+        assert message == (
+            "⚠️ PACS 'hospital' did not answer within 20 s while retrieving. "
+            f"Attached before that: img1 ({att.name})."
+        )
