@@ -39,6 +39,7 @@ from ui.sessions_panel import CSS as SESSIONS_CSS
 from ui.sessions_panel import build_sessions_panel, session_choices
 from ui.slide_viewer import region_listener_js, resolve_slide, slide_router
 from ui.tools_panel import build_tools_panel
+from ui.upload_limits import UploadLimitMiddleware
 from ui.viewer_panel import build_viewer_panel
 from ui.welcome import tool_choices, welcome_markdown
 
@@ -283,6 +284,8 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     app.include_router(slide_router(lambda sid, iid: resolve_slide(holder.current, sid, iid)))
     app.include_router(image_router(holder.get))
 
+    # Added first, so it runs inside the access check: refuses oversized files as they come.
+    app.add_middleware(UploadLimitMiddleware, limits=config.uploads)
     access = Access(config.auth, config.data_dir / "sessions", lambda: holder.current)
     app.add_middleware(AccessMiddleware, access=access)
 
