@@ -63,11 +63,15 @@ async def bare_round(client: OpenAIChatModel, requests: list[ChatRequest]) -> fl
 
 
 async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[float, list[str]]:
+    """Twenty turns at once; each session's image is uploaded before the timer starts."""
     sessions = [assistant.new_session().id for _ in range(SESSIONS)]
+    ids = [
+        (await assistant.aadd_upload(s, image(folder, i), f"{tag}-{i}.png")).id
+        for i, s in enumerate(sessions)
+    ]
 
     async def one(i: int, session: str) -> None:
-        att = await assistant.aadd_upload(session, image(folder, i), f"{tag}-{i}.png")
-        async for _ in assistant.run_turn(session, QUESTION.format(i=i), [att.id]):
+        async for _ in assistant.run_turn(session, QUESTION.format(i=i), [ids[i]]):
             pass
 
     start = time.perf_counter()
@@ -76,11 +80,16 @@ async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[f
 
 
 def ui_round(url: str, folder: Path) -> float:
+    """Twenty `/send` calls at once, each with its image; clients are built before the timer
+    (each fetches the app's config), the image upload is part of the timed call."""
     from gradio_client import Client, handle_file
+
+    with ThreadPoolExecutor(SESSIONS) as pool:
+        clients = list(pool.map(lambda _: Client(url, verbose=False), range(SESSIONS)))
 
     def one(i: int) -> None:
         message = {"text": QUESTION.format(i=i), "files": [handle_file(str(image(folder, i)))]}
-        Client(url, verbose=False).predict(message, [], "auto", "", api_name="/send")
+        clients[i].predict(message, [], "auto", "", api_name="/send")
 
     start = time.perf_counter()
     with ThreadPoolExecutor(SESSIONS) as pool:
