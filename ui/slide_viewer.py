@@ -7,8 +7,9 @@ Mount it into the Gradio app (Gradio apps are FastAPI apps)::
     gr.HTML(viewer_html(session_id, image_id))          # an iframe onto the viewer page
     gr.Blocks(head=region_listener_js())                # a drawn box: question + JSON field
 
-The viewer draws the regions the agent visited, numbered in order, and lets the user
-draw a box; the box's level-0 coordinates are shown and posted to the parent window as
+The viewer draws the regions the agent visited, numbered in order, a scale bar and the
+equivalent magnification (from the slide's microns per pixel, ``GET .../scale``), and lets
+the user draw a box; the box's level-0 coordinates are shown and posted to the parent window as
 ``{"type": "medassist-slide-region", "session_id", "image_id", "x", "y", "width", "height"}``.
 """
 
@@ -68,10 +69,27 @@ def _lookup(resolve: SlideResolver, session_id: str, image_id: str) -> SlideRef:
         raise HTTPException(404, f"no slide {image_id!r} in session {session_id!r}") from exc
 
 
+def slide_scale(server: TileServer, path: Path) -> dict[str, float | None]:
+    """The slide's level-0 microns per pixel and stated objective power: numbers only.
+
+    Values come from the reader (`Slide.mpp`, `Slide.objective_power`: OpenSlide's
+    ``openslide.mpp-x``/``mpp-y``/``objective-power``, OME or TIFF resolution otherwise),
+    implausible resolutions already dropped. None where the slide does not say. Opens the
+    slide (blocking I/O): call it off the event loop.
+    """
+    slide = server.slides.get(path)
+    mpp = slide.mpp
+    return {
+        "mpp_x": mpp[0] if mpp else None,
+        "mpp_y": mpp[1] if mpp else None,
+        "objective_power": slide.objective_power,
+    }
+
+
 def slide_router(
     resolve: SlideResolver, prefix: str = "/slides", tiles: TileServer | None = None
 ) -> APIRouter:
-    """Return the router: DZI, tiles, visits, the viewer page and OpenSeadragon itself."""
+    """Return the router: DZI, tiles, scale, visits, the viewer page and OpenSeadragon."""
     server = tiles or TileServer()
     router = APIRouter(prefix=prefix)
 
@@ -109,6 +127,15 @@ def slide_router(
             data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
         )
 
+    @router.get("/{session_id}/{image_id}/scale")
+    async def scale(session_id: SessionId, image_id: ImageIdParam) -> JSONResponse:
+        ref = _lookup(resolve, session_id, image_id)
+        try:
+            values = await asyncio.to_thread(slide_scale, server, ref.path)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return JSONResponse(values, headers={"Cache-Control": "private, max-age=3600"})
+
     @router.get("/{session_id}/{image_id}/visits")
     async def visits(session_id: SessionId, image_id: ImageIdParam) -> JSONResponse:
         ref = _lookup(resolve, session_id, image_id)
@@ -141,6 +168,7 @@ def region_listener_js(
     ``{"image_id", "box": {x, y, width, height}}``, into the hidden field `region_field`
     (sent with the message as structured data) and a question about it into the chat box.
     """
+
     def quoted(selector: str) -> str:
         return json.dumps(selector).replace("<", "\\u003c")
 
@@ -168,11 +196,12 @@ window.addEventListener("message", (event) => {
 
 
 def viewer_page(session_id: str, image_id: str, prefix: str = "/slides") -> str:
-    """Return the standalone viewer page (OpenSeadragon, visits, box drawing)."""
+    """Return the standalone viewer page (OpenSeadragon, visits, scale bar, box drawing)."""
     config = json.dumps(
         {
             "dzi": f"{prefix}/{session_id}/{image_id}.dzi",
             "visits": f"{prefix}/{session_id}/{image_id}/visits",
+            "scale": f"{prefix}/{session_id}/{image_id}/scale",
             "session_id": session_id,
             "image_id": image_id,
         }

@@ -21,7 +21,13 @@ from tools.slides.deepzoom import TileServer
 from tools.slides.opener import SlideCache
 from tools.slides.synthetic import write_slide
 from tools.slides.visits import Visit, record_visit
-from ui.slide_viewer import SlideRef, region_listener_js, slide_router, viewer_html
+from ui.slide_viewer import (
+    SlideRef,
+    region_listener_js,
+    slide_router,
+    slide_scale,
+    viewer_html,
+)
 
 
 @pytest.fixture
@@ -84,8 +90,9 @@ def test_bad_addresses_and_unknown_ids(setup: tuple[TestClient, TileServer, Path
 def test_visits_and_viewer_page(setup: tuple[TestClient, TileServer, Path]) -> None:
     client, _, session = setup
     assert client.get("/slides/s1/img1/visits").json() == []
-    record_visit(session, Visit(seq=0, kind="zoom", image_id="img1", x=10, y=20, width=300,
-                                height=200))
+    record_visit(
+        session, Visit(seq=0, kind="zoom", image_id="img1", x=10, y=20, width=300, height=200)
+    )
     record_visit(session, Visit(seq=0, kind="zoom", image_id="img2", x=0, y=0, width=5, height=5))
     visits = client.get("/slides/s1/img1/visits").json()
     assert [(v["seq"], v["x"], v["width"]) for v in visits] == [(1, 10, 300)]
@@ -95,6 +102,67 @@ def test_visits_and_viewer_page(setup: tuple[TestClient, TileServer, Path]) -> N
     assert '"dzi": "/slides/s1/img1.dzi"' in page.text and "medassist-slide-region" in page.text
     js = client.get("/slides/static/openseadragon.min.js")
     assert js.status_code == 200 and js.text.startswith("//! openseadragon 6.1.1")
+
+
+def test_scale_gives_the_numbers_only(
+    setup: tuple[TestClient, TileServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import ui.slide_viewer as module
+
+    client, _, _ = setup
+    loops: list[bool] = []
+
+    def scale_off_loop(server: TileServer, path: Path) -> dict[str, float | None]:
+        try:
+            asyncio.get_running_loop()
+            loops.append(True)
+        except RuntimeError:  # a worker thread: no event loop here
+            loops.append(False)
+        return slide_scale(server, path)
+
+    monkeypatch.setattr(module, "slide_scale", scale_off_loop)
+    res = client.get("/slides/s1/img1/scale")
+    assert res.status_code == 200 and loops == [False]
+    # The Aperio description says "AppMag = 20|MPP = 0.5"; nothing else of it is sent.
+    assert res.json() == {"mpp_x": 0.5, "mpp_y": 0.5, "objective_power": 20.0}
+    assert "Aperio" not in res.text and "synthetic" not in res.text
+    assert client.get("/slides/s2/img1/scale").status_code == 404
+    assert client.get("/slides/s1/img9/scale").status_code == 404
+    page = client.get("/slides/s1/img1/viewer").text
+    assert '"scale": "/slides/s1/img1/scale"' in page and 'id="scale-bar"' in page
+
+
+@pytest.mark.parametrize(
+    ("layout", "mpp", "expected"),
+    [
+        ("generic", 0.25, {"mpp_x": 0.25, "mpp_y": 0.25, "objective_power": None}),
+        ("generic", None, {"mpp_x": None, "mpp_y": None, "objective_power": None}),
+        ("ome", 0.25, {"mpp_x": 0.25, "mpp_y": 0.25, "objective_power": None}),  # tifffile
+        ("aperio", None, {"mpp_x": None, "mpp_y": None, "objective_power": 20.0}),
+    ],
+)
+def test_slide_scale_per_layout(
+    tmp_path: Path, layout: str, mpp: float | None, expected: dict[str, float | None]
+) -> None:
+    base = np.full((300, 400, 3), 240, np.uint8)
+    path = write_slide(tmp_path / "s.tif", base, layout=layout, mpp=mpp)  # type: ignore[arg-type]
+    tiles = TileServer(SlideCache())
+    try:
+        assert slide_scale(tiles, path) == expected
+    finally:
+        tiles.slides.clear()
+
+
+def test_scale_of_an_unreadable_slide_is_422(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.svs"
+    junk.write_bytes(b"not a slide at all")
+    app = FastAPI()
+    app.include_router(
+        slide_router(lambda s, i: SlideRef(junk, tmp_path), tiles=TileServer(SlideCache()))
+    )
+    assert TestClient(app).get("/slides/s1/img1/scale").status_code == 422
 
 
 def test_viewer_html_is_an_iframe() -> None:
@@ -115,8 +183,9 @@ def live_viewer(setup: tuple[TestClient, TileServer, Path]) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(client.app, host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -133,23 +202,30 @@ def test_viewer_in_chromium_draws_visits_and_boxes(
 ) -> None:
     _, tiles, session = setup
     for x, y in ((20, 30), (500, 320)):
-        record_visit(session, Visit(seq=0, kind="zoom", image_id="img1", x=x, y=y, width=200,
-                                    height=150))
+        record_visit(
+            session, Visit(seq=0, kind="zoom", image_id="img1", x=x, y=y, width=200, height=150)
+        )
     page = browser.new_page(viewport={"width": 800, "height": 600})
     try:
         page.goto(f"{live_viewer}/slides/s1/img1/viewer")
         page.wait_for_selector(".visit", timeout=20_000)
         assert page.locator(".visit span").all_inner_texts() == ["1", "2"]
-        page.wait_for_function("() => viewer.world.getItemCount() === 1 && "
-                               "viewer.world.getItemAt(0).getFullyLoaded()", timeout=20_000)
-        loaded = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)"
-                               ".filter(n => n.includes('/slides/s1/img1_files/'))")
+        page.wait_for_function(
+            "() => viewer.world.getItemCount() === 1 && viewer.world.getItemAt(0).getFullyLoaded()",
+            timeout=20_000,
+        )
+        loaded = page.evaluate(
+            "() => performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => n.includes('/slides/s1/img1_files/'))"
+        )
         assert loaded and all(n.endswith(".jpeg") for n in loaded)
         level, col_row = loaded[-1].split("_files/")[1].removesuffix(".jpeg").split("/")
         col, row = (int(v) for v in col_row.split("_"))
         assert tiles.cached_tile(session.parent / "s.svs", int(level), col, row) is not None
-        page.evaluate("() => { window.got = null; "
-                      "window.addEventListener('message', e => { window.got = e.data; }); }")
+        page.evaluate(
+            "() => { window.got = null; "
+            "window.addEventListener('message', e => { window.got = e.data; }); }"
+        )
         page.click("#select")
         drag_box(page, page.locator("#osd"), (0.3, 0.3), (120, 80))
         page.wait_for_function("() => window.got !== null", timeout=5_000)
