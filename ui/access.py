@@ -41,6 +41,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _SESSION_ROUTES = ("/slides/", "/viewer/")
 """Routes whose first path segment is a session id (slide tiles; the image viewer)."""
 
+_DOWNLOADS = ("/reports/", "/exports/")
+"""Session folders whose files are exports: fetching one is audited as a download."""
+
 _REMEMBER_S = 300.0
 """How long a checked credential is trusted without hashing the password again."""
 
@@ -159,7 +162,7 @@ class AccessMiddleware:
                 self.access.audit.record(user, "refused", session, "a file or tile of it")
                 await self._refuse(scope, send, 404, "Not found.")
                 return
-            if "/reports/" in path:
+            if any(part in path for part in _DOWNLOADS):
                 self.access.audit.record(user, "download", session, Path(path).name)
             elif path.endswith("/viewer"):
                 self.access.audit.record(user, "view_slide", session, path.rsplit("/", 2)[-2])

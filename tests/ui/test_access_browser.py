@@ -78,7 +78,13 @@ def test_each_user_reaches_only_their_own_sessions(
         # Alice reaches her tiles and files; Bob gets "not found" for the very same URLs.
         tile = f"/slides/{alice_session}/img2.dzi"
         upload = f"/gradio_api/file={alice_file}"
-        for path in (tile, upload):
+        viewer = f"/viewer/{alice_session}/img1/page"  # the image viewer and its tiles too
+        exported = alice_file.parent.parent / "exports" / "seg-test.dcm"
+        exported.parent.mkdir(exist_ok=True)
+        exported.write_bytes(b"DICM")
+        export = f"/gradio_api/file={exported}"
+        viewer_tile = f"/viewer/{alice_session}/img1/f1/0/0_0.png"
+        for path in (tile, upload, viewer, viewer_tile, export):
             assert httpx.get(base + path, auth=ALICE, timeout=30).status_code == 200, path
             assert httpx.get(base + path, auth=BOB, timeout=30).status_code == 404, path
 
@@ -108,11 +114,11 @@ def test_each_user_reaches_only_their_own_sessions(
         events = AuditLog(config.data_dir / "audit.log").read()
         bob = [(e["action"], e["session"]) for e in events if e["user"] == "bob"]
         refusals = [e["detail"] for e in events if e["user"] == "bob" and e["action"] == "refused"]
-        assert refusals.count("a file or tile of it") == 2  # the tile and the upload above
+        assert refusals.count("a file or tile of it") == 5  # the five paths above
         assert "open: not this user's session" in refusals  # the remembered id
         assert [a for a, _ in bob if a in ("new", "message")] == ["new", "message"]
         assert all(s != alice_session for a, s in bob if a != "refused")
         alice = {e["action"] for e in events if e["user"] == "alice"}
-        assert {"new", "upload"} <= alice
+        assert {"new", "upload", "view_image", "download"} <= alice, alice
     finally:
         demo.close()
