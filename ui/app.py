@@ -281,7 +281,11 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     demo = build_app(config, holder)
     demo.queue(default_concurrency_limit=config.ui.concurrent_turns)
     app = FastAPI(title="MedAssist", docs_url=None, redoc_url=None, lifespan=holder.lifespan)
-    app.include_router(slide_router(lambda sid, iid: resolve_slide(holder.current, sid, iid)))
+    app.include_router(
+        slide_router(
+            lambda sid, iid: resolve_slide(holder.current, sid, iid), layers_prefix="/viewer"
+        )
+    )
     app.include_router(image_router(holder.get))
 
     # Added first, so it runs inside the access check: refuses oversized files as they come.

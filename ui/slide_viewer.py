@@ -87,9 +87,16 @@ def slide_scale(server: TileServer, path: Path) -> dict[str, float | None]:
 
 
 def slide_router(
-    resolve: SlideResolver, prefix: str = "/slides", tiles: TileServer | None = None
+    resolve: SlideResolver,
+    prefix: str = "/slides",
+    tiles: TileServer | None = None,
+    layers_prefix: str | None = None,
 ) -> APIRouter:
-    """Return the router: DZI, tiles, scale, visits, the viewer page and OpenSeadragon."""
+    """Return the router: DZI, tiles, scale, visits, the viewer page and OpenSeadragon.
+
+    `layers_prefix` is where the image viewer's routes serve segmentation layers
+    (``{layers_prefix}/{session}/{image}/layers``); None: the page shows none.
+    """
     server = tiles or TileServer()
     router = APIRouter(prefix=prefix)
 
@@ -145,7 +152,7 @@ def slide_router(
     @router.get("/{session_id}/{image_id}/viewer")
     async def viewer(session_id: SessionId, image_id: ImageIdParam) -> HTMLResponse:
         _lookup(resolve, session_id, image_id)
-        return HTMLResponse(viewer_page(session_id, image_id, prefix))
+        return HTMLResponse(viewer_page(session_id, image_id, prefix, layers_prefix))
 
     return router
 
@@ -195,13 +202,20 @@ window.addEventListener("message", (event) => {
 </script>"""
 
 
-def viewer_page(session_id: str, image_id: str, prefix: str = "/slides") -> str:
-    """Return the standalone viewer page (OpenSeadragon, visits, scale bar, box drawing)."""
+def viewer_page(
+    session_id: str, image_id: str, prefix: str = "/slides", layers_prefix: str | None = None
+) -> str:
+    """Return the standalone viewer page (OpenSeadragon, visits, scale bar, box drawing).
+
+    With `layers_prefix` it also draws the slide's segmentation layers.
+    """
+    layers = f"{layers_prefix}/{session_id}/{image_id}/layers" if layers_prefix else None
     config = json.dumps(
         {
             "dzi": f"{prefix}/{session_id}/{image_id}.dzi",
             "visits": f"{prefix}/{session_id}/{image_id}/visits",
             "scale": f"{prefix}/{session_id}/{image_id}/scale",
+            "layers": layers,
             "session_id": session_id,
             "image_id": image_id,
         }

@@ -26,10 +26,17 @@ from assistant.testing import DeadChatModel
 from tests.tools.imaging.factory import ct_phantom, make_dataset, write
 from tests.ui.conftest import serve_ui, shot
 from tests.vllm_servers import free_port
+from tools.slides.synthetic import write_slide
 
 pytestmark = [pytest.mark.browser]
 
-SPACING = (0.5, 0.8)  # row, column (mm): not square, so a wrong axis shows
+SPACING = (0.5, 0.8)
+SLIDE_BOX = {
+    "x": 256,
+    "y": 128,
+    "width": 640,
+    "height": 512,
+}  # row, column (mm): not square, so a wrong axis shows
 
 
 def _ct(tmp_path: Path) -> Path:
@@ -48,16 +55,18 @@ def _series_frames(tmp_path: Path) -> Path:
 
 
 def _prepare(config: AppConfig, files: list[Path]) -> str:
-    """A session with the files; the first is segmented once (a layer for the viewer)."""
+    """A session with the files; the CT and the slide are segmented (layers for the viewers)."""
 
     async def run() -> str:
         async with Assistant(config, model=DeadChatModel()) as assistant:
             session = assistant.new_session("viewer").id
             for path in files:
                 assistant.add_upload(session, path)
-            args = {"image_id": "img1", "target": "tissue"}
-            events = [e async for e in assistant.run_tool(session, "segment", args)]
-            assert any(isinstance(e, ToolFinished) and e.status == "success" for e in events)
+            for image_id, more in (("img1", {}), ("img3", {"box": SLIDE_BOX})):
+                args = {"image_id": image_id, "target": "tissue", **more}
+                events = [e async for e in assistant.run_tool(session, "segment", args)]
+                ok = [e for e in events if isinstance(e, ToolFinished) and e.status == "success"]
+                assert ok, events
             return session
 
     with ThreadPoolExecutor(1) as pool:
@@ -71,7 +80,10 @@ def viewer_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
         {"data_dir": str(tmp / "data"), "llm": {"base_url": "http://127.0.0.1:9/v1"}}
     )
     ct, multi = _ct(tmp), _series_frames(tmp)
-    session = _prepare(config, [ct, multi])
+    tissue = np.full((768, 1024, 3), 240, np.uint8)
+    tissue[200:600, 300:800] = (150, 60, 140)  # a stained block on glass
+    slide = write_slide(tmp / "s.svs", tissue, layout="aperio", mpp=0.5)
+    session = _prepare(config, [ct, multi, slide])
     port = free_port()
     demo = serve_ui(config, port)
     try:
@@ -90,7 +102,8 @@ def _open(browser: Any, url: str, size: tuple[int, int] = (900, 700)) -> Any:
 
 def _wait_rendered(page: Any) -> None:
     page.wait_for_function(
-        "() => window.medassist.loads === 0 && window.medassist.panes.every(p => p.base)",
+        "() => window.medassist.loads === 0 && window.medassist.panes.every(p => p.base "
+        "&& p.layersFetched && p.layers.every(l => l.item && l.item.getFullyLoaded()))",
         timeout=60_000,
     )
 
@@ -114,7 +127,12 @@ def _screen_of(page: Any, x: float, y: float, pane: int = 0) -> tuple[float, flo
 
 
 def test_window_by_drag_and_by_typing(browser: Any, viewer_app: dict[str, Any]) -> None:
-    page = _open(browser, f"{viewer_app['base']}/viewer/{viewer_app['session']}/img1/page")
+    requested: list[str] = []
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(f"{viewer_app['base']}/viewer/{viewer_app['session']}/img1/page")
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
+    _wait_rendered(page)
     # The file's window opens first (C 40 W 400), with the HU presets offered.
     assert page.input_value("#center") == "40" and page.input_value("#width") == "400"
     options = page.locator("#preset option").all_inner_texts()
@@ -149,6 +167,8 @@ def test_window_by_drag_and_by_typing(browser: Any, viewer_app: dict[str, Any]) 
     typed = _canvas_pixels(page)
     assert np.array_equal(preset, typed)
     assert np.abs(typed - after).mean() > 2  # and lung differs from the dragged window
+    # Everything the page loaded came from this server: no CDN, no outside request.
+    assert requested and all(u.startswith(viewer_app["base"]) for u in requested), requested
     page.close()
 
 
@@ -341,3 +361,32 @@ def test_segmentation_layer_with_legend_and_opacity(
     opaque = _canvas_pixels(page)
     assert np.abs(opaque - hidden).mean() > np.abs(shown - hidden).mean()
     page.close()
+
+
+def test_segmentation_layer_on_a_slide(browser: Any, viewer_app: dict[str, Any]) -> None:
+    page = _open_slide(browser, f"{viewer_app['base']}/slides/{viewer_app['session']}/img3/viewer")
+    page.locator("[data-layer='1']").wait_for(timeout=20_000)
+    page.wait_for_function(
+        "() => window.medassistLayers.items.every(l => l.item && l.item.getFullyLoaded())"
+    )
+    # The layer covers exactly the analysed box, in level-0 pixels of the slide.
+    bounds = page.evaluate(
+        """() => { const l = window.medassistLayers.items[0].item;
+                   const base = window.medassistViewer.world.getItemAt(0);
+                   const b = base.viewportToImageRectangle(l.getBounds());
+                   return [b.x, b.y, b.width, b.height]; }"""
+    )
+    expected = [SLIDE_BOX[k] for k in ("x", "y", "width", "height")]
+    assert bounds == pytest.approx(expected, abs=1.0), bounds
+    assert "tissue" in page.inner_text("#layers") and "µm²" in page.inner_text("#legend")
+    shot(page, "slide-layer")
+    page.locator("[data-layer='1']").uncheck()
+    assert page.locator("#legend").is_hidden()
+    page.close()
+
+
+def _open_slide(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    page.goto(url)
+    page.wait_for_function("() => window.medassistLayers !== undefined", timeout=60_000)
+    return page
