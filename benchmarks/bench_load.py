@@ -1,7 +1,8 @@
 """Twenty sessions at once, through the service and through the UI's HTTP endpoints, against
 twenty bare concurrent vLLM calls with the same messages and token budget.
 
-Each session uploads a small image and asks a question; its turn is one answer call
+Each session uploads a small image and asks a question (through the UI, from a process of
+its own, as browsers are not in the server's process); its turn is one answer call
 (`max_steps=0`), generating exactly --tokens tokens (`ignore_eos`). The bare side sends the
 very requests the agent sent, all at once, to the same server; rounds alternate bare and
 agent so that both see the same machine. Afterwards every session's stored history is
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.messages import AIMessage, HumanMessage
@@ -50,15 +54,35 @@ class Recording(FixedLength):
     requests: list[ChatRequest] = field(default_factory=list)
 
     async def stream(self, request: ChatRequest):  # type: ignore[no-untyped-def, override]
+        # Each call's own request, as FixedLength sends it (not `self.last`, which twenty
+        # concurrent turns overwrite: the bare side would then replay copies of one prompt,
+        # which vLLM's prefix cache makes cheaper than twenty different ones).
+        if request.json_schema is None:
+            sent = replace(request, max_tokens=self.tokens, extra_body={"ignore_eos": True})
+            self.requests.append(sent)
         async for chunk in super().stream(request):
             yield chunk
-        if self.last is not None and self.last.json_schema is None:
-            self.requests.append(self.last)
+
+
+def cold(request: ChatRequest, nonce: str) -> ChatRequest:
+    """The same request with a few tokens in front, so vLLM's prefix cache cannot serve it.
+
+    The agent's requests of a round arrive together and find nothing cached; replayed as
+    they are right after, they would find their whole prompts cached (measured: 2560 of
+    3566 prompt tokens) and the bare side would skip most of its prefill.
+    """
+    first, *rest = request.messages
+    content = first.get("content")
+    if isinstance(content, str):
+        first = {**first, "content": f"[{nonce}] {content}"}
+    return replace(request, messages=[first, *rest])
 
 
 async def bare_round(client: OpenAIChatModel, requests: list[ChatRequest]) -> float:
+    nonce = uuid.uuid4().hex[:8]
+    sent = [cold(r, nonce) for r in requests]
     start = time.perf_counter()
-    await asyncio.gather(*(bare(client, r) for r in requests))
+    await asyncio.gather(*(bare(client, r) for r in sent))
     return time.perf_counter() - start
 
 
@@ -79,22 +103,45 @@ async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[f
     return time.perf_counter() - start, sessions
 
 
-def ui_round(url: str, folder: Path) -> float:
-    """Twenty `/send` calls at once, each with its image; clients are built before the timer
-    (each fetches the app's config), the image upload is part of the timed call."""
+def _ui_clients(url: str, folder: str, ready: Any, go: Any, out: Any) -> None:
+    """In a process of its own (browsers are not in the server's process): build twenty
+    clients (each fetches the app's config), wait for the start, send twenty messages at
+    once, each with its image, and report the wall time."""
     from gradio_client import Client, handle_file
 
     with ThreadPoolExecutor(SESSIONS) as pool:
         clients = list(pool.map(lambda _: Client(url, verbose=False), range(SESSIONS)))
 
     def one(i: int) -> None:
-        message = {"text": QUESTION.format(i=i), "files": [handle_file(str(image(folder, i)))]}
+        path = image(Path(folder), i)
+        message = {"text": QUESTION.format(i=i), "files": [handle_file(str(path))]}
         clients[i].predict(message, [], "auto", "", api_name="/send")
 
+    ready.set()
+    go.wait()
     start = time.perf_counter()
     with ThreadPoolExecutor(SESSIONS) as pool:
         list(pool.map(one, range(SESSIONS)))
-    return time.perf_counter() - start
+    out.put(time.perf_counter() - start)
+
+
+def ui_round(url: str, folder: Path) -> float:
+    """Twenty `/send` calls at once from another process; the timer starts once its
+    clients are built, and each call's image upload is part of the time."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    worker = ctx.Process(target=_ui_clients, args=(url, str(folder), ready, go, out))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not ready.wait(0.5):
+            if not worker.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the client process did not get ready")
+        go.set()
+        took: float = out.get(timeout=900)
+        return took
+    finally:
+        worker.join(30)
 
 
 async def complete(assistant: Assistant) -> tuple[int, int]:
@@ -139,7 +186,10 @@ async def main() -> None:
     ui_folder = folder / "ui"
     ui_folder.mkdir()
     ui_config = config.model_copy(update={"data_dir": ui_folder / "data"})
-    ui_model = Recording(client, args.tokens)
+    # Its own client: the UI server runs on its own event loop, and an HTTP connection
+    # pool belongs to the loop that first used it.
+    ui_client = OpenAIChatModel(args.llm_url, load_profile(args.model).served_name)
+    ui_model = Recording(ui_client, args.tokens)
     holder = AssistantHolder(ui_config, model=ui_model)
     server = UIServer(create_app(ui_config, holder), "127.0.0.1", free_port())
     server.start()

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from assistant.accounts import check_exposure
 from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
-from assistant.events import TurnDone
+from assistant.events import Token, TurnDone
 from assistant.report import available_templates
 from tools.errors import InputError
 from tools.imaging.uploads import largest_upload
@@ -47,6 +47,8 @@ __all__ = ["build_app", "create_app", "drawn_region", "launch"]
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
+UI_FRAME_S = 0.1
+"""Shortest time between two chat updates while an answer streams in (10 per second)."""
 CSS = "<style>.medassist-hidden{display:none !important}" + SESSIONS_CSS + "</style>"
 
 
@@ -123,12 +125,19 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         region = drawn_region(region_json)
         session_dir = assistant.session_dir(session_id)
         try:
+            shown_at = 0.0
             async for event in assistant.run_turn(
                 session_id, text, ids, force_tool=force, region=region
             ):
                 apply_event(history, event, session_dir, config.ui.show_marks)
                 if isinstance(event, TurnDone):
                     break
+                # Tokens are shown at most every UI_FRAME_S: each update re-sends the chat,
+                # and per-token updates of twenty chats starve a CPU-bound model server.
+                now = time.monotonic()
+                if isinstance(event, Token) and now - shown_at < UI_FRAME_S:
+                    continue
+                shown_at = now
                 yield keep, history, session_id, keep, keep, keep, keep, keep
         except Exception:  # a bug in the UI itself: say so, keep the box usable
             log.exception("the chat handler failed in session %s", session_id)
