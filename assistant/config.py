@@ -153,6 +153,28 @@ class AuthSettings(Strict):
         return self.accounts_file is not None or self.proxy_header is not None
 
 
+class StorageSettings(Strict):
+    """Where sessions live: SQLite files in the data folder, or one PostgreSQL database.
+
+    With PostgreSQL the checkpoints (LangGraph's own Postgres saver), the session list,
+    uploads and reports indexes and the audit log share the database, and several app
+    instances may serve the same sessions when they also share `data_dir` (a mounted
+    volume holding the uploaded files, artefacts and reports).
+    """
+
+    url: str = Field(
+        "sqlite",
+        description="'sqlite' or postgresql://user[:password]@host[:port]/database",
+        pattern=r"^(sqlite|postgres(ql)?://.+)$",
+    )
+    pool_size: int = Field(10, ge=1, le=500, description="connections per instance")
+
+    @property
+    def kind(self) -> Literal["sqlite", "postgres"]:
+        """The engine the URL names."""
+        return "sqlite" if self.url == "sqlite" else "postgres"
+
+
 class KnowledgeSettings(Strict):
     """Where the retrieval knowledge base lives (see `medassist index --help`)."""
 
@@ -169,6 +191,7 @@ class AppConfig(Strict):
     agent: AgentSettings = AgentSettings()
     ui: UISettings = UISettings()
     auth: AuthSettings = AuthSettings()
+    storage: StorageSettings = StorageSettings()
     uploads: UploadSettings = UploadSettings()
     privacy: PrivacySettings = PrivacySettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from assistant.audit import AuditAction, AuditLog
+from assistant.audit import AuditAction, AuditSink, open_audit
 from assistant.catalog import REGISTRY
+from assistant.checkpoints import open_checkpointer
 from assistant.config import AppConfig, ModelProfile, load_profile
+from assistant.database import Database
 from assistant.deid_secret import deid_secret
 from assistant.events import STREAMED, TurnDone, TurnEvent, TurnFailed
 from assistant.graph import build_graph
@@ -32,7 +34,7 @@ from assistant.report import (
     draft_report,
     related_passages,
 )
-from assistant.sessions import SessionInfo, SessionStore, UploadCheck
+from assistant.sessions import ReportEntry, SessionInfo, SessionStore, UploadCheck
 from assistant.state import AgentContext
 from retrieval.tool import KnowledgeSource, close_knowledge_bases
 from tools.attachments import Attachment, ImageClass
@@ -79,16 +81,22 @@ class Assistant:
             config.slides,
             KnowledgeSource(config.knowledge.dir, config.retrieval),
         )
+        self.database = Database(
+            config.storage.url,
+            config.data_dir / "sessions.sqlite",
+            pool_size=config.storage.pool_size,
+        )
         self.sessions = SessionStore(
             config.data_dir,
             check_upload or partial(default_check, limits=config.uploads, classify=classify_upload),
             self._display_name,
             max_bytes=largest_upload(config.uploads),
+            database=self.database,
         )
         self._saver_cm: Any = None
         self._graph: Any = None
         self._deid_secret = deid_secret(config.privacy, config.data_dir)
-        self.audit = AuditLog(config.auth.audit_log or config.data_dir / "audit.log")
+        self.audit: AuditSink = open_audit(config, self.database)
         self._planes = PlaneCache()
 
     def _record(
@@ -117,17 +125,15 @@ class Assistant:
         return safe_display_name(name, media_type, key, keep_stem=keep, modality=modality)
 
     async def __aenter__(self) -> Assistant:
-        self._saver_cm = AsyncSqliteSaver.from_conn_string(
-            str(self.config.data_dir / "checkpoints.sqlite")
-        )
+        self._saver_cm = open_checkpointer(self.config.storage, self.config.data_dir)
         saver = await self._saver_cm.__aenter__()
-        await saver.setup()  # tables exist before the first turn (deleting needs them too)
         self._graph = build_graph(saver)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._saver_cm is not None:
             await self._saver_cm.__aexit__(None, None, None)
+        self.database.close()
         close_knowledge_bases()
         close = getattr(self.model, "close", None)
         if close is not None:
@@ -280,7 +286,8 @@ class Assistant:
         """The session's reports (persistence lives in assistant/report/store.py)."""
         self.sessions.get(session_id)
         folder = self.sessions.session_dir(session_id) / "reports"
-        return ReportStore(folder, subject=f"session/{session_id}")
+        index = _ReportIndex(self.sessions, session_id)
+        return ReportStore(folder, subject=f"session/{session_id}", index=index)
 
     async def draft_report(self, session_id: str, template: str) -> DraftReport:
         """Draft a cited report from the session's evidence and related passages; keep it."""
@@ -482,6 +489,23 @@ class Assistant:
             return
         self.sessions.touch(session_id)
         yield TurnDone(answer, incomplete)
+
+
+@dataclass(frozen=True)
+class _ReportIndex:
+    """A session's rows of the catalogue's reports index."""
+
+    sessions: SessionStore
+    session_id: str
+
+    def record(self, report: DraftReport) -> None:
+        entry = ReportEntry(
+            report.id, report.version, report.status, report.template, report.created.timestamp()
+        )
+        self.sessions.index_report(self.session_id, entry)
+
+    def ids(self) -> list[str]:
+        return self.sessions.report_ids(self.session_id)
 
 
 def _bug_message(exc: Exception) -> str:

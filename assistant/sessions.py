@@ -1,27 +1,33 @@
-"""Session catalogue and uploaded files, kept in SQLite beside the checkpointer's database.
+"""Session catalogue and uploaded files: rows in the catalogue database, files in a folder.
 
 The conversation itself lives in LangGraph's checkpointer; this store keeps what the UI
-lists (titles, times) and each session's uploads, stored once per content hash with the
-kind and facts decided when the upload was checked (`tools.intake`). Databases of older
-versions get those columns on open, filled in from the stored files.
+lists (titles, times), each session's uploads, stored once per content hash with the kind
+and facts decided when the upload was checked (`tools.intake`), and the index of its
+reports. The database is SQLite under the data folder or PostgreSQL (`assistant.database`);
+the files are under the data folder, which several app instances may share (writes go to a
+temporary name and are renamed into place). SQLite files of older versions get the newer
+columns on open, filled in from the stored files.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import json
 import logging
 import mimetypes
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from assistant.database import Database, Tx
 from tools.attachments import Attachment, AttachmentKind, ImageFacts
 from tools.errors import InputError, SessionNotFoundError, UploadRejectedError
 from tools.imaging.archive import unpacked_dir
@@ -29,29 +35,6 @@ from tools.intake import Inspection, inspect_stored
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    owner TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS uploads (
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    media_type TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    stored_as TEXT NOT NULL,
-    created REAL NOT NULL,
-    kind TEXT,
-    facts TEXT,
-    PRIMARY KEY (session_id, id),
-    UNIQUE (session_id, sha256)
-);
-"""
 _SELECT = "SELECT id, title, created, updated, owner FROM sessions"
 
 _ADDED_COLUMNS = {"kind": "TEXT", "facts": "TEXT"}
@@ -65,6 +48,27 @@ Raises UploadRejectedError for a file that may not be kept (see `tools.intake`).
 DisplayName = Callable[[str, str, str, str | None], str]
 """Maps (session id, original name, media type, DICOM modality) to the name kept and shown
 (de-identified, yet recognisable)."""
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """What the reports index keeps of a saved report (the report itself is a file)."""
+
+    id: str
+    version: int
+    status: str
+    template: str
+    created: float
+
+    @classmethod
+    def from_json(cls, text: str) -> ReportEntry:
+        """The entry of a stored report's JSON (`DraftReport`'s fields)."""
+        data = json.loads(text)
+        created = datetime.fromisoformat(str(data["created"])).timestamp()
+        return cls(
+            data["id"], int(data.get("version", 1)), str(data.get("status", "")),
+            str(data.get("template", "")), created,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,11 @@ class SessionStore:
         display_name: DisplayName = lambda session_id, name, media_type, modality: name,
         *,
         max_bytes: int | None = None,
+        database: Database | None = None,
     ) -> None:
         """Open (creating or migrating) the store under `data_dir`.
+
+        `database` holds the rows (default: ``sessions.sqlite`` in `data_dir`).
 
         `max_bytes` stops receiving an upload as soon as it is passed (None: no limit
         before the check, which applies its own).
@@ -105,17 +112,21 @@ class SessionStore:
         self._display_name = display_name
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = data_dir / "sessions.sqlite"
+        self.db = database or Database("sqlite", self.db_path)
         self._check = check_upload
         self._max_bytes = max_bytes
+        before, _ = self.db.migrate()
         with self._db() as db:
-            db.executescript(SCHEMA)
-            self._migrate(db)
+            if db.dialect == "sqlite":
+                self._migrate(db)
+            if before < 2:  # the reports index is new: list what is on disk
+                self._index_stored_reports(db)
 
-    def _migrate(self, db: sqlite3.Connection) -> None:
+    def _migrate(self, db: Tx) -> None:
         """Add the upload columns of newer versions and fill them in from the stored files."""
-        if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(sessions)")}:
+        if "owner" not in {r[1] for r in db.execute("PRAGMA table_info(sessions)").fetchall()}:
             db.execute("ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
-        have = {row[1] for row in db.execute("PRAGMA table_info(uploads)")}
+        have = {row[1] for row in db.execute("PRAGMA table_info(uploads)").fetchall()}
         for column, sql_type in _ADDED_COLUMNS.items():
             if column not in have:
                 db.execute(f"ALTER TABLE uploads ADD COLUMN {column} {sql_type}")
@@ -134,16 +145,8 @@ class SessionStore:
                 (found.kind.value, found.facts.model_dump_json(), session_id, image_id),
             )
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[Tx]:
+        return self.db.transaction()
 
     def session_dir(self, session_id: str) -> Path:
         """Folder of one session's files."""
@@ -217,6 +220,7 @@ class SessionStore:
         self.get(session_id)
         with self._db() as db:
             db.execute("DELETE FROM uploads WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM reports WHERE session_id = ?", (session_id,))
             db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
         shutil.rmtree(self.session_dir(session_id), ignore_errors=True)
         if self.session_dir(session_id).exists():
@@ -254,6 +258,8 @@ class SessionStore:
             size = tmp.stat().st_size
             tmp.replace(stored)
             with self._db() as db:
+                if db.dialect == "postgres":  # another instance may add to this session now
+                    db.execute("SELECT id FROM sessions WHERE id = ? FOR UPDATE", (session_id,))
                 count = db.execute(
                     "SELECT COUNT(*) FROM uploads WHERE session_id = ?", (session_id,)
                 ).fetchone()[0]
@@ -313,6 +319,45 @@ class SessionStore:
             )
             for r in rows
         }
+
+
+    def index_report(self, session_id: str, report: ReportEntry) -> None:
+        """Record (or update) a saved report's row in the reports index."""
+        with self._db() as db:
+            db.execute(
+                "DELETE FROM reports WHERE session_id = ? AND id = ?", (session_id, report.id)
+            )
+            db.execute(
+                "INSERT INTO reports (session_id, id, version, status, template, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, report.id, report.version, report.status, report.template,
+                 report.created, time.time()),
+            )  # fmt: skip
+
+    def report_ids(self, session_id: str) -> builtins.list[str]:
+        """Ids of the session's reports from the index, newest first."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT id FROM reports WHERE session_id = ? ORDER BY created DESC", (session_id,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def _index_stored_reports(self, db: Tx) -> None:
+        """Fill the reports index from report files written before it existed."""
+        for folder in sorted((self.data_dir / "sessions").glob("*/reports")):
+            session_id = folder.parent.name
+            if db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+                continue
+            for path in folder.glob("*.json"):
+                if path.name.endswith(".fhir.json"):
+                    continue
+                entry = ReportEntry.from_json(path.read_text(encoding="utf-8"))
+                db.execute(
+                    "INSERT INTO reports (session_id, id, version, status, template, created,"
+                    " updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (session_id, entry.id, entry.version, entry.status, entry.template,
+                     entry.created, path.stat().st_mtime),
+                )  # fmt: skip
 
 
 def _receive(

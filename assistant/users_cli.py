@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 from assistant.accounts import Accounts
-from assistant.audit import AuditLog
+from assistant.audit import open_audit
 from assistant.config import load_config
+from assistant.database import Database
 from tools.errors import ConfigError, InputError
 
 __all__ = ["add_users_commands"]
@@ -45,7 +46,14 @@ def cmd_users(args: argparse.Namespace) -> int:
     """Add, list or remove users; print the audit log."""
     if args.action == "audit":
         config = load_config({"data_dir": str(args.data_dir)} if args.data_dir else {})
-        for event in AuditLog(config.auth.audit_log or config.data_dir / "audit.log").read():
+        database = Database(config.storage.url, config.data_dir / "sessions.sqlite")
+        try:
+            if database.dialect == "postgres":
+                database.migrate()  # the audit table exists even before the first start
+            events = open_audit(config, database).read()
+        finally:
+            database.close()
+        for event in events:
             print(json.dumps(event, ensure_ascii=False))
         return 0
     accounts = _accounts(args)

@@ -12,7 +12,12 @@ from PIL import Image
 from tools.attachments import Attachment
 from tools.intake import inspect_stored
 
-pytest_plugins = ["tests.vllm_servers", "tests.faults.fixture", "tests.tools.pacs.orthanc"]
+pytest_plugins = [
+    "tests.vllm_servers",
+    "tests.faults.fixture",
+    "tests.tools.pacs.orthanc",
+    "tests.postgres_server",
+]
 
 
 @pytest.fixture(autouse=True)

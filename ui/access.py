@@ -26,7 +26,7 @@ from typing import Any
 import gradio as gr
 
 from assistant.accounts import Accounts
-from assistant.audit import AuditLog
+from assistant.audit import AuditSink
 from assistant.config import AuthSettings
 from assistant.service import Assistant
 from tools.errors import MedAssistError
@@ -62,7 +62,7 @@ class Access:
         self._owners: dict[str, str] = {}
 
     @property
-    def audit(self) -> AuditLog:
+    def audit(self) -> AuditSink:
         """The Assistant's audit log (one writer for the whole app)."""
         return self._assistant().audit
 

@@ -10,13 +10,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from assistant.report.edits import apply_edit
 from assistant.report.export import to_fhir, to_markdown
 from assistant.report.model import DraftReport, ReportStatus
 from tools.errors import InputError
 
-__all__ = ["ReportFiles", "ReportStore"]
+__all__ = ["ReportFiles", "ReportIndex", "ReportStore"]
+
+
+class ReportIndex(Protocol):
+    """Where the catalogue lists a session's reports (the database's reports table)."""
+
+    def record(self, report: DraftReport) -> None:
+        """Note a saved version of `report`."""
+
+    def ids(self) -> list[str]:
+        """The session's report ids."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,13 @@ def _write(path: Path, text: str) -> None:
 class ReportStore:
     """The reports of one session (`folder` is the session's ``reports`` folder)."""
 
-    def __init__(self, folder: Path, subject: str | None = None) -> None:
+    def __init__(
+        self, folder: Path, subject: str | None = None, index: ReportIndex | None = None
+    ) -> None:
         self.folder = folder
         self.subject = subject
+        self.index = index
+        """Lists the reports when given (else the folder is listed), and is told of saves."""
 
     def files(self, report_id: str) -> ReportFiles:
         """Paths of a report's current files (they may not exist yet)."""
@@ -64,10 +79,14 @@ class ReportStore:
         _write(files.markdown, to_markdown(report))
         _write(files.fhir, json.dumps(to_fhir(report, subject=self.subject), indent=2))
         _write(files.data, data)
+        if self.index is not None:
+            self.index.record(report)
         return files
 
     def ids(self) -> list[str]:
         """Ids of the stored reports (any order)."""
+        if self.index is not None:
+            return self.index.ids()
         if not self.folder.is_dir():
             return []
         return [
