@@ -18,6 +18,7 @@ from assistant.eval.cli import add_eval_commands
 from assistant.index_cli import add_index_commands
 from assistant.pacs_cli import add_pacs_commands
 from assistant.server import VLLMServer, ensure_built, is_healthy
+from assistant.storage_cli import add_storage_commands
 from assistant.tool_cli import add_tool_command
 from assistant.users_cli import add_users_commands
 from tools.errors import MedAssistError
@@ -30,6 +31,7 @@ EXTENSIONS: list[Extension] = [
     add_tool_command,
     add_pacs_commands,
     add_users_commands,
+    add_storage_commands,
 ]
 """Subcommand providers from other packages (each adds its own parsers)."""
 

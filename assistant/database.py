@@ -202,8 +202,17 @@ class Database:
         return before, max(done, default=0)
 
     def version(self) -> int:
-        """The newest schema step applied (0: none)."""
+        """The newest schema step applied (0: none, or no database yet)."""
+        if self.dialect == "sqlite" and not self.sqlite_path.is_file():
+            return 0
         with self.transaction() as tx:
+            table = tx.execute(
+                "SELECT name FROM sqlite_master WHERE name = 'schema_version'"
+                if tx.dialect == "sqlite"
+                else "SELECT to_regclass('schema_version')"
+            ).fetchone()
+            if table is None or table[0] is None:
+                return 0
             row = tx.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
 

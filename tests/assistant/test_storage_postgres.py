@@ -165,3 +165,55 @@ def test_storage_kinds(url: str) -> None:
     config = load_config({"storage": {"url": url}}, environ={})
     assert config.storage.kind == ("sqlite" if url == "sqlite" else "postgres")
 
+
+
+async def _sqlite_data(data: Path, image: Path) -> tuple[str, list[str], str]:
+    """A SQLite data folder with a conversation, an upload, a report and audit events."""
+    config = load_config({"data_dir": str(data)}, environ={})
+    model = ScriptedChatModel(['{"tool": "answer"}', "Nothing acute."])
+    async with Assistant(config, model=model) as a:
+        session = a.new_session(owner="ana").id
+        await a.aadd_upload(session, image, "film.png")
+        events = [e async for e in a.run_turn(session, "Anything acute?", ["img1"])]
+        assert isinstance(events[-1], TurnDone)
+        report = await draft_report(
+            DeadChatModel(), "chest-radiograph", [tool_message("segment", lung_result(), "c1")]
+        )
+        a.reports(session).save(report)
+        history = await a.history(session)
+    return session, [str(m.content) for m in history], report.id
+
+
+def test_storage_migrate_moves_a_sqlite_folder_to_postgres(
+    pg_url: str, tmp_path: Path, gradient_png: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from assistant.cli import main
+
+    data = tmp_path / "data"
+    session, before, report_id = asyncio.run(_sqlite_data(data, gradient_png))
+    assert main(["storage", "migrate", "--to", pg_url, "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "sessions: 1 row(s) copied" in out and "uploads: 1 row(s) copied" in out
+    assert "reports: 1 row(s) copied" in out and "of 1 conversation(s) copied" in out
+    assert main(["storage", "migrate", "--to", pg_url, "--data-dir", str(data)]) == 0
+    again = capsys.readouterr().out  # a second run finds everything there
+    assert "sessions: 0 row(s)" in again and "0 of 0 conversation(s)" in again
+    assert "audit log: 0 event(s)" in again
+
+    async def on_postgres() -> None:
+        model = ScriptedChatModel(['{"tool": "answer"}', "Still nothing acute."])
+        async with Assistant(_config(data, pg_url), model=model) as b:
+            assert [s.id for s in b.list_sessions(owner="ana")] == [session]
+            assert [str(m.content) for m in await b.history(session)] == before
+            assert b.attachments(session)["img1"].path.is_file()
+            assert [r.id for r in b.list_reports(session)] == [report_id]
+            assert [e["action"] for e in b.audit.read()][:2] == ["new", "upload"]
+            events = [e async for e in b.run_turn(session, "And now?")]
+            assert isinstance(events[-1], TurnDone)
+            assert "Anything acute?" in str(model.requests[0].messages)
+
+    asyncio.run(on_postgres())
+    assert main(["storage", "info", "--data-dir", str(data)]) == 0
+    assert "storage: sqlite" in capsys.readouterr().out  # the folder's own config is unchanged
