@@ -38,14 +38,16 @@ MEDASSIST = Path(sys.executable).with_name("medassist")
 class UIProcess:
     """`medassist ui` on loopback against `llm_url`, with its own data folder."""
 
-    def __init__(self, data_dir: Path, llm_url: str) -> None:
+    def __init__(self, data_dir: Path, llm_url: str, env: dict[str, str] | None = None) -> None:
         self.data_dir, self.llm_url = data_dir, llm_url
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEDASSIST_")}
+        env.update(self.extra_env)
         cmd = [str(MEDASSIST), "ui", "--llm-url", self.llm_url, "--data-dir",
                str(self.data_dir), "--port", str(self.port)]  # fmt: skip
         with (self.data_dir.parent / f"ui-{self.port}.log").open("ab") as log:
