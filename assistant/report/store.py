@@ -15,6 +15,7 @@ from typing import Protocol
 from assistant.report.edits import apply_edit
 from assistant.report.export import to_fhir, to_markdown
 from assistant.report.model import DraftReport, ReportStatus
+from tools.atomic import atomic_write_text
 from tools.errors import InputError
 
 __all__ = ["ReportFiles", "ReportIndex", "ReportStore"]
@@ -46,9 +47,7 @@ class ReportFiles:
 
 def _write(path: Path, text: str) -> None:
     """Write via a temporary file, so a crash never leaves half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, text)
 
 
 class ReportStore:

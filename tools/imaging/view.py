@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field
 
+from tools.atomic import atomic_write_bytes
 from tools.errors import ToolArgumentError
 from tools.imaging.image import LoadedImage
 from tools.imaging.reader import load_attachment
@@ -90,7 +91,7 @@ def view_dicom(args: ViewDicomArgs, ctx: ToolContext) -> ViewDicomResult:
         notes.append("colour image: the window does not apply and was ignored")
     used = used or "none (8-bit image shown as stored)"
     path = ctx.artifact_dir / f"{_slug(att.id)}-f{frame + 1}-{_slug(used)}.png"
-    path.write_bytes(encode_png(pixels, VIEW_MAX_SIDE))
+    atomic_write_bytes(path, encode_png(pixels, VIEW_MAX_SIDE))
     caption = f"{att.id} frame {frame + 1} of {image.frame_count}, window {used}"
     return ViewDicomResult(
         image_id=att.id,

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
+from tools.atomic import atomic_path
 from tools.attachments import AttachmentKind
 from tools.errors import ToolArgumentError
 from tools.imaging.volume import Volume, load_volume
@@ -80,10 +81,12 @@ def segment_ct(
     stem = f"seg-ct-{uuid.uuid4().hex[:8]}"
     out = ctx.artifact_dir
     nifti = out / f"{stem}-labels.nii.gz"
-    nib.save(labels_to_nifti(seg.labels, volume), nifti)
+    with atomic_path(nifti) as tmp:
+        nib.save(labels_to_nifti(seg.labels, volume), tmp)
     shown = _shown_slice(seg.labels)
     overlay = out / f"{stem}-overlay.png"
-    _overlay(volume, seg, structures, shown).save(overlay, compress_level=3)
+    with atomic_path(overlay) as tmp:
+        _overlay(volume, seg, structures, shown).save(tmp, format="PNG", compress_level=3)
     caption = f"{att.id} slice {shown}: " + ", ".join(s.name for s in structures[:max_listed])
     artifacts = [
         ctx.artifact(overlay, "image", caption),

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
+from tools.atomic import atomic_path, atomic_write_text
 from tools.segmentation.measure import Structure
 from tools.segmentation.preprocess import resize_labels, resize_to, to_rgb8
 from tools.segmentation.types import Labels
@@ -26,7 +27,8 @@ def save_mask_png(labels: Labels, path: Path) -> None:
     if top > 65535:
         raise ValueError(f"{top} labels do not fit a 16-bit PNG")
     dtype = np.uint8 if top <= 255 else np.uint16
-    Image.fromarray(labels.astype(dtype)).save(path, compress_level=1)
+    with atomic_path(path) as tmp:
+        Image.fromarray(labels.astype(dtype)).save(tmp, format="PNG", compress_level=1)
 
 
 def rle_encode(mask: NDArray[np.bool_]) -> list[int]:
@@ -59,7 +61,7 @@ def save_rle_json(labels: Labels, structures: Sequence[Structure], path: Path) -
         for s in structures
     ]
     doc = {"format": "coco-rle-uncompressed", "size": [h, w], "structures": items}
-    path.write_text(json.dumps(doc))
+    atomic_write_text(path, json.dumps(doc))
 
 
 def palette(n: int, instances: bool) -> NDArray[np.uint8]:

@@ -8,6 +8,7 @@ import uuid
 import numpy as np
 from pydantic import Field
 
+from tools.atomic import atomic_path
 from tools.errors import ToolError
 from tools.geometry import Box
 from tools.registry import ToolContext, ToolResult
@@ -162,7 +163,8 @@ def _result(
     save_rle_json(seg.labels, structures, out / f"{stem}-rle.json")
     legend = _legend(seg, structures, unit)
     overlay = render_overlay(pixels, seg.labels, legend, seg.instances)
-    overlay.save(out / f"{stem}-overlay.png", compress_level=3)
+    with atomic_path(out / f"{stem}-overlay.png") as tmp:
+        overlay.save(tmp, format="PNG", compress_level=3)
     ordered = sorted(structures, key=lambda s: -s.area_px)
     total_px = sum(s.area_px for s in structures)
     areas = [s.area.value for s in structures]

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
+from tools.atomic import atomic_path
 from tools.errors import ToolArgumentError
 from tools.geometry import Box
 from tools.registry import ImageId, ToolArgs, ToolContext, ToolResult
@@ -44,7 +45,8 @@ def _open(ctx: ToolContext, image_id: str) -> Slide:
 
 def _save(ctx: ToolContext, image: Image.Image, name: str, quality: int) -> Path:
     path = ctx.artifact_dir / name
-    image.save(path, format="JPEG", quality=quality)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="JPEG", quality=quality)
     return path
 
 
