@@ -149,3 +149,26 @@ def test_an_archive_checked_without_limits_leaves_no_scratch(tmp_path: Path) -> 
     att = store.add_upload(sid, _series_zip(tmp_path))
     assert att.kind is AttachmentKind.SERIES and att.facts.frames == 5
     assert [p.name for p in (store.session_dir(sid) / "uploads").iterdir()] == [att.path.name]
+
+
+async def test_reports_of_an_older_data_folder_are_indexed_on_open(tmp_path: Path) -> None:
+    """Reports written before the reports index existed are listed after an upgrade."""
+    from assistant.database import Database
+    from assistant.report import ReportStore, draft_report
+    from assistant.testing import DeadChatModel
+    from tests.assistant.report.conftest import lung_result, tool_message
+
+    data = tmp_path / "data"
+    session = SessionStore(data).create("old").id
+    report = await draft_report(
+        DeadChatModel(), "chest-radiograph", [tool_message("segment", lung_result(), "c1")]
+    )
+    ReportStore(data / "sessions" / session / "reports").save(report)  # no index: as before
+    with sqlite3.connect(data / "sessions.sqlite") as db:  # the database of that version
+        db.execute("DROP TABLE reports")
+        db.execute("DROP TABLE audit")
+        db.execute("DELETE FROM schema_version WHERE version = 2")
+    assert Database("sqlite", data / "sessions.sqlite").version() == 1
+    store = SessionStore(data)
+    assert store.report_ids(session) == [report.id]
+    assert store.db.version() == 2
