@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -103,42 +104,99 @@ async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[f
     return time.perf_counter() - start, sessions
 
 
-def _ui_clients(url: str, folder: str, ready: Any, go: Any, out: Any) -> None:
+def _fetch_shown_files(url: str, chat: Any) -> int:
+    """GET each file the final chat shows, once, as a browser renders it; how many."""
+    import httpx
+
+    paths: set[str] = set()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            if isinstance(x.get("path"), str) and "url" in x:  # a FileData
+                paths.add(x["url"] or f"{url}gradio_api/file={x['path']}")
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list | tuple):
+            for v in x:
+                walk(v)
+        elif hasattr(x, "__dict__"):
+            walk(vars(x))
+
+    walk(chat)
+    with httpx.Client(timeout=60) as http:
+        for path in paths:
+            http.get(path).raise_for_status()
+    return len(paths)
+
+
+def _ui_clients(url: str, folder: str, nice: bool, ready: Any, go: Any, out: Any) -> None:
     """In a process of its own (browsers are not in the server's process): build twenty
     clients (each fetches the app's config), wait for the start, send twenty messages at
-    once, each with its image, and report the wall time."""
+    once, each with its image, and report the wall time.
+
+    Clients do not download the chat's files with every streamed update (gradio_client's
+    default re-downloads each file the chat shows on each update, which no browser does);
+    each file the final chat shows is fetched once instead, as a browser renders it.
+    """
     from gradio_client import Client, handle_file
 
+    if nice:
+        os.nice(19)  # browsers are on other machines: give the server's processes the CPU
     with ThreadPoolExecutor(SESSIONS) as pool:
-        clients = list(pool.map(lambda _: Client(url, verbose=False), range(SESSIONS)))
+        clients = list(
+            pool.map(lambda _: Client(url, verbose=False, download_files=False), range(SESSIONS))
+        )
 
-    def one(i: int) -> None:
+    def one(i: int) -> int:
         path = image(Path(folder), i)
         message = {"text": QUESTION.format(i=i), "files": [handle_file(str(path))]}
-        clients[i].predict(message, [], "auto", "", api_name="/send")
+        result = clients[i].predict(message, [], "auto", "", api_name="/send")
+        return _fetch_shown_files(url, result)
 
     ready.set()
     go.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(SESSIONS) as pool:
-        list(pool.map(one, range(SESSIONS)))
+        fetched = list(pool.map(one, range(SESSIONS)))
     out.put(time.perf_counter() - start)
+    out.put(sum(fetched))
+    out.put(time.process_time() - cpu)
 
 
-def ui_round(url: str, folder: Path) -> float:
+def machine_cpu_s() -> float:
+    """CPU seconds all processes of the machine have used (user + system, from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system = (int(x) for x in fields[:3])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+CPU: dict[str, list[float]] = {"clients": [], "app": [], "rest": []}
+"""CPU seconds per UI round: the client process, the app's process, everything else."""
+
+
+def ui_round(url: str, folder: Path, nice: bool = False) -> float:
     """Twenty `/send` calls at once from another process; the timer starts once its
     clients are built, and each call's image upload is part of the time."""
     ctx = multiprocessing.get_context("spawn")
     ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    worker = ctx.Process(target=_ui_clients, args=(url, str(folder), ready, go, out))
+    worker = ctx.Process(target=_ui_clients, args=(url, str(folder), nice, ready, go, out))
     worker.start()
     try:
         deadline = time.monotonic() + 300
         while not ready.wait(0.5):
             if not worker.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the client process did not get ready")
+        app_cpu, all_cpu = time.process_time(), machine_cpu_s()
         go.set()
         took: float = out.get(timeout=900)
+        app_cpu, all_cpu = time.process_time() - app_cpu, machine_cpu_s() - all_cpu
+        fetched = out.get(timeout=60)
+        if fetched < SESSIONS:  # every chat shows its image: the clients did see the files
+            raise RuntimeError(f"the clients fetched {fetched} shown files, not {SESSIONS}")
+        client_cpu = out.get(timeout=60)
+        CPU["clients"].append(client_cpu)
+        CPU["app"].append(app_cpu)
+        CPU["rest"].append(all_cpu - client_cpu - app_cpu)
         return took
     finally:
         worker.join(30)
@@ -161,6 +219,11 @@ async def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--nice-clients",
+        action="store_true",
+        help="run the UI's clients at the lowest CPU priority (browsers are on other machines)",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
     config = load_config(
@@ -196,10 +259,10 @@ async def main() -> None:
     through_ui: list[float] = []
     ui_plain: list[float] = []
     try:
-        ui_round(server.url, ui_folder)  # warm-up
+        ui_round(server.url, ui_folder, args.nice_clients)  # warm-up
         for _ in range(args.rounds):
             ui_model.requests.clear()
-            through_ui.append(ui_round(server.url, ui_folder))
+            through_ui.append(ui_round(server.url, ui_folder, args.nice_clients))
             ui_plain.append(await bare_round(client, list(ui_model.requests)))
         ui_sessions = len(holder.current.sessions.list(limit=10_000))
     finally:
@@ -214,6 +277,11 @@ async def main() -> None:
           f"{med(through_ui) / med(ui_plain):.3f} |")  # fmt: skip
     print(f"service sessions stored: {service_sessions}, whole: {service_whole}")
     print(f"UI sessions stored: {ui_sessions} (expected {SESSIONS * (args.rounds + 1)})")
+    timed = {k: v[1:] for k, v in CPU.items()}  # without the warm-up round
+    print(
+        "CPU seconds per UI round (median): clients {:.1f}, app process {:.1f}, "
+        "model server and the rest {:.1f}".format(*(med(v) for v in timed.values()))
+    )
 
 
 if __name__ == "__main__":
