@@ -12,8 +12,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from assistant.accounts import check_exposure
-from assistant.config import AppConfig, available_profiles, load_config, load_profile
+from assistant.config import (
+    AppConfig,
+    ModelProfile,
+    available_profiles,
+    load_config,
+    load_profile,
+)
 from assistant.eval.cli import add_eval_commands
 from assistant.index_cli import add_index_commands
 from assistant.pacs_cli import add_pacs_commands
@@ -21,7 +29,7 @@ from assistant.server import VLLMServer, ensure_built, is_healthy
 from assistant.storage_cli import add_storage_commands
 from assistant.tool_cli import add_tool_command
 from assistant.users_cli import add_users_commands
-from tools.errors import MedAssistError
+from tools.errors import ConfigError, MedAssistError
 
 log = logging.getLogger("medassist")
 Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -59,8 +67,38 @@ def _config(args: argparse.Namespace) -> AppConfig:
     return load_config(overrides)
 
 
-def _start_server(config: AppConfig) -> VLLMServer:
+SERVING_FLAGS = {
+    "tensor_parallel": ("--tensor-parallel-size", int, "GPUs one model is split across"),
+    "pipeline_parallel": ("--pipeline-parallel-size", int, "pipeline stages (across nodes)"),
+    "data_parallel": ("--data-parallel-size", int, "model replicas in this server"),
+    "gpu_memory_utilization": ("--gpu-memory-utilization", float, "share of GPU memory (0-1]"),
+    "max_num_seqs": ("--max-num-seqs", int, "sequences decoded at once"),
+}
+"""`serve-llm`/`up` options that override the profile's `serving` settings (vLLM's names)."""
+
+
+def _serving_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("vLLM serving (override the profile's serving: settings)")
+    for name, (flag, kind, text) in SERVING_FLAGS.items():
+        group.add_argument(flag, dest=name, type=kind, help=text)
+
+
+def _profile(config: AppConfig, args: argparse.Namespace | None) -> ModelProfile:
+    """The configured profile, with any serving settings given on the command line."""
     profile = load_profile(config.model)
+    given = {n: getattr(args, n) for n in SERVING_FLAGS if getattr(args, n, None) is not None}
+    if not given:
+        return profile
+    data = profile.model_dump()
+    data["serving"] = {**data["serving"], **given}
+    try:
+        return ModelProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid serving options for {profile.name}:\n{exc}") from None
+
+
+def _start_server(config: AppConfig, args: argparse.Namespace | None = None) -> VLLMServer:
+    profile = _profile(config, args)
     server = VLLMServer(config, profile)
     if is_healthy(server.url):
         raise MedAssistError(
@@ -98,7 +136,7 @@ def cmd_build_models(args: argparse.Namespace) -> int:
 
 def cmd_serve_llm(args: argparse.Namespace) -> int:
     """Run the vLLM server in the foreground until interrupted."""
-    server = _start_server(_config(args))
+    server = _start_server(_config(args), args)
     try:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while server.running:
@@ -128,7 +166,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     check_exposure(config.auth, args.host or config.ui.host)  # before vLLM starts
     # `docker stop`, systemd and kill send SIGTERM: leave as after Ctrl-C, vLLM stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = None if config.llm.base_url else _start_server(config)
+    server = None if config.llm.base_url else _start_server(config, args)
     try:
         launch(config, host=args.host, port=args.port)
     except KeyboardInterrupt:
@@ -193,11 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="UI address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="UI port (default 7860)")
     p.add_argument("--llm-port", type=int, help="model server port (default 8000)")
+    _serving_options(p)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("serve-llm", help="run the vLLM server for a model profile")
     _common(p)
     p.add_argument("--llm-port", type=int, help="port (default 8000)")
+    _serving_options(p)
     p.set_defaults(func=cmd_serve_llm)
 
     p = sub.add_parser("ui", help="run the chat UI against a running model server")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -63,6 +63,51 @@ class Sampling(Strict):
     action_max_tokens: int = Field(256, ge=16)
 
 
+class Serving(Strict):
+    """vLLM's own parallelism and capacity settings, passed through by `medassist serve-llm`.
+
+    None leaves vLLM's default. One large model across GPUs: `tensor_parallel` (GPUs of one
+    node) and `pipeline_parallel` (layers split across nodes). Several replicas in one
+    server: `data_parallel`. `gpu_memory_utilization` is the share of each GPU's memory vLLM
+    may take (weights + KV cache); `max_num_seqs` bounds the sequences it decodes at once.
+    """
+
+    tensor_parallel: int | None = Field(None, ge=1, le=64)
+    pipeline_parallel: int | None = Field(None, ge=1, le=64)
+    data_parallel: int | None = Field(None, ge=1, le=256)
+    gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0)
+    max_num_seqs: int | None = Field(None, ge=1, le=65536)
+
+    FLAGS: ClassVar[dict[str, str]] = {
+        "tensor_parallel": "--tensor-parallel-size",
+        "pipeline_parallel": "--pipeline-parallel-size",
+        "data_parallel": "--data-parallel-size",
+        "gpu_memory_utilization": "--gpu-memory-utilization",
+        "max_num_seqs": "--max-num-seqs",
+    }
+    """vLLM's flag for each setting (and the short or alias forms it also accepts)."""
+    ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "tensor_parallel": ("-tp",),
+        "pipeline_parallel": ("-pp",),
+        "data_parallel": ("-dp",),
+        "gpu_memory_utilization": ("--device-memory-utilization",),
+        "max_num_seqs": (),
+    }
+
+    def args(self) -> list[str]:
+        """The vLLM command-line flags for the settings that are set."""
+        out: list[str] = []
+        for name, flag in self.FLAGS.items():
+            value = getattr(self, name)
+            if value is not None:
+                out += [flag, str(value)]
+        return out
+
+    def flags(self, name: str) -> tuple[str, ...]:
+        """Every spelling vLLM accepts for the setting `name`."""
+        return (self.FLAGS[name], *self.ALIASES[name])
+
+
 class ModelProfile(Strict):
     """One servable model: how vLLM starts it and how the agent talks to it."""
 
@@ -80,6 +125,7 @@ class ModelProfile(Strict):
     max_images_per_request: int = Field(4, ge=1)
     ct_windows_rgb: bool = False
     test_only: bool = False
+    serving: Serving = Serving()
     vllm_args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
     sampling: Sampling = Sampling()
@@ -88,6 +134,20 @@ class ModelProfile(Strict):
     def _parser_for_native(self) -> ModelProfile:
         if self.tool_calling == "native" and not self.tool_parser:
             raise ValueError("tool_calling: native needs tool_parser (e.g. hermes)")
+        return self
+
+    @model_validator(mode="after")
+    def _serving_once(self) -> ModelProfile:
+        for name in Serving.FLAGS:
+            if getattr(self.serving, name) is None:
+                continue
+            spelled = self.serving.flags(name)
+            clash = [a for a in self.vllm_args if a.split("=", 1)[0] in spelled]
+            if clash:
+                raise ValueError(
+                    f"serving.{name} is set and vllm_args also has {clash[0]}: "
+                    "set it in one place only (serving.*)"
+                )
         return self
 
 

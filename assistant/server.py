@@ -82,7 +82,7 @@ def server_command(config: AppConfig, profile: ModelProfile, port: int | None = 
         cmd += ["--chat-template", profile.chat_template]
     if profile.tool_calling == "native":
         cmd += ["--enable-auto-tool-choice", "--tool-call-parser", str(profile.tool_parser)]
-    return cmd + list(profile.vllm_args)
+    return cmd + profile.serving.args() + list(profile.vllm_args)
 
 
 def is_healthy(base_url: str, timeout_s: float = 2.0) -> bool:

@@ -120,7 +120,7 @@ def cmd_ann(args: argparse.Namespace) -> None:
     row("flat (exact)", flat, builds["flat"][2], 0.0, size["flat"])
     if "hnsw" in builds:
         hnsw, _, hnsw_add = builds["hnsw"]
-        for ef in (32, 64, 128):
+        for ef in args.ef_search:
             hnsw.tune(ef_search=ef)
             row(f"hnsw M=32 efSearch={ef}", hnsw, hnsw_add, 0.0, size["hnsw"])
     if "ivfpq" in builds:
@@ -231,6 +231,7 @@ def main() -> None:
     p.add_argument("--kinds", nargs="+", default=["hnsw", "ivfpq"], help="besides flat")
     p.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers (default dim/4)")
     p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--ef-search", type=int, nargs="+", default=[32, 64, 128], help="HNSW")
     p.add_argument("--refine", type=int, nargs="+", default=[10], help="re-rank factors")
     p.set_defaults(func=cmd_ann)
     p = sub.add_parser("iu")
