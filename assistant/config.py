@@ -175,6 +175,12 @@ class AgentSettings(Strict):
     max_steps: int = Field(6, ge=0, le=100, description="0: answer without tools")
     slide_max_steps: int = Field(20, ge=1, le=200, description="when a slide is attached")
     history_messages: int = Field(40, ge=2)
+    concurrent_turns: int = Field(
+        32, ge=1, le=4096, description="turns this instance runs at once; more are queued"
+    )
+    concurrent_turns_per_user: int = Field(
+        4, ge=1, le=4096, description="turns one signed-in user runs at once; more are queued"
+    )
 
 
 class UISettings(Strict):
@@ -183,7 +189,11 @@ class UISettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     concurrent_turns: int = Field(
-        32, ge=1, le=1024, description="turns the UI runs at once; more wait in its queue"
+        256,
+        ge=1,
+        le=1024,
+        description="chat requests Gradio handles at once; keep it above "
+        "agent.concurrent_turns, which queues turns and tells the person their place",
     )
     show_marks: bool = Field(
         True,

@@ -59,6 +59,26 @@ class AnswerReviewed:
 
 
 @dataclass(frozen=True)
+class TurnQueued:
+    """The server is busy: the turn waits for a slot (`position` 1 is next) and then runs.
+
+    Sent at once when the turn has to wait, and again whenever its place changes.
+    """
+
+    position: int
+    running: int
+    reason: str
+
+    @property
+    def text(self) -> str:
+        """The message shown to the person."""
+        return (
+            f"⏳ Busy: {self.reason}. Your message is queued (position {self.position}) "
+            "and will run as soon as a turn ends; nothing needs to be sent again."
+        )
+
+
+@dataclass(frozen=True)
 class TurnFailed:
     """The turn could not finish; the message says why and what to do. History is kept."""
 
@@ -77,6 +97,15 @@ class TurnDone:
     incomplete: str | None = None
 
 
-TurnEvent = Token | ToolStarted | ToolFinished | Notice | AnswerReviewed | TurnFailed | TurnDone
+TurnEvent = (
+    Token
+    | ToolStarted
+    | ToolFinished
+    | Notice
+    | AnswerReviewed
+    | TurnQueued
+    | TurnFailed
+    | TurnDone
+)
 STREAMED = (Token, ToolStarted, ToolFinished, Notice, AnswerReviewed)
 """The events graph nodes write to the custom stream."""

@@ -18,8 +18,9 @@ from assistant.checkpoints import open_checkpointer
 from assistant.config import AppConfig, ModelProfile, load_profile
 from assistant.database import Database
 from assistant.deid_secret import deid_secret
-from assistant.events import STREAMED, TurnDone, TurnEvent, TurnFailed
+from assistant.events import STREAMED, TurnDone, TurnEvent, TurnFailed, TurnQueued
 from assistant.graph import build_graph
+from assistant.limits import TurnLimiter
 from assistant.llm import INCOMPLETE_KEY, ChatModel, OpenAIChatModel
 from assistant.messages import ATTACHMENTS_KEY, DIRECT_TOOL_KEY
 from assistant.overlays import Layer, segment_layers
@@ -98,6 +99,9 @@ class Assistant:
         self._deid_secret = deid_secret(config.privacy, config.data_dir)
         self.audit: AuditSink = open_audit(config, self.database)
         self._planes = PlaneCache()
+        self.limiter = TurnLimiter(
+            config.agent.concurrent_turns, config.agent.concurrent_turns_per_user
+        )
 
     def _record(
         self, action: AuditAction, session_id: str, detail: str = "", owner: str | None = None
@@ -374,6 +378,7 @@ class Assistant:
             inputs, context = self._turn_inputs(
                 session_id, text, attachment_ids, force_tool, max_steps, region
             )
+            user = self.sessions.get(session_id).owner
         except MedAssistError as exc:
             yield TurnFailed(str(exc))
             return
@@ -381,8 +386,14 @@ class Assistant:
             log.exception("preparing a turn of session %s failed", session_id)
             yield TurnFailed(_bug_message(exc))
             return
-        async for event in self._stream(session_id, inputs, context):
-            yield event
+        # Busy: the person is told where the turn stands instead of waiting for a timeout.
+        async for place in self.limiter.acquire(user):
+            yield TurnQueued(place.position, place.running, place.reason)
+        try:
+            async for event in self._stream(session_id, inputs, context):
+                yield event
+        finally:
+            self.limiter.release(user)
 
     def _turn_inputs(
         self,

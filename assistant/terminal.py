@@ -15,6 +15,7 @@ from assistant.events import (
     ToolStarted,
     TurnDone,
     TurnFailed,
+    TurnQueued,
 )
 from assistant.llm import INCOMPLETE_KEY
 from assistant.service import Assistant
@@ -106,7 +107,7 @@ async def _turn(
             elif isinstance(event, ToolFinished):
                 print(f"  [{event.name}: {event.status}] {event.content[:300]}", flush=True)
                 print("assistant> ", end="", flush=True)
-            elif isinstance(event, Notice):
+            elif isinstance(event, Notice | TurnQueued):
                 print(f"\n  [{event.text}]", flush=True)
             elif isinstance(event, AnswerReviewed):
                 print(f"\n  ({event.summary})", flush=True)

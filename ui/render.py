@@ -17,6 +17,7 @@ from assistant.events import (
     TurnDone,
     TurnEvent,
     TurnFailed,
+    TurnQueued,
 )
 from assistant.llm import INCOMPLETE_KEY
 from assistant.messages import ATTACHMENTS_KEY, SYNTHETIC_KEY
@@ -96,6 +97,10 @@ def result_summary(content: str) -> str:
     return ""
 
 
+QUEUED_ID = "queued"
+"""Metadata id of the chat line saying the turn waits for a free slot (removed once it runs)."""
+
+
 def apply_event(
     history: list[ChatMessage], event: TurnEvent, session_dir: Path, show_marks: bool = True
 ) -> None:
@@ -103,6 +108,15 @@ def apply_event(
 
     `show_marks` False hides the sentences an answer's review flags (the tool line stays).
     """
+    queued = next((m for m in history if (m.get("metadata") or {}).get("id") == QUEUED_ID), None)
+    if isinstance(event, TurnQueued):  # one line, updated as the turn moves up
+        if queued is None:
+            queued = {"role": "assistant", "content": "", "metadata": {"id": QUEUED_ID}}
+            history.append(queued)
+        queued["content"] = event.text
+        return
+    if queued is not None:  # the turn has started: the busy line has done its job
+        history.remove(queued)
     if isinstance(event, Token):
         last = history[-1] if history else None
         if (

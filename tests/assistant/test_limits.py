@@ -1,0 +1,134 @@
+"""Turn limits: busy turns wait in order, are told their place, and then run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from assistant.config import load_config
+from assistant.events import Token, TurnDone, TurnEvent, TurnQueued
+from assistant.limits import QueuePlace, TurnLimiter
+from assistant.llm import ChatChunk, ChatRequest
+from assistant.service import Assistant
+from ui.render import apply_event
+
+
+async def _places(limiter: TurnLimiter, user: str, out: list[QueuePlace]) -> None:
+    async for place in limiter.acquire(user):
+        out.append(place)
+
+
+async def test_a_turn_waits_for_a_slot_and_is_told_its_place() -> None:
+    limiter = TurnLimiter(per_instance=1, per_user=8)
+    first: list[QueuePlace] = []
+    await _places(limiter, "", first)
+    assert first == [] and limiter.running == 1  # a free slot: no message at all
+    second: list[QueuePlace] = []
+    third: list[QueuePlace] = []
+    waiting = [
+        asyncio.create_task(_places(limiter, "", second)),
+        asyncio.create_task(_places(limiter, "", third)),
+    ]
+    await asyncio.sleep(0)
+    assert [p.position for p in second] == [1] and [p.position for p in third] == [2]
+    assert "1 turns are running" in second[0].reason
+    limiter.release("")  # the first turn ends: the second starts, the third moves up
+    await waiting[0]
+    await asyncio.sleep(0)
+    assert [p.position for p in third] == [2, 1] and not waiting[1].done()
+    limiter.release("")
+    await waiting[1]
+    limiter.release("")
+    assert limiter.running == 0
+
+
+async def test_a_user_at_their_limit_does_not_hold_up_others() -> None:
+    limiter = TurnLimiter(per_instance=3, per_user=1)
+    await _places(limiter, "ana", [])
+    ana: list[QueuePlace] = []
+    ana_second = asyncio.create_task(_places(limiter, "ana", ana))
+    await asyncio.sleep(0)
+    assert [p.position for p in ana] == [1] and "per user" in ana[0].reason
+    ben: list[QueuePlace] = []
+    await _places(limiter, "ben", ben)  # ben passes ana's waiting turn
+    assert ben == [] and limiter.running == 2
+    limiter.release("ana")
+    await ana_second
+    assert limiter.running == 2
+
+
+async def test_a_cancelled_waiting_turn_gives_up_its_place() -> None:
+    limiter = TurnLimiter(per_instance=1, per_user=8)
+    await _places(limiter, "", [])
+    gone = asyncio.create_task(_places(limiter, "", []))
+    after: list[QueuePlace] = []
+    stays = asyncio.create_task(_places(limiter, "", after))
+    await asyncio.sleep(0)
+    gone.cancel()
+    for _ in range(3):  # the cancellation, then the wake-up of the turn behind it
+        await asyncio.sleep(0)
+    assert gone.cancelled()
+    assert [p.position for p in after] == [2, 1]
+    limiter.release("")
+    await stays
+    assert limiter.running == 1
+
+
+@dataclass
+class GatedModel:
+    """Answers each request only once `gate` opens; `asked` says a request has arrived."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        self.asked.set()
+        await self.gate.wait()
+        yield ChatChunk(text="An answer.")
+        yield ChatChunk(completion_tokens=2, finish_reason="stop")
+
+
+async def test_the_assistant_queues_a_turn_when_busy_and_then_runs_it(tmp_path: Path) -> None:
+    config = load_config(
+        {"data_dir": str(tmp_path / "data"), "agent": {"concurrent_turns": 1}}, environ={}
+    )
+    model = GatedModel()
+    async with Assistant(config, model=model) as assistant:
+        s1, s2 = assistant.new_session().id, assistant.new_session().id
+        events: dict[str, list[TurnEvent]] = {s1: [], s2: []}
+        arrived = asyncio.Event()
+
+        async def turn(session: str, text: str) -> None:
+            async for event in assistant.run_turn(session, text, max_steps=0):
+                events[session].append(event)
+                arrived.set()
+
+        one = asyncio.create_task(turn(s1, "First"))
+        await model.asked.wait()  # the first turn holds the only slot
+        two = asyncio.create_task(turn(s2, "Second"))
+        await arrived.wait()
+        while not events[s2]:
+            arrived.clear()
+            await arrived.wait()
+        assert events[s2] == [TurnQueued(1, 1, events[s2][0].reason)]  # type: ignore[union-attr]
+        model.gate.set()
+        await asyncio.gather(one, two)
+        assert isinstance(events[s2][-1], TurnDone) and events[s2][-1].answer == "An answer."
+        for session, question in ((s1, "First"), (s2, "Second")):
+            history = await assistant.history(session)
+            texts = [str(m.content) for m in history if isinstance(m, HumanMessage | AIMessage)]
+            assert texts == [question, "An answer."]
+        assert assistant.limiter.running == 0
+
+
+def test_the_chat_shows_one_busy_line_until_the_turn_starts(tmp_path: Path) -> None:
+    history: list[dict[str, object]] = [{"role": "user", "content": "Hi"}]
+    apply_event(history, TurnQueued(2, 32, "32 turns are running"), tmp_path)  # type: ignore[arg-type]
+    apply_event(history, TurnQueued(1, 32, "32 turns are running"), tmp_path)  # type: ignore[arg-type]
+    assert len(history) == 2 and "queued (position 1)" in str(history[1]["content"])
+    apply_event(history, Token("Hello"), tmp_path)  # type: ignore[arg-type]
+    assert history == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
