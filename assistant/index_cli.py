@@ -99,7 +99,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    _out(f"built {target}: {added} passages from {stats.sources} files ({stats.index_kind} index)")
+    _out(
+        f"built {target}: {added} passages from {stats.sources} files "
+        f"({stats.index_kind} index, searched on {stats.search_device})"
+    )
     return 0
 
 

@@ -92,11 +92,15 @@ def _pq_m(dim: int, wanted: int | None) -> int:
 class VectorIndex:
     """A FAISS index with int64 ids; build, add, search, save, load."""
 
-    def __init__(self, index: Any, kind: IndexKind, params: IndexParams) -> None:
+    def __init__(
+        self, index: Any, kind: IndexKind, params: IndexParams, *, mapped_from: Path | None = None
+    ) -> None:
         self._index = index
         self.kind = kind
         self.params = params
         self._gpu: Any = None
+        self.mapped_from = mapped_from
+        """The file this index is memory-mapped from (read-only), or None (in memory)."""
 
     @classmethod
     def create(
@@ -145,6 +149,11 @@ class VectorIndex:
 
     def add(self, vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> None:
         """Add vectors under the given ids (incremental; no rebuild)."""
+        if self.mapped_from is not None:  # FAISS aborts the process on a write to a mapping
+            raise ToolError(
+                f"the vector index {self.mapped_from.name} is opened read-only (memory-mapped); "
+                "load a writable copy to add vectors"
+            )
         if vectors.shape[0] != ids.shape[0]:
             raise ValueError(f"{vectors.shape[0]} vectors but {ids.shape[0]} ids")
         if vectors.shape[0] and vectors.shape[1] != self.dim:
@@ -241,11 +250,18 @@ class VectorIndex:
         atomic_write_bytes(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: Path, params: IndexParams) -> VectorIndex:
-        """Reopen an index written by `save`."""
+    def load(cls, path: Path, params: IndexParams, *, mmap: bool = False) -> VectorIndex:
+        """Reopen an index written by `save`.
+
+        `mmap`: map the file read-only instead of reading it into memory. The vectors (and
+        IVF lists) then stay in the page cache, shared by every process that maps the same
+        file, and are paged in as searches touch them. Such an index cannot be added to.
+        """
         try:
-            data = np.fromfile(path, dtype=np.uint8)
-            index = faiss.deserialize_index(data)
+            if mmap:
+                index = faiss.read_index(str(path), MMAP_FLAGS)
+            else:
+                index = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
         except (OSError, RuntimeError) as exc:
             raise ToolError(f"cannot read the vector index {path}: {exc}") from exc
         inner = faiss.downcast_index(index.index)
@@ -260,7 +276,20 @@ class VectorIndex:
             kind = IndexKind.IVFPQ
         else:
             kind = IndexKind.FLAT
-        return cls(index, kind, params)
+        return cls(index, kind, params, mapped_from=path if mmap else None)
+
+    @property
+    def device(self) -> str:
+        """Where searches run: "GPU (n)" when faiss-gpu sees GPUs and the kind moves, else "CPU"."""
+        if self.params.use_gpu and self.kind != IndexKind.HNSW and _gpus() > 0:
+            return f"GPU ({_gpus()})"
+        return "CPU"
+
+
+MMAP_FLAGS = int(faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+"""Map the full-size vectors read-only (flat storage: the exact index, HNSW's vectors, IVF-PQ's
+re-rank copy); HNSW's graph and IVF-PQ's codes (about 1/20 of the vectors) are read into
+memory. faiss 1.15 refuses IO_FLAG_MMAP (IVF lists) together with IO_FLAG_MMAP_IFC."""
 
 
 def _gpus() -> int:

@@ -9,15 +9,22 @@ Folder layout::
 An update writes the next generation's index files, then commits the rows together with
 the new generation number in one SQLite transaction, then deletes the old files. A crash
 at any point leaves a committed generation whose files are complete; leftovers are
-removed when the base is next opened.
+removed by the next update. Updates hold ``.write.lock`` (one writer at a time).
+
+Searches map the committed generation's index files read-only (`VectorIndex.load(mmap=
+True)`), so several app instances on one machine share one copy of the vectors in the page
+cache. Each instance notices a newer generation (`is_stale`) and switches to it whole; a
+file it still maps stays readable after the writer deletes it (POSIX keeps unlinked files
+alive while mapped).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +67,8 @@ class KnowledgeStats:
     embedder: str
     dim: int
     index_kind: str
+    search_device: str
+    """Where dense searches run: "CPU", or "GPU (n)" with faiss-gpu and a CUDA device."""
     image_vectors: int
     generation: int
     by_section: dict[str, int]
@@ -100,7 +109,6 @@ class KnowledgeBase:
         self.generation = int(self.store.get_meta("generation") or 0)
         self.text_index = self._load("text")
         self.image_index = self._load("image")
-        self._remove_leftovers()
         if self.text_index is not None and len(self.text_index) != self.store.count():
             raise ToolError(
                 f"knowledge base {folder} is inconsistent ({self.store.count()} passages, "
@@ -141,7 +149,18 @@ class KnowledgeBase:
         path = self._path(family, self.generation)
         if self.generation == 0 or not path.exists():
             return None
-        return VectorIndex.load(path, self.config.index.params())
+        return VectorIndex.load(path, self.config.index.params(), mmap=True)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the folder's write lock (other processes' updates wait), then tidy up."""
+        with (self.folder / ".write.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._remove_leftovers()
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _remove_leftovers(self) -> None:
         keep = {self._path(f, self.generation).name for f in ("text", "image")}
@@ -168,7 +187,12 @@ class KnowledgeBase:
         for doc in docs:
             for chunk in chunk_document(doc, self.config.max_words):
                 chunks.setdefault(chunk.citation_id, chunk)
-        with self._lock:
+        with self._lock, self._writing():
+            if self.is_stale():  # another process committed since this one opened
+                raise ToolError(
+                    f"the knowledge base {self.folder} was updated by another process; "
+                    "open it again and repeat the update"
+                )
             known = self.store.known_citations(chunks)
             new = [c for cid, c in chunks.items() if cid not in known]
             vectors = self._embed([c.text for c in new], progress)
@@ -204,6 +228,8 @@ class KnowledgeBase:
         self, index: VectorIndex | None, vectors: NDArray[np.float32], ids: NDArray[np.int64]
     ) -> VectorIndex:
         params = self.config.index.params()
+        if index is not None and index.mapped_from is not None:  # searches map it read-only
+            index = VectorIndex.load(index.mapped_from, params)
         total = len(vectors) + (len(index) if index is not None else 0)
         if (
             index is not None
@@ -372,6 +398,7 @@ class KnowledgeBase:
             embedder=self.embedder.name,
             dim=self.text_index.dim if self.text_index is not None else 0,
             index_kind=self.text_index.kind.value if self.text_index is not None else "empty",
+            search_device=self.text_index.device if self.text_index is not None else "CPU",
             image_vectors=len(self.image_index) if self.image_index is not None else 0,
             generation=self.generation,
             by_section=self.store.counts_by("section"),

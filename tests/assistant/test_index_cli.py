@@ -38,7 +38,7 @@ def test_build_add_search_stats(
 ) -> None:
     docs, common = setup
     assert _run(["index", "build", str(docs), "-q", *common]) == 0
-    assert "3 passages from 2 files (flat index)" in capsys.readouterr().out
+    assert "3 passages from 2 files (flat index, searched on CPU)" in capsys.readouterr().out
     with pytest.raises(InputError, match="already holds a knowledge base"):
         _run(["index", "build", str(docs), "-q", *common])
 

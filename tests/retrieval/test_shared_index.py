@@ -1,0 +1,137 @@
+"""Indexes opened memory-mapped and shared read-only; updates switch readers over whole.
+
+A second process stands for another app instance on the same machine: it maps the same
+index file, and after an update in this process it searches the new generation.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.index import IndexParams, VectorIndex
+from retrieval.types import Document, IndexKind, Section
+from tests.retrieval.conftest import KBFactory, report_docs
+from tools.errors import ToolError
+
+
+def _mapped(path: Path, pid: str = "self") -> bool:
+    """Whether process `pid` has `path` memory-mapped."""
+    return any(str(path) in line for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+
+
+@pytest.mark.parametrize("kind", [IndexKind.FLAT, IndexKind.HNSW, IndexKind.IVFPQ])
+def test_a_saved_index_is_mapped_read_only_and_searches_the_same(
+    tmp_path: Path, kind: IndexKind
+) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((12_000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    params = IndexParams(kind=kind, ivf_nlist=16, pq_m=8)
+    index = VectorIndex.create(32, params, training=vectors)
+    index.add(vectors, np.arange(len(vectors), dtype=np.int64))
+    path = tmp_path / f"{kind.value}.faiss"
+    index.save(path)
+    mapped = VectorIndex.load(path, params, mmap=True)
+    assert mapped.mapped_from == path and _mapped(path)
+    queries = vectors[:20]
+    assert np.array_equal(mapped.search(queries, 5)[1], index.search(queries, 5)[1])
+    with pytest.raises(ToolError, match="read-only"):  # FAISS itself would abort the process
+        mapped.add(vectors[:1], np.array([99_999], dtype=np.int64))
+    assert mapped.device == "CPU"  # no GPU here (faiss-gpu and a CUDA device would say GPU)
+
+
+def _new_doc() -> Document:
+    return Document(
+        source="reports/new.txt",
+        kind="report",
+        sections=((Section.FINDINGS, "Displaced fracture of the left clavicle."),),
+    )
+
+
+def test_two_instances_share_the_index_and_both_switch_to_an_update(
+    open_kb: KBFactory, tmp_path: Path
+) -> None:
+    folder = tmp_path / "kb"
+    writer = open_kb(folder)
+    writer.add_documents(report_docs())
+    reader = open_kb(folder)
+    assert reader.text_index is not None and reader.text_index.mapped_from is not None
+    assert _mapped(folder / "text-1.faiss")
+    writer.add_documents([_new_doc()])  # a new generation; the old file is deleted
+    assert sorted(p.name for p in folder.glob("*.faiss")) == ["text-2.faiss"]
+    # the reader still searches its generation (the mapping outlives the deleted file) ...
+    assert reader.search("clavicle fracture", 3, mode="dense")
+    assert reader.is_stale()
+    # ... and an instance opened now sees the update whole
+    fresh = open_kb(folder)
+    assert fresh.search("clavicle fracture", 1)[0].chunk.source == "reports/new.txt"
+    assert fresh.stats().chunks == writer.stats().chunks
+    with pytest.raises(ToolError, match="updated by another process"):
+        reader.add_documents([_new_doc()])  # a stale instance may not write over it
+
+
+READER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from retrieval.embeddings import HashingEmbedder
+    from retrieval.tool import open_knowledge_base
+    from retrieval.config import RetrievalConfig
+    folder = Path(sys.argv[1])
+    for line in sys.stdin:
+        kb = open_knowledge_base(folder, RetrievalConfig())
+        hit = kb.search(line.strip(), 1)[0]
+        print(kb.generation, hit.chunk.source, flush=True)
+    """
+)
+
+
+def test_another_process_maps_the_same_file_and_follows_updates(
+    open_kb: KBFactory, tmp_path: Path
+) -> None:
+    from retrieval.config import EmbedderSpec, RetrievalConfig
+
+    folder = tmp_path / "kb"
+    config = RetrievalConfig(embedder=EmbedderSpec(kind="hashing", dim=256, name="hashing-256"))
+    writer = open_kb(folder, config)
+    writer.add_documents(report_docs())
+    with subprocess.Popen(
+        [sys.executable, "-c", READER, str(folder)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ) as proc:  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("pleural effusion\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().split() == ["1", "reports/r0.txt"]
+        assert _mapped(folder / "text-1.faiss", str(proc.pid))  # one copy, in the page cache
+        writer.add_documents([_new_doc()])
+        proc.stdin.write("displaced clavicle fracture\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().split() == ["2", "reports/new.txt"]
+        assert _mapped(folder / "text-2.faiss", str(proc.pid))
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+
+
+def test_the_gpu_index_is_used_where_faiss_sees_a_gpu(tmp_path: Path) -> None:
+    """Runs on a CUDA machine with faiss-gpu; elsewhere it is skipped, saying why."""
+    import faiss
+
+    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    if gpus == 0:
+        pytest.skip("no CUDA GPU visible to faiss (faiss-cpu, or no device): searched on CPU")
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((5_000, 64)).astype(np.float32)
+    on_gpu = VectorIndex.create(64, IndexParams(kind=IndexKind.FLAT, use_gpu=True))
+    on_cpu = VectorIndex.create(64, IndexParams(kind=IndexKind.FLAT, use_gpu=False))
+    for index in (on_gpu, on_cpu):
+        index.add(vectors, np.arange(5_000, dtype=np.int64))
+    assert on_gpu.device == f"GPU ({gpus})" and on_cpu.device == "CPU"
+    assert np.array_equal(on_gpu.search(vectors[:50], 10)[1], on_cpu.search(vectors[:50], 10)[1])
