@@ -9,6 +9,8 @@ through `ToolContext`, never through the schema the model sees.
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import inspect
 import json
 import mimetypes
@@ -36,6 +38,12 @@ ImageId = Annotated[
 ]
 """An argument naming one of the session's attachments; constrained to real ids."""
 
+
+
+@functools.cache
+def _schema_of(args_model: type[ToolArgs]) -> dict[str, Any]:
+    """An argument model's inlined JSON schema, built once (every turn's prompt needs it)."""
+    return inline_refs(args_model.model_json_schema())
 
 class ToolArgs(BaseModel):
     """Base of every tool's argument model: unknown fields are errors."""
@@ -141,8 +149,8 @@ class Tool:
         return cls(func.__name__, doc, args_model, func, _requires_image(args_model))
 
     def parameters_schema(self) -> dict[str, Any]:
-        """JSON schema of the arguments, with $refs inlined."""
-        return inline_refs(self.args_model.model_json_schema())
+        """JSON schema of the arguments, with $refs inlined (a fresh copy each call)."""
+        return copy.deepcopy(_schema_of(self.args_model))
 
     def parse_args(self, raw: Mapping[str, Any] | str) -> ToolArgs:
         """Validate raw arguments; invalid ones raise ToolArgumentError for the model."""

@@ -63,7 +63,11 @@ class FaultServer:
             return json.loads(response.read())
 
     def set(self, mode: str, **options: Any) -> None:
-        """Use `mode` for the following requests (options: after, text, stall_s, status, scope)."""
+        """Use `mode` for the following requests.
+
+        Options: after, text, stall_s, status, scope, delay_s (between tokens), first_s
+        (before the first token).
+        """
         self._post("/_fault", {"mode": mode, **options})
 
     def requests(self) -> list[dict[str, Any]]:

@@ -119,6 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         write = self._raw if mode == "eof" else self._event
         base = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": 0}
         base["model"] = body.get("model", "fault")
+        time.sleep(float(settings.get("first_s", 0.0)))  # time to the first token
         for i, piece in enumerate(pieces):
             if i == after and mode in ("drop", "eof", "stall", "malformed", "error_event"):
                 self._fail(mode, settings)
