@@ -73,7 +73,7 @@ class TurnQueued:
     def text(self) -> str:
         """The message shown to the person."""
         return (
-            f"⏳ Busy: {self.reason}. Your message is queued (position {self.position}) "
+            f"Busy: {self.reason}. Your message is queued (position {self.position}) "
             "and will run as soon as a turn ends; nothing needs to be sent again."
         )
 

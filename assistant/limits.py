@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 __all__ = ["QueuePlace", "TurnLimiter"]
 
 
+def _turns(n: int) -> str:
+    return f"{n} turn is" if n == 1 else f"{n} turns are"
+
+
 @dataclass(frozen=True)
 class QueuePlace:
     """Where a waiting turn stands: `position` (1 = next), and why it waits."""
@@ -57,9 +61,10 @@ class TurnLimiter:
     def _place(self, ticket: _Ticket) -> QueuePlace:
         position = self._waiting.index(ticket) + 1
         if self.running >= self.per_instance:
-            reason = f"{self.running} turns are running, the most this server runs at once"
+            reason = f"{_turns(self.running)} running, the most this server runs at once"
         else:
-            reason = f"you have {self._running[ticket.user]} turns running, the most per user"
+            mine = self._running[ticket.user]
+            reason = f"you have {mine} turn{'s' if mine != 1 else ''} running, the most per user"
         return QueuePlace(position, self.running, reason)
 
     def _admit(self) -> None:
