@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 __all__ = ["QueuePlace", "TurnLimiter"]
@@ -53,6 +53,11 @@ class TurnLimiter:
         """Turns running now."""
         return sum(self._running.values())
 
+    @property
+    def waiting(self) -> int:
+        """Turns waiting for a slot now."""
+        return len(self._waiting)
+
     def _fits(self, user: str) -> bool:
         if self.running >= self.per_instance:
             return False
@@ -79,7 +84,7 @@ class TurnLimiter:
         for ticket in [*started, *self._waiting]:  # started, or moved up the queue
             ticket.changed.set()
 
-    async def acquire(self, user: str) -> AsyncIterator[QueuePlace]:
+    async def acquire(self, user: str) -> AsyncGenerator[QueuePlace]:
         """Wait for a slot, yielding the queue place each time it changes.
 
         Yields nothing when a slot is free at once. The caller must `release(user)` after

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -365,7 +366,7 @@ class Assistant:
         force_tool: str | None = None,
         max_steps: int | None = None,
         region: DrawnRegion | None = None,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent]:
         """Run one user turn, streaming its events. Failures end in TurnFailed, never raise.
 
         `max_steps` overrides the configured tool-step budget for this turn (0: answer
@@ -386,14 +387,9 @@ class Assistant:
             log.exception("preparing a turn of session %s failed", session_id)
             yield TurnFailed(_bug_message(exc))
             return
-        # Busy: the person is told where the turn stands instead of waiting for a timeout.
-        async for place in self.limiter.acquire(user):
-            yield TurnQueued(place.position, place.running, place.reason)
-        try:
-            async for event in self._stream(session_id, inputs, context):
+        async with aclosing(self._limited(user, session_id, inputs, context)) as events:
+            async for event in events:
                 yield event
-        finally:
-            self.limiter.release(user)
 
     def _turn_inputs(
         self,
@@ -436,7 +432,7 @@ class Assistant:
 
     async def run_tool(
         self, session_id: str, name: str, arguments: Mapping[str, Any]
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent]:
         """Run one tool as the person asked, with these arguments, as a step of the session.
 
         It joins the conversation exactly as if the model had called it (the model sees the
@@ -468,8 +464,31 @@ class Assistant:
             "direct": True,
             "route": "end",
         }
-        async for event in self._stream(session_id, inputs, context):
-            yield event
+        async with aclosing(self._limited(info.owner, session_id, inputs, context)) as events:
+            async for event in events:
+                yield event
+
+    async def _limited(
+        self, user: str, session_id: str, inputs: dict[str, Any], context: AgentContext
+    ) -> AsyncGenerator[TurnEvent]:
+        """`_stream` within the turn limits: a busy server says where the run waits, at once.
+
+        The slot is freed as the last event (TurnDone or TurnFailed) goes out, so a caller
+        that stops reading there does not hold it until its generator is collected.
+        """
+        async with aclosing(self.limiter.acquire(user)) as places:
+            async for place in places:
+                yield TurnQueued(place.position, place.running, place.reason)
+        held = True
+        try:
+            async for event in self._stream(session_id, inputs, context):
+                if isinstance(event, TurnDone | TurnFailed):
+                    held = False
+                    self.limiter.release(user)
+                yield event
+        finally:
+            if held:  # cancelled or closed mid-turn
+                self.limiter.release(user)
 
     async def _stream(
         self, session_id: str, inputs: dict[str, Any], context: AgentContext

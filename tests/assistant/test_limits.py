@@ -10,7 +10,7 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, HumanMessage
 
 from assistant.config import load_config
-from assistant.events import Token, TurnDone, TurnEvent, TurnQueued
+from assistant.events import Token, ToolFinished, TurnDone, TurnEvent, TurnQueued
 from assistant.limits import QueuePlace, TurnLimiter
 from assistant.llm import ChatChunk, ChatRequest
 from assistant.service import Assistant
@@ -84,9 +84,11 @@ class GatedModel:
 
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     asked: asyncio.Event = field(default_factory=asyncio.Event)
+    requests: int = 0
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         self.asked.set()
+        self.requests += 1
         await self.gate.wait()
         yield ChatChunk(text="An answer.")
         yield ChatChunk(completion_tokens=2, finish_reason="stop")
@@ -123,6 +125,70 @@ async def test_the_assistant_queues_a_turn_when_busy_and_then_runs_it(tmp_path: 
             texts = [str(m.content) for m in history if isinstance(m, HumanMessage | AIMessage)]
             assert texts == [question, "An answer."]
         assert assistant.limiter.running == 0
+
+
+async def test_one_users_runs_queue_while_another_users_turn_runs(
+    tmp_path: Path, gradient_png: Path
+) -> None:
+    """Per-user limit, keyed by the session's owner; a tool the person runs counts too."""
+    config = load_config(
+        {"data_dir": str(tmp_path / "data"), "agent": {"concurrent_turns_per_user": 1}},
+        environ={},
+    )
+    model = GatedModel()
+    async with Assistant(config, model=model) as assistant:
+        ana = assistant.new_session(owner="ana").id
+        ana_other = assistant.new_session(owner="ana").id
+        ben = assistant.new_session(owner="ben").id
+        image = assistant.add_upload(ana_other, gradient_png, "gradient.png").id
+
+        async def collect(events: AsyncIterator[TurnEvent]) -> list[TurnEvent]:
+            return [e async for e in events]
+
+        first = asyncio.create_task(collect(assistant.run_turn(ana, "First", max_steps=0)))
+        await model.asked.wait()  # ana's turn holds her only slot
+        model.asked.clear()
+        tool = assistant.run_tool(ana_other, "describe_image", {"image_id": image})
+        queued = await anext(tool)
+        assert isinstance(queued, TurnQueued) and queued.position == 1
+        assert queued.reason == "you have 1 turn running, the most per user"
+        bens = asyncio.create_task(collect(assistant.run_turn(ben, "Hello", max_steps=0)))
+        await asyncio.wait_for(model.asked.wait(), 30)  # ben's turn reached the model
+        assert model.requests == 2 and assistant.limiter.waiting == 1
+        model.gate.set()
+        rest = await collect(tool)
+        assert isinstance(rest[-2], ToolFinished) and rest[-2].status == "success"
+        assert isinstance(rest[-1], TurnDone)
+        for events in await asyncio.gather(first, bens):
+            assert not any(isinstance(e, TurnQueued) for e in events)
+            assert isinstance(events[-1], TurnDone) and events[-1].answer == "An answer."
+        history = await assistant.history(ben)
+        assert [str(m.content) for m in history] == ["Hello", "An answer."]
+        assert assistant.limiter.running == 0
+
+
+async def test_a_caller_that_stops_reading_frees_its_place_at_once(tmp_path: Path) -> None:
+    """The UI stops at TurnDone, a closed browser tab closes a queued turn: no slot is held
+    until the garbage collector gets round to the abandoned generator."""
+    config = load_config(
+        {"data_dir": str(tmp_path / "data"), "agent": {"concurrent_turns": 1}}, environ={}
+    )
+    model = GatedModel()
+    async with Assistant(config, model=model) as assistant:
+        s1, s2 = assistant.new_session().id, assistant.new_session().id
+        first = assistant.run_turn(s1, "First", max_steps=0)
+        nexts = asyncio.create_task(anext(first))  # starts the turn; it waits for the model
+        await model.asked.wait()
+        second = assistant.run_turn(s2, "Second", max_steps=0)
+        assert isinstance(await anext(second), TurnQueued)
+        await second.aclose()  # the person went away while queued
+        assert assistant.limiter.waiting == 0 and assistant.limiter.running == 1
+        model.gate.set()
+        event = await nexts
+        while not isinstance(event, TurnDone):
+            event = await anext(first)
+        assert assistant.limiter.running == 0  # freed with the answer, not when collected
+        del first
 
 
 def test_the_chat_shows_one_busy_line_until_the_turn_starts(tmp_path: Path) -> None:
