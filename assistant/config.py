@@ -142,7 +142,9 @@ class ModelProfile(Strict):
             if getattr(self.serving, name) is None:
                 continue
             spelled = self.serving.flags(name)
-            clash = [a for a in self.vllm_args if a.split("=", 1)[0] in spelled]
+            # vLLM reads --max_num_seqs as --max-num-seqs, and --flag=value as --flag value.
+            keys = [a.split("=", 1)[0] for a in self.vllm_args]
+            clash = [k for k in keys if (k.replace("_", "-") if k[:2] == "--" else k) in spelled]
             if clash:
                 raise ValueError(
                     f"serving.{name} is set and vllm_args also has {clash[0]}: "

@@ -71,3 +71,11 @@ def test_a_serving_setting_also_in_vllm_args_is_refused() -> None:
     data["serving"]["tensor_parallel"] = 2
     with pytest.raises(ValueError, match=r"serving\.tensor_parallel is set and vllm_args .* -tp"):
         ModelProfile.model_validate(data)
+    data = load_profile("medgemma-4b-it").model_dump()  # sets max_num_seqs in serving:
+    for spelling in ("--max_num_seqs=8", "--max-num-seqs=8"):
+        data["vllm_args"] = [spelling]
+        clash = r"serving\.max_num_seqs is set and vllm_args also has --max.num.seqs:"
+        with pytest.raises(ValueError, match=clash):
+            ModelProfile.model_validate(data)
+    data["vllm_args"] = ["--max-num-batched-tokens", "8192"]  # another setting: fine
+    assert ModelProfile.model_validate(data).vllm_args == ("--max-num-batched-tokens", "8192")
