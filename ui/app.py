@@ -225,13 +225,26 @@ async def default_template(
     return gr.update(value=name) if name in available_templates() else gr.skip()
 
 
+SHUTDOWN_GRACE_S = 5
+"""Seconds a stopping server waits for open connections before closing them."""
+
+
 class UIServer:
     """The UI's web server (Gradio mounted beside the slide tile routes) in a thread."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         self.url = f"http://{host}:{port}"
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                # Open browser connections (event streams) must not hold up a stop: after
+                # this many seconds they are closed and the lifespan closes the Assistant.
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            )
         )
         self._thread = threading.Thread(target=self._server.run, name="medassist-ui", daemon=True)
 
@@ -253,9 +266,15 @@ class UIServer:
             self.close()
 
     def close(self) -> None:
-        """Stop serving."""
+        """Stop serving, and wait until the Assistant is closed (its database included).
+
+        Without the wait, a process that exits while the lifespan is still closing would
+        hang on the checkpointer's database thread.
+        """
         self._server.should_exit = True
-        self._thread.join(10)
+        self._thread.join(SHUTDOWN_GRACE_S + 60)
+        if self._thread.is_alive():
+            log.warning("the UI server did not stop within %s s", SHUTDOWN_GRACE_S + 60)
 
 
 def received_dir(config: AppConfig) -> Path:
