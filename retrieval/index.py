@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,17 +64,23 @@ def choose_kind(n_vectors: int, params: IndexParams) -> IndexKind:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via temp file + fsync + rename (+ fsync of the folder)."""
+    _atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Let `write` fill a private temporary file, then fsync it and rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        write(tmp)
+        with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
-        Path(tmp).replace(path)
+        tmp.replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
+            tmp.unlink()
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -137,7 +144,9 @@ class VectorIndex:
             limit = max(nlist, 2**params.pq_bits) * 256
             step = max(1, n // limit)
             inner.train(np.ascontiguousarray(training[::step][:limit], dtype=np.float32))
-        return cls(faiss.IndexIDMap2(inner), kind, params)
+        # IndexIDMap, not IDMap2: IDMap2 rebuilds an id -> row hash map (~44 B/vector) in
+        # every process that opens the file, which memory-mapping cannot share.
+        return cls(faiss.IndexIDMap(inner), kind, params)
 
     @property
     def dim(self) -> int:
@@ -246,8 +255,8 @@ class VectorIndex:
         return bytes(faiss.serialize_index(self._index).tobytes())
 
     def save(self, path: Path) -> None:
-        """Persist atomically to `path`."""
-        atomic_write_bytes(path, self.to_bytes())
+        """Persist atomically to `path`, streamed to disk (no second copy in memory)."""
+        _atomic_write(path, lambda tmp: faiss.write_index(self._index, str(tmp)))
 
     @classmethod
     def load(cls, path: Path, params: IndexParams, *, mmap: bool = False) -> VectorIndex:
@@ -287,9 +296,10 @@ class VectorIndex:
 
 
 MMAP_FLAGS = int(faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
-"""Map the full-size vectors read-only (flat storage: the exact index, HNSW's vectors, IVF-PQ's
-re-rank copy); HNSW's graph and IVF-PQ's codes (about 1/20 of the vectors) are read into
-memory. faiss 1.15 refuses IO_FLAG_MMAP (IVF lists) together with IO_FLAG_MMAP_IFC."""
+"""Map the index file read-only: with faiss 1.15 the vectors (flat, HNSW, IVF-PQ's re-rank
+copy), HNSW's graph and the IVF-PQ codes all stay in the shared page cache; what each process
+holds privately is the id map (8 B/vector) and small tables (BENCHMARKS.md, "heap B/vector
+mmap'd"). faiss refuses IO_FLAG_MMAP (the older on-disk IVF lists) together with it."""
 
 
 def _gpus() -> int:

@@ -127,6 +127,33 @@ def test_crash_during_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.M
     assert [p.name for p in tmp_path.iterdir()] == ["v.faiss"]
 
 
+def test_a_save_that_fails_midway_keeps_the_old_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index is streamed to a private temporary file, never over the committed one."""
+    import retrieval.index as module
+
+    path = tmp_path / "v.faiss"
+    old = VectorIndex.create(8, IndexParams(kind=IndexKind.FLAT))
+    old.add(clustered(5, 8), np.arange(5, dtype=np.int64))
+    old.save(path)
+    real_write = module.faiss.write_index
+
+    def write_half(index: object, name: str) -> None:
+        real_write(index, name)
+        with Path(name).open("r+b") as fh:
+            fh.truncate(20)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(module.faiss, "write_index", write_half)
+    bigger = VectorIndex.create(8, IndexParams(kind=IndexKind.FLAT))
+    bigger.add(clustered(50, 8), np.arange(50, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="disk full"):
+        bigger.save(path)
+    assert len(VectorIndex.load(path, IndexParams())) == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["v.faiss"]
+
+
 def test_unreadable_index_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.faiss"
     path.write_bytes(b"\x00" * 10)
