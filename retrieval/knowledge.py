@@ -7,15 +7,18 @@ Folder layout::
     image-<gen>.faiss    image vectors of reference cases (when an image encoder is set)
 
 An update writes the next generation's index files, then commits the rows together with
-the new generation number in one SQLite transaction, then deletes the old files. A crash
-at any point leaves a committed generation whose files are complete; leftovers are
-removed by the next update. Updates hold ``.write.lock`` (one writer at a time).
+the new generation number in one SQLite transaction, then deletes the files two
+generations back (the previous generation stays, for instances that are still opening
+it). A crash at any point leaves a committed generation whose files are complete;
+leftovers are removed by the next update. Updates hold ``.write.lock`` (one writer at a
+time), and an instance that has not seen the latest generation may not update.
 
 Searches map the committed generation's index files read-only (`VectorIndex.load(mmap=
 True)`), so several app instances on one machine share one copy of the vectors in the page
-cache. Each instance notices a newer generation (`is_stale`) and switches to it whole; a
-file it still maps stays readable after the writer deletes it (POSIX keeps unlinked files
-alive while mapped).
+cache. An instance opens a generation from one consistent read of the generation number and
+the passage count, and tries again if a writer moved on meanwhile. Each instance notices a
+newer generation (`is_stale`) and switches to it whole; a file it still maps stays readable
+after the writer deletes it (POSIX keeps unlinked files alive while mapped).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = ["KnowledgeBase", "KnowledgeStats"]
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called as progress(passages_just_embedded, passages_to_embed_in_this_call)."""
@@ -106,14 +112,16 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._bm25: BM25Ranker | None = None
         self._meta: dict[int, Chunk] | None = None
-        self.generation = int(self.store.get_meta("generation") or 0)
-        self.text_index = self._load("text")
-        self.image_index = self._load("image")
-        if self.text_index is not None and len(self.text_index) != self.store.count():
-            raise ToolError(
-                f"knowledge base {folder} is inconsistent ({self.store.count()} passages, "
-                f"{len(self.text_index)} vectors); rebuild it with `medassist index build`"
-            )
+        self.generation = 0
+        self.text_index: VectorIndex | None = None
+        self.image_index: VectorIndex | None = None
+        self._open_committed()
+        if self.text_index is not None:
+            log.info(
+                "knowledge base %s: generation %d, %d vectors, %s index searched on %s",
+                folder, self.generation, len(self.text_index), self.text_index.kind.value,
+                self.text_index.device,
+            )  # fmt: skip
 
     def _spec_json(self) -> str:
         """How to rebuild this base's embedder when it is reopened without one."""
@@ -145,11 +153,38 @@ class KnowledgeBase:
     def _path(self, family: str, generation: int) -> Path:
         return self.folder / f"{family}-{generation}.faiss"
 
-    def _load(self, family: str) -> VectorIndex | None:
-        path = self._path(family, self.generation)
-        if self.generation == 0 or not path.exists():
+    def _load(self, family: str, generation: int) -> VectorIndex | None:
+        path = self._path(family, generation)
+        if generation == 0 or not path.exists():
             return None
         return VectorIndex.load(path, self.config.index.params(), mmap=True)
+
+    def _open_committed(self, attempts: int = 5) -> None:
+        """Map the committed generation's indexes, matched with its rows.
+
+        A writer may commit (and delete old files) between reading the generation and
+        opening its files; then the newer generation is opened instead.
+        """
+        for _ in range(attempts):
+            generation, passages = self.store.committed()
+            try:
+                text, image = self._load("text", generation), self._load("image", generation)
+            except ToolError:
+                text = image = None
+            vectors = len(text) if text is not None else 0
+            if vectors == passages:
+                self.generation, self.text_index, self.image_index = generation, text, image
+                return
+            if self.store.committed()[0] == generation:  # nobody moved on: really broken
+                raise ToolError(
+                    f"knowledge base {self.folder} is inconsistent ({passages} passages, "
+                    f"{vectors} vectors) in generation {generation}; rebuild it with "
+                    "`medassist index build`"
+                )
+        raise ToolError(
+            f"knowledge base {self.folder} changed {attempts} times while it was being opened; "
+            "try again when the update has finished"
+        )
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -157,13 +192,13 @@ class KnowledgeBase:
         with (self.folder / ".write.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                self._remove_leftovers()
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _remove_leftovers(self) -> None:
-        keep = {self._path(f, self.generation).name for f in ("text", "image")}
+        """Delete index files other than the committed and the previous generation's."""
+        keep = {self._path(f, g).name for f in ("text", "image") for g in self._live()}
         for path in self.folder.glob("*.faiss*"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)
@@ -193,6 +228,7 @@ class KnowledgeBase:
                     f"the knowledge base {self.folder} was updated by another process; "
                     "open it again and repeat the update"
                 )
+            self._remove_leftovers()  # only now: a stale instance must not delete current files
             known = self.store.known_citations(chunks)
             new = [c for cid, c in chunks.items() if cid not in known]
             vectors = self._embed([c.text for c in new], progress)
@@ -276,13 +312,15 @@ class KnowledgeBase:
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)
-            self.text_index, self.image_index = self._load("text"), self._load("image")
+            self.text_index, self.image_index = self._load("text", old), self._load("image", old)
             raise
         self.generation, self.text_index, self.image_index = new, text_index, image_index
         self._bm25 = self._meta = None
-        for family in ("text", "image"):
-            with contextlib.suppress(FileNotFoundError):
-                self._path(family, old).unlink()
+        self._remove_leftovers()
+
+    def _live(self) -> tuple[int, int]:
+        """Generations whose files are kept: the current one and the one before it."""
+        return self.generation, self.generation - 1
 
     def is_current(self, source: str, sha256: str) -> bool:
         """Whether `source` was already ingested with this content."""

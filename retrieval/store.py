@@ -156,6 +156,14 @@ class MetadataStore:
             ids.append(int(cursor.lastrowid or 0))
         return ids
 
+    def committed(self) -> tuple[int, int]:
+        """The committed index generation and passage count, read in one statement."""
+        row = self._conn.execute(
+            "SELECT (SELECT value FROM meta WHERE key = 'generation'), "
+            "(SELECT COUNT(*) FROM chunks)"
+        ).fetchone()
+        return int(row[0] or 0), int(row[1])
+
     def count(self) -> int:
         """Count stored chunks."""
         return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])

@@ -60,7 +60,7 @@ def test_persistence_across_restart_and_incremental_add(open_kb: KBFactory, tmp_
     assert again.add_documents(report_docs()) == 4  # only the two new reports
     assert again.add_documents(report_docs()) == 0  # nothing new: no new generation
     assert again.generation == 2
-    assert sorted(p.name for p in folder.glob("*.faiss")) == ["text-2.faiss"]
+    assert sorted(p.name for p in folder.glob("*.faiss")) == ["text-1.faiss", "text-2.faiss"]
     assert again.search("pneumothorax", 1)[0].chunk.source == "reports/r3.txt"
 
 
