@@ -2,11 +2,18 @@
 
     python benchmarks/bench_retrieval.py ann --n 100000 --dim 64
     python benchmarks/bench_retrieval.py iu --reports REPORTS.tgz  # IU X-ray, Open-i XML
+    python benchmarks/bench_retrieval.py spectrum --reports REPORTS.tgz --out eig.npy
+    python benchmarks/bench_retrieval.py ann --n 100000 --dim 384 --spectrum eig.npy
 
-`ann` builds flat, HNSW and IVF-PQ (+ exact re-ranking) through `retrieval.index` on the same
-synthetic clustered unit vectors (a Gaussian mixture: real embeddings are clustered, uniform
-random vectors are a pathological case for ANN), then measures recall@10 against exact
-search, single-query latency, build throughput and bytes per vector, side by side.
+`ann` builds flat, HNSW, IVF-PQ and IVF-PQ with exact re-ranking through `retrieval.index` on
+the same synthetic clustered unit vectors (a Gaussian mixture: real embeddings are clustered,
+uniform random vectors are a pathological case for ANN), saves each, reopens it memory-mapped
+as the knowledge base does, and measures recall@10 against exact search, single-query
+latency, batched throughput, build time and bytes per vector (file, heap while built, heap
+when mapped), side by side. One kind at a time is held, so peak memory is data + one index.
+The mixture is isotropic by default (a hard case for quantisation: every direction carries
+as much variance); `--spectrum` gives centres and noise the covariance eigenvalues measured
+on real MiniLM embeddings (`spectrum`), in a random rotation, with the same total variance.
 
 `iu` ingests the IU chest X-ray reports (Open-i XML) with `retrieval.ingest`, indexes every
 report's impression plus the findings of all but the held-out reports, queries with each
@@ -17,6 +24,8 @@ of finding that same report's impression, for BM25, dense (MiniLM) and hybrid (R
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import platform
 import random
 import statistics
@@ -34,13 +43,54 @@ from retrieval.index import IndexParams, VectorIndex
 from retrieval.types import IndexKind
 
 
-def clustered(n: int, dim: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+def clustered(
+    n: int, dim: int, rng: np.random.Generator, centres: np.ndarray, shape: np.ndarray | None
+) -> np.ndarray:
+    """Points around random centres; `shape` maps white noise to a non-isotropic covariance."""
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
         picks = centres[rng.integers(0, len(centres), m)]
-        out[start : start + m] = picks + 0.35 * rng.standard_normal((m, dim), dtype=np.float32)
+        noise = 0.35 * rng.standard_normal((m, dim), dtype=np.float32)
+        out[start : start + m] = picks + (noise if shape is None else noise @ shape)
     return normalize(out)
+
+
+def covariance_shape(path: Path | None, dim: int, rng: np.random.Generator) -> np.ndarray | None:
+    """diag(sqrt(eigenvalues)) · random rotation, eigenvalues scaled to mean 1 (same energy)."""
+    if path is None:
+        return None
+    eig = np.clip(np.load(path).astype(np.float64), 0, None)[:dim]
+    eig = eig / eig.mean()
+    rotation, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return (np.sqrt(eig)[:, None] * rotation).astype(np.float32)
+
+
+def cmd_spectrum(args: argparse.Namespace) -> None:
+    """Eigenvalues of real MiniLM embeddings of IU X-ray report sections (for --spectrum)."""
+    import re
+
+    from retrieval.embeddings import SentenceTransformerEmbedder
+
+    texts: set[str] = set()
+    label = re.compile(r'<AbstractText Label="(?:FINDINGS|IMPRESSION)">([^<]+)</AbstractText>')
+    with tarfile.open(args.reports) as tar:
+        for member in tar.getmembers():
+            fh = tar.extractfile(member) if member.name.endswith(".xml") else None
+            if fh is not None:
+                texts.update(t.strip() for t in label.findall(fh.read().decode("utf-8", "ignore")))
+    sample = sorted(texts)
+    random.Random(0).shuffle(sample)
+    x = SentenceTransformerEmbedder().embed(sample[: args.count]).astype(np.float64)
+    eig = np.clip(np.linalg.eigvalsh(np.cov((x - x.mean(0)).T))[::-1], 0, None)
+    share = np.cumsum(eig) / eig.sum()
+    needed = [int(np.searchsorted(share, q)) + 1 for q in (0.5, 0.9)]
+    print(
+        f"{len(x)} distinct report sections embedded; participation ratio "
+        f"(sum λ)²/sum λ² = {eig.sum() ** 2 / (eig**2).sum():.1f} of {len(eig)}; principal "
+        f"components for 50/90% of the variance: {needed}"
+    )
+    np.save(args.out, eig.astype(np.float32))
 
 
 def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
@@ -59,91 +109,125 @@ def latency_ms(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[float, 
     return statistics.median(times), times[int(0.95 * (len(times) - 1))]
 
 
+def rss_anon() -> int:
+    """Private resident memory of this process in bytes (mapped file pages excluded).
+
+    Freed memory is first handed back to the system, so a delta measures what is live.
+    """
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+Row = tuple[str, float, float, float, float, float, float, float, float]
+"""label, recall, p50 ms, p95 ms, batch queries/s, build s, file B/vec, heap B/vec, mapped B/vec"""
+
+
 def cmd_ann(args: argparse.Namespace) -> None:
     faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((args.clusters, args.dim), dtype=np.float32)
-    data = clustered(args.n, args.dim, rng, centres)
-    queries = clustered(args.queries, args.dim, rng, centres)
+    shape = covariance_shape(args.spectrum, args.dim, np.random.default_rng(1))
+    if shape is not None:
+        centres = centres @ shape
+    data = clustered(args.n, args.dim, rng, centres, shape)
+    queries = clustered(args.queries, args.dim, rng, centres, shape)
     ids = np.arange(args.n, dtype=np.int64)
-    k = 10
+    k, n = 10, args.n
     print(
-        f"## ANN: n={args.n:,}, dim={args.dim}, {args.clusters} clusters, "
-        f"{args.queries} queries, faiss threads={args.threads}\n"
+        f"## ANN: n={n:,}, dim={args.dim}, {args.clusters} clusters, "
+        f"{args.queries} queries, faiss threads={args.threads}, covariance: "
+        f"{'isotropic' if args.spectrum is None else f'eigenvalues of {args.spectrum}'}\n"
     )
-    builds: dict[str, tuple[VectorIndex, float, float]] = {}
     configs = {
         "flat": IndexParams(kind=IndexKind.FLAT),
-        "hnsw": IndexParams(kind=IndexKind.HNSW, hnsw_m=32, hnsw_ef_construction=80),
+        "hnsw": IndexParams(
+            kind=IndexKind.HNSW, hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction
+        ),
         "ivfpq": IndexParams(
+            kind=IndexKind.IVFPQ, ivf_nlist=args.nlist, pq_m=args.pq_m, pq_bits=8, pq_refine=0
+        ),
+        "ivfpq-refine": IndexParams(
             kind=IndexKind.IVFPQ, ivf_nlist=args.nlist, pq_m=args.pq_m, pq_bits=8, pq_refine=10
         ),
     }
-    for name, params in configs.items():
-        if name != "flat" and name not in args.kinds:
-            continue
-        t0 = time.perf_counter()
-        index = VectorIndex.create(args.dim, params, data if name == "ivfpq" else None)
+    rows: list[Row] = []
+    truth = np.zeros((0, k), np.int64)
+    lat_q = queries[: args.latency_queries]
+    folder = Path(tempfile.mkdtemp(prefix="bench-ann-", dir=args.tmp))
+    for name in ["flat", *args.kinds]:
+        heap0, t0 = rss_anon(), time.perf_counter()
+        index = VectorIndex.create(args.dim, configs[name], data if "ivfpq" in name else None)
         t1 = time.perf_counter()
         index.add(data, ids)
-        t2 = time.perf_counter()
-        builds[name] = (index, t1 - t0, t2 - t1)
-        print(f"built {name}: train {t1 - t0:.1f} s, add {t2 - t1:.1f} s", file=sys.stderr)
-    flat = builds["flat"][0]
-    t = time.perf_counter()
-    _, truth = flat.search(queries, k)
-    print(
-        f"exact ground truth for {args.queries} queries: {time.perf_counter() - t:.1f} s",
-        file=sys.stderr,
-    )
-    lat_q = queries[: args.latency_queries]
-    rows = []
-    raw = args.dim * 4
-
-    def row(label: str, index: VectorIndex, build: float, train: float, bytes_per: float) -> None:
-        _, found = index.search(queries, k)
-        med, p95 = latency_ms(index, lat_q, k)
-        rows.append(
-            (
-                label,
-                recall(found, truth, k),
-                med,
-                p95,
-                0.0,
-                args.n / build if build else float("nan"),
-                train,
-                bytes_per,
+        build = time.perf_counter() - t0
+        heap = (rss_anon() - heap0) / n
+        print(f"built {name}: train {t1 - t0:.1f} s, add {build - t1 + t0:.1f} s", file=sys.stderr)
+        if name == "flat":
+            t = time.perf_counter()
+            _, truth = index.search(queries, k)
+            print(f"exact ground truth: {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        path = folder / f"{name}.faiss"
+        index.save(path)
+        size = path.stat().st_size / n
+        sweep: list[tuple[str, dict[str, int]]] = [("flat (exact)", {})]
+        if name == "hnsw":
+            sweep = [
+                (f"hnsw M={args.hnsw_m} efSearch={ef}", {"ef_search": ef}) for ef in args.ef_search
+            ]
+        elif "ivfpq" in name:
+            factors = [0] if name == "ivfpq" else args.refine
+            sweep = [
+                (
+                    f"ivfpq nlist={args.nlist} m={index.pq_m} nprobe={p}"
+                    + (f" + re-rank {f}·k" if f else ""),
+                    {"nprobe": p, **({"refine": f} if f else {})},
+                )
+                for p in args.nprobe
+                for f in factors
+            ]
+        del index
+        gc.collect()
+        heap_mapped0 = rss_anon()
+        mapped = VectorIndex.load(path, configs[name], mmap=True)  # as the knowledge base opens it
+        for label, knobs in sweep:
+            if knobs:
+                mapped.tune(**knobs)
+            t = time.perf_counter()
+            _, found = mapped.search(queries, k)  # also warms the page cache
+            batch_qps = len(queries) / (time.perf_counter() - t)
+            med, p95 = latency_ms(mapped, lat_q, k)
+            mheap = (rss_anon() - heap_mapped0) / n
+            rows.append(
+                (label, recall(found, truth, k), med, p95, batch_qps, build, size, heap, mheap)
             )
-        )
-
-    size = {name: len(b[0].to_bytes()) / args.n for name, b in builds.items()}
-    row("flat (exact)", flat, builds["flat"][2], 0.0, size["flat"])
-    if "hnsw" in builds:
-        hnsw, _, hnsw_add = builds["hnsw"]
-        for ef in args.ef_search:
-            hnsw.tune(ef_search=ef)
-            row(f"hnsw M=32 efSearch={ef}", hnsw, hnsw_add, 0.0, size["hnsw"])
-    if "ivfpq" in builds:
-        ivf, train, add = builds["ivfpq"]
-        for nprobe in args.nprobe:
-            ivf.tune(nprobe=nprobe, refine=1)  # re-ranking k candidates keeps PQ's recall
-            label = f"ivfpq nlist={args.nlist} m={ivf.pq_m} nprobe={nprobe}"
-            row(label, ivf, add, train, size["ivfpq"] - raw)
-            for factor in args.refine:
-                ivf.tune(refine=factor)
-                row(f"  + exact re-rank of {factor}·k", ivf, add, train, size["ivfpq"])
+        del mapped
+        gc.collect()
+        path.unlink()
+    folder.rmdir()
     print(
-        "| index | recall@10 | latency median ms | p95 ms | speed-up vs flat | "
-        "add vectors/s | train s | bytes/vector |"
+        "| index | recall@10 | p50 ms (batch 1) | p95 ms | speed-up vs flat | batch queries/s | "
+        "build s | file B/vector | heap B/vector | heap B/vector mmap'd |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    base_med = rows[0][2]  # the exact index's own median
-    for label, rec, med, p95, _, tput, tr, bpv in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    base = rows[0][2]
+    for label, rec, med, p95, qps, build, size, heap, mheap in rows:
         print(
-            f"| {label} | {rec:.3f} | {med:.3f} | {p95:.3f} | {base_med / med:.1f}× | "
-            f"{tput:,.0f} | {tr:.1f} | {bpv:.0f} |"
+            f"| {label} | {rec:.3f} | {med:.3f} | {p95:.3f} | {base / med:.1f}× | {qps:,.0f} | "
+            f"{build:.1f} | {size:.0f} | {heap:.0f} | {mheap:.0f} |"
         )
-    print(f"\n(raw float32 vector: {raw} bytes; PQ-only bytes/vector excludes the re-rank copy)")
+    print(
+        f"\n(raw float32 vector: {args.dim * 4} B; flat file = {size_note(args.dim)}; heap = "
+        "growth of private resident memory (RssAnon) while building, ÷ n; mmap'd = the same after "
+        "opening the saved file as the knowledge base does and running every query)"
+    )
+
+
+def size_note(dim: int) -> str:
+    return f"{dim * 4} B vector + 8 B id"
 
 
 def norm(text: str) -> str:
@@ -228,12 +312,25 @@ def main() -> None:
     p.add_argument("--latency-queries", type=int, default=200)
     p.add_argument("--nlist", type=int, default=1024)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--kinds", nargs="+", default=["hnsw", "ivfpq"], help="besides flat")
-    p.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers (default dim/4)")
+    p.add_argument(
+        "--kinds", nargs="+", default=["hnsw", "ivfpq", "ivfpq-refine"], help="besides flat"
+    )
+    p.add_argument("--hnsw-m", type=int, default=32)
+    p.add_argument("--ef-construction", type=int, default=80)
+    p.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers (default dim/2)")
     p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64])
     p.add_argument("--ef-search", type=int, nargs="+", default=[32, 64, 128], help="HNSW")
     p.add_argument("--refine", type=int, nargs="+", default=[10], help="re-rank factors")
+    p.add_argument("--tmp", type=Path, default=None, help="folder for the saved indexes")
+    p.add_argument(
+        "--spectrum", type=Path, default=None, help="eigenvalues (.npy) for the covariance"
+    )
     p.set_defaults(func=cmd_ann)
+    p = sub.add_parser("spectrum")
+    p.add_argument("--reports", type=Path, required=True)
+    p.add_argument("--count", type=int, default=3000)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_spectrum)
     p = sub.add_parser("iu")
     p.add_argument("--reports", type=Path, required=True)
     p.add_argument("--holdout", type=int, default=500)
