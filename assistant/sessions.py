@@ -186,8 +186,11 @@ class SessionStore:
         return [SessionInfo(*r) for r in rows]
 
     def touch(self, session_id: str, title: str | None = None) -> None:
-        """Mark a session as updated now, optionally renaming it."""
-        with self._db() as db:
+        """Mark a session as updated now, optionally renaming it.
+
+        Not waited onto the disk: it runs on the event loop twice a turn.
+        """
+        with self.db.transaction(durable=False) as db:
             if title is None:
                 db.execute(
                     "UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), session_id)
