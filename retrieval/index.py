@@ -8,6 +8,7 @@ over the target, so a crash leaves either the old or the new index, never half o
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexParams", "VectorIndex", "atomic_write_bytes", "choose_kind"]
 
+log = logging.getLogger(__name__)
 faiss: Any = _faiss  # its bundled stubs lack SearchParameters*, id_map, downcast_index…
 
 
@@ -210,6 +212,7 @@ class VectorIndex:
         if self.params.use_gpu and self.kind != IndexKind.HNSW and _gpus() > 0:
             if self._gpu is None:
                 self._gpu = faiss.index_cpu_to_all_gpus(self._index)
+                log.info("%s index of %d vectors on %d GPU(s)", self.kind, len(self), _gpus())
             return self._gpu
         return self._index
 

@@ -186,3 +186,36 @@ def test_ivfpq_refinement_raises_recall_and_survives_reload(tmp_path: Path) -> N
     assert (again.params.pq_refine, again.params.ivf_nprobe, again.pq_m) == (1, 4, 8)
     _, coarse = again.search(queries, 10)
     assert not np.array_equal(coarse, ids)
+
+
+def test_searches_go_to_the_gpu_copy_when_faiss_reports_a_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The routing, with faiss's GPU calls faked (the real GPU test is in test_shared_index)."""
+    import retrieval.index as module
+
+    moved: list[object] = []
+
+    def to_gpus(index: object) -> object:
+        moved.append(index)
+        return index
+
+    monkeypatch.setattr(module, "_gpus", lambda: 1)
+    monkeypatch.setattr(module.faiss, "index_cpu_to_all_gpus", to_gpus, raising=False)
+    data = clustered(200, 8)
+    indexes = {
+        (kind, gpu): VectorIndex.create(8, IndexParams(kind=kind, use_gpu=gpu))
+        for kind in (IndexKind.FLAT, IndexKind.HNSW)
+        for gpu in (True, False)
+    }
+    for index in indexes.values():
+        index.add(data, np.arange(200, dtype=np.int64))
+        index.search(data[:3], 2)
+        index.search(data[:3], 2)
+    flat_gpu = indexes[IndexKind.FLAT, True]
+    assert [i.device for i in indexes.values()] == ["GPU (1)", "CPU", "CPU", "CPU"]
+    assert len(moved) == 1  # copied once, not per search; HNSW has no GPU form here
+    flat_gpu.search(data[:3], 2, allowed=np.array([1, 2], dtype=np.int64))  # selectors: CPU
+    flat_gpu.add(data[:1], np.array([999], dtype=np.int64))
+    flat_gpu.search(data[:3], 2)
+    assert len(moved) == 2  # an add invalidates the GPU copy

@@ -6,6 +6,7 @@ index file, and after an update in this process it searches the new generation.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -225,7 +226,9 @@ def test_searches_while_updates_commit_always_see_a_whole_generation(
     assert all(vectors == found == 10 + g - 1 for g, vectors, found in seen)
 
 
-def test_the_gpu_index_is_used_where_faiss_sees_a_gpu(tmp_path: Path) -> None:
+def test_the_gpu_index_is_used_where_faiss_sees_a_gpu(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Runs on a CUDA machine with faiss-gpu; elsewhere it is skipped, saying why."""
     import faiss
 
@@ -239,4 +242,7 @@ def test_the_gpu_index_is_used_where_faiss_sees_a_gpu(tmp_path: Path) -> None:
     for index in (on_gpu, on_cpu):
         index.add(vectors, np.arange(5_000, dtype=np.int64))
     assert on_gpu.device == f"GPU ({gpus})" and on_cpu.device == "CPU"
-    assert np.array_equal(on_gpu.search(vectors[:50], 10)[1], on_cpu.search(vectors[:50], 10)[1])
+    with caplog.at_level(logging.INFO, logger="retrieval.index"):
+        found = on_gpu.search(vectors[:50], 10)[1]
+    assert f"flat index of 5000 vectors on {gpus} GPU(s)" in caplog.text  # really moved
+    assert np.array_equal(found, on_cpu.search(vectors[:50], 10)[1])
