@@ -9,7 +9,8 @@ is a vision one, so every answer request carries the history and the image as ba
 
 Each round runs one agent turn (the constrained action step, then the answer), records
 the very requests the agent sent, and replays them bare, one after the other, against
-the same server: A B A B ... The agent's overhead per step is (agent - bare) / steps.
+the same server: A B A B ... Both sides must stream the same text (the same tokens), or
+the run stops. The agent's overhead per step is (agent - bare) / steps.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_overhead_gpu_speed.py --rounds 30
 """
@@ -36,23 +37,30 @@ from tests.faults.fixture import FaultServer
 
 @dataclass
 class Recording:
-    """Passes requests to the real client and keeps those of the current turn."""
+    """Passes requests to the real client; keeps those of the current turn and their text."""
 
     inner: OpenAIChatModel
     requests: list[ChatRequest] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         self.requests.append(request)
+        self.texts.append("")
         async for chunk in self.inner.stream(request):
+            self.texts[-1] += chunk.text
             yield chunk
 
 
-async def bare(client: OpenAIChatModel, requests: list[ChatRequest]) -> float:
+async def bare(client: OpenAIChatModel, requests: list[ChatRequest]) -> tuple[float, list[str]]:
+    """Send `requests` one after the other; the seconds taken and each streamed text."""
+    texts = []
     start = time.perf_counter()
     for request in requests:
-        async for _ in client.stream(request):
-            pass
-    return time.perf_counter() - start
+        text = ""
+        async for chunk in client.stream(request):
+            text += chunk.text
+        texts.append(text)
+    return time.perf_counter() - start, texts
 
 
 async def agent(assistant: Assistant, session: str, text: str, image_id: str) -> float:
@@ -101,10 +109,14 @@ async def main() -> None:
                 await agent(assistant, session, "Warm-up question?", image)
                 for i in range(args.rounds):
                     model.requests.clear()
+                    model.texts.clear()
                     agent_s.append(await agent(assistant, session, f"Question {i}?", image))
                     sent = list(model.requests)
                     steps.append(len(sent))
-                    bare_s.append(await bare(client, sent))
+                    seconds, texts = await bare(client, sent)
+                    if texts != model.texts:  # both sides must stream the same tokens
+                        raise RuntimeError(f"bare got {texts!r}, the agent {model.texts!r}")
+                    bare_s.append(seconds)
                 history = len(await assistant.history(session))
             sizes = [len(str(r.messages)) for r in sent]
     finally:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from assistant.actions import action_schema, parse_action
+from assistant.catalog import TOOLS
 from assistant.llm import ChatRequest, OpenAIChatModel
 from tests.faults.fixture import FaultServer
+from tools.narrowing import Scope
 
 
 async def _collect(client: OpenAIChatModel, request: ChatRequest) -> tuple[str, str | None]:
@@ -21,8 +24,12 @@ async def test_it_streams_the_whole_answer_and_a_valid_action(fault_server: Faul
     try:
         messages = [{"role": "user", "content": "hi"}]
         assert await _collect(client, ChatRequest(messages, max_tokens=64)) == (answer, "stop")
-        action = ChatRequest(messages, max_tokens=64, json_schema={"type": "object"})
-        assert await _collect(client, action) == ('{"tool": "answer"}', "stop")
+        schema = action_schema(TOOLS, Scope(()))  # what the agent's decide step sends
+        text, finish = await _collect(client, ChatRequest(messages, 64, json_schema=schema))
+        assert finish == "stop"
+        assert parse_action(text) is None  # the agent reads it as "answer"
+        sent = fault_server.requests()[-1]
+        assert sent["response_format"]["json_schema"]["schema"] == schema
     finally:
         await client.close()
         fault_server.set("normal")
