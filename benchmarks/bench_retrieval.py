@@ -28,6 +28,7 @@ import ctypes
 import gc
 import platform
 import random
+import resource
 import statistics
 import sys
 import tarfile
@@ -199,7 +200,10 @@ def cmd_ann(args: argparse.Namespace) -> None:
             t = time.perf_counter()
             _, found = mapped.search(queries, k)  # also warms the page cache
             batch_qps = len(queries) / (time.perf_counter() - t)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
             med, p95 = latency_ms(mapped, lat_q, k)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_majflt - faults
+            print(f"{label}: {faults} major page faults in the batch-1 loop", file=sys.stderr)
             mheap = (rss_anon() - heap_mapped0) / n
             rows.append(
                 (label, recall(found, truth, k), med, p95, batch_qps, build, size, heap, mheap)
