@@ -166,6 +166,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     check_exposure(config.auth, args.host or config.ui.host)  # before vLLM starts
     # `docker stop`, systemd and kill send SIGTERM: leave as after Ctrl-C, vLLM stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C (SIGINT) stops it too, even when started from a background job, which
+    # inherits SIGINT ignored from a non-interactive shell.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     server = None if config.llm.base_url else _start_server(config, args)
     try:
         launch(config, host=args.host, port=args.port)
