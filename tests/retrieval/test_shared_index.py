@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from retrieval.index import IndexParams, VectorIndex
+from retrieval.knowledge import KnowledgeBase
 from retrieval.types import Document, IndexKind, Section
 from tests.retrieval.conftest import KBFactory, report_docs
 from tools.errors import ToolError
@@ -96,15 +97,23 @@ READER = textwrap.dedent(
 )
 
 
+def _hashing_kb(open_kb: KBFactory, folder: Path) -> KnowledgeBase:
+    """A knowledge base of the five reports with the 256-d hashing embedder, which a second
+    process reopens from the recorded embedder without loading a model."""
+    from retrieval.config import EmbedderSpec, RetrievalConfig
+
+    config = RetrievalConfig(embedder=EmbedderSpec(kind="hashing", dim=256, name="hashing-256"))
+    kb = open_kb(folder, config)
+    kb.add_documents(report_docs())
+    return kb
+
+
 def test_another_process_maps_the_same_file_and_follows_updates(
     open_kb: KBFactory, tmp_path: Path
 ) -> None:
-    from retrieval.config import EmbedderSpec, RetrievalConfig
 
     folder = tmp_path / "kb"
-    config = RetrievalConfig(embedder=EmbedderSpec(kind="hashing", dim=256, name="hashing-256"))
-    writer = open_kb(folder, config)
-    writer.add_documents(report_docs())
+    writer = _hashing_kb(open_kb, folder)
     with subprocess.Popen(
         [sys.executable, "-c", READER, str(folder)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -191,19 +200,16 @@ def test_searches_while_updates_commit_always_see_a_whole_generation(
     open_kb: KBFactory, tmp_path: Path
 ) -> None:
     """A reader thread searches through open_knowledge_base (as the tool does) non-stop."""
-    from retrieval.config import EmbedderSpec, RetrievalConfig
     from retrieval.tool import close_knowledge_bases, open_knowledge_base
 
     folder = tmp_path / "kb"
-    config = RetrievalConfig(embedder=EmbedderSpec(kind="hashing", dim=256, name="hashing-256"))
-    writer = open_kb(folder, config)
-    writer.add_documents(report_docs())
+    writer = _hashing_kb(open_kb, folder)
     done = threading.Event()
 
     def read() -> list[tuple[int, int, int]]:
         seen: list[tuple[int, int, int]] = []
         while not done.is_set() or not seen or seen[-1][0] < 6:
-            kb = open_knowledge_base(folder, config)
+            kb = open_knowledge_base(folder, writer.config)
             index = kb.text_index
             assert index is not None
             assert all(h.chunk.text for h in kb.search("clavicle fracture", 5))
