@@ -109,9 +109,27 @@ def _wait_rendered(page: Any) -> None:
 
 
 def _canvas_pixels(page: Any, pane: int = 0) -> np.ndarray:
-    """The pane's pixels as drawn, less a 4-pixel rim (where a focus ring may be drawn)."""
-    png = page.locator(".pane .osd").nth(pane).screenshot()
-    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.int16)[4:-4, 4:-4]
+    """The pane's pixels as drawn, less a 4-pixel rim (where a focus ring may be drawn).
+
+    OpenSeadragon draws in animation frames, after the tiles it reports loaded: the pixels
+    are read once two shots a couple of frames apart agree, so a comparison never meets a
+    frame drawn half-way (one CI run compared a rendering against a frame not yet redrawn).
+    """
+
+    def grab() -> np.ndarray:
+        png = page.locator(".pane .osd").nth(pane).screenshot()
+        return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.int16)[4:-4, 4:-4]
+
+    shown = grab()
+    for _ in range(20):
+        page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
+        again = grab()
+        if np.array_equal(again, shown):
+            return shown
+        shown = again
+    raise AssertionError("the viewer kept redrawing: no two shots agreed")
 
 
 def _screen_of(page: Any, x: float, y: float, pane: int = 0) -> tuple[float, float]:
