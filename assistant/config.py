@@ -197,6 +197,13 @@ class UISettings(Strict):
         description="chat requests Gradio handles at once; keep it above "
         "agent.concurrent_turns, which queues turns and tells the person their place",
     )
+    stream_updates_per_s: float = Field(
+        20,
+        gt=0,
+        le=1000,
+        description="chat updates a second the server sends while answers stream, shared "
+        "by the answers streaming at once (one alone updates at most 10 times a second)",
+    )
     show_marks: bool = Field(
         True,
         description="list under each answer the sentences its tool results do not back "

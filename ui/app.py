@@ -31,6 +31,7 @@ from ui.access import Access, AccessMiddleware, user_of
 from ui.drawn import drawn_region
 from ui.holder import AssistantHolder
 from ui.image_viewer import image_router, measured_listener_js
+from ui.pacing import FramePacer
 from ui.pacs_panel import build_pacs_panel
 from ui.quick_actions import report_template
 from ui.render import ChatMessage, apply_event, shown_inline
@@ -48,7 +49,29 @@ __all__ = ["build_app", "create_app", "drawn_region", "launch"]
 log = logging.getLogger(__name__)
 AUTO = "auto"
 UI_FRAME_S = 0.1
-"""Shortest time between two chat updates while an answer streams in (10 per second)."""
+"""Shortest time between two chat updates while an answer streams in (10 per second);
+longer when many answers stream at once (`ui.stream_updates_per_s`, `ui.pacing`)."""
+BUSY_JS = """(...inputs) => {
+  const root = document.querySelector('#message');
+  const busy = [...root.querySelectorAll('textarea, button, input')].filter(e => !e.disabled);
+  // The box's own updates (its value cleared) re-enable the text area: hold it disabled.
+  const hold = () => busy.forEach(e => { if (!e.disabled) e.disabled = true; });
+  hold();
+  if (window.medassistHold) window.medassistHold.disconnect();
+  window.medassistHold = new MutationObserver(hold);
+  const watched = {attributes: true, subtree: true, attributeFilter: ['disabled']};
+  window.medassistHold.observe(root, watched);
+  window.medassistBusy = busy;
+  return inputs;
+}"""
+"""Runs in the browser as a message is sent: the box takes no second message meanwhile."""
+IDLE_JS = """() => {
+  if (window.medassistHold) window.medassistHold.disconnect();
+  (window.medassistBusy || []).forEach(e => { e.disabled = false; });
+  window.medassistHold = null;
+  window.medassistBusy = [];
+}"""
+"""Runs in the browser when the turn's handler has ended, however it ended."""
 CSS = "<style>.medassist-hidden{display:none !important}" + SESSIONS_CSS + "</style>"
 
 
@@ -56,6 +79,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
     """Build the Blocks app for `config`; every handler talks to the holder's Assistant."""
     profile = load_profile(config.model)
     banner = f"**Model:** {profile.description or profile.name} · server `{config.llm.url}`"
+    pacer = FramePacer(config.ui.stream_updates_per_s, UI_FRAME_S)
     if profile.test_only:
         banner += "\n\n⚠️ **Test model: its statements about images are meaningless.**"
 
@@ -111,34 +135,38 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                         "remove or replace the file, then send it again.",
                     }
                 )
-            box_value = gr.update(value={"text": text, "files": []})
-            yield box_value, history, session_id, keep, keep, "", *followed
+            # Plain values, not gr.update(): each property update makes Gradio rebuild the
+            # component and its whole configuration (measured in benchmarks/bench_load.py).
+            yield {"text": text, "files": []}, history, session_id, keep, keep, "", *followed
             return
         if not text.strip() and not ids:
-            yield gr.update(value=None), history, session_id, keep, keep, "", keep, keep
+            yield None, history, session_id, keep, keep, "", keep, keep
             return
         if text.strip():
             history.append({"role": "user", "content": text})
-        busy = gr.update(value=None, interactive=False)
-        yield busy, history, session_id, keep, keep, "", *followed
+        listed = session_choices(assistant, user)
+        # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
+        # again when this handler ends (IDLE_JS): no property update on every turn.
+        yield None, history, session_id, keep, keep, "", *followed
         force = None if tool == AUTO else tool
         region = drawn_region(region_json)
         session_dir = assistant.session_dir(session_id)
         try:
             shown_at = 0.0
-            async for event in assistant.run_turn(
-                session_id, text, ids, force_tool=force, region=region
-            ):
-                apply_event(history, event, session_dir, config.ui.show_marks)
-                if isinstance(event, TurnDone):
-                    break
-                # Tokens are shown at most every UI_FRAME_S: each update re-sends the chat,
-                # and per-token updates of twenty chats starve a CPU-bound model server.
-                now = time.monotonic()
-                if isinstance(event, Token) and now - shown_at < UI_FRAME_S:
-                    continue
-                shown_at = now
-                yield keep, history, session_id, keep, keep, keep, keep, keep
+            with pacer.turn():
+                async for event in assistant.run_turn(
+                    session_id, text, ids, force_tool=force, region=region
+                ):
+                    apply_event(history, event, session_dir, config.ui.show_marks)
+                    if isinstance(event, TurnDone):
+                        break
+                    # Tokens are shown in steps (each update re-sends the chat, and
+                    # per-token updates of twenty chats starve a CPU-bound model server).
+                    now = time.monotonic()
+                    if isinstance(event, Token) and now - shown_at < pacer.interval_s():
+                        continue
+                    shown_at = now
+                    yield keep, history, session_id, keep, keep, keep, keep, keep
         except Exception:  # a bug in the UI itself: say so, keep the box usable
             log.exception("the chat handler failed in session %s", session_id)
             history.append(
@@ -148,13 +176,15 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                     "(logged). Reload the session to see what was stored.",
                 }
             )
-        # Whatever happened above, the box is usable again and the tool resets to auto.
+        # The tool resets to auto; the session list is sent again only when the turn
+        # changed it (a new session, its title or time, the order).
+        now_listed = session_choices(assistant, user)
         yield (
-            gr.update(value=None, interactive=True),
+            None,
             history,
             session_id,
-            gr.update(choices=session_choices(assistant, user), value=session_id),
-            gr.update(value=AUTO),
+            gr.update(choices=now_listed, value=session_id) if now_listed != listed else keep,
+            AUTO,
             "",
             keep,
             keep,
@@ -203,7 +233,8 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             [box, chatbot, session_state, tool, region],
             [box, chatbot, session_state, side.sessions, tool, region, tools.image, viewer_image],
             api_name="send",
-        )
+            js=BUSY_JS,
+        ).then(None, None, None, js=IDLE_JS)  # success or not: the box is usable again
         session_state.change(tools.refresh, session_state, tools.image)
         session_state.change(refresh_viewer, session_state, viewer_image)
         pacs.attached.change(tools.refresh, session_state, tools.image)  # a series from a PACS
