@@ -30,7 +30,7 @@ import numpy as np
 from langchain_core.messages import AIMessage, HumanMessage
 from PIL import Image
 
-from assistant.config import load_config, load_profile
+from assistant.config import AppConfig, UISettings, load_config, load_profile
 from assistant.llm import ChatRequest, OpenAIChatModel
 from assistant.service import Assistant
 from benchmarks.bench_agent_overhead import FixedLength, bare
@@ -53,6 +53,8 @@ class Recording(FixedLength):
     """FixedLength that keeps every answer request (one per session)."""
 
     requests: list[ChatRequest] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+    """When each answer request went to the model server (`time.time()`)."""
 
     async def stream(self, request: ChatRequest):  # type: ignore[no-untyped-def, override]
         # Each call's own request, as FixedLength sends it (not `self.last`, which twenty
@@ -61,6 +63,7 @@ class Recording(FixedLength):
         if request.json_schema is None:
             sent = replace(request, max_tokens=self.tokens, extra_body={"ignore_eos": True})
             self.requests.append(sent)
+            self.sent_at.append(time.time())
         async for chunk in super().stream(request):
             yield chunk
 
@@ -104,10 +107,8 @@ async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[f
     return time.perf_counter() - start, sessions
 
 
-def _fetch_shown_files(url: str, chat: Any) -> int:
-    """GET each file the final chat shows, once, as a browser renders it; how many."""
-    import httpx
-
+def _shown_files(url: str, chat: Any) -> set[str]:
+    """The URL of each file the chat shows."""
     paths: set[str] = set()
 
     def walk(x: Any) -> None:
@@ -123,39 +124,83 @@ def _fetch_shown_files(url: str, chat: Any) -> int:
             walk(vars(x))
 
     walk(chat)
-    with httpx.Client(timeout=60) as http:
-        for path in paths:
-            http.get(path).raise_for_status()
-    return len(paths)
+    return paths
 
 
-def _ui_clients(url: str, folder: str, nice: bool, ready: Any, go: Any, out: Any) -> None:
-    """In a process of its own (browsers are not in the server's process): build twenty
-    clients (each fetches the app's config), wait for the start, send twenty messages at
+def _ui_clients(
+    kind: str, url: str, folder: str, nice: bool, ready: Any, go: Any, out: Any
+) -> None:
+    """In a process of its own (browsers are not in the server's process): open twenty
+    sessions (each loads the app's config), wait for the start, send twenty messages at
     once, each with its image, and report the wall time.
 
-    Clients do not download the chat's files with every streamed update (gradio_client's
-    default re-downloads each file the chat shows on each update, which no browser does);
-    each file the final chat shows is fetched once instead, as a browser renders it.
+    `kind` "http": each session is a `BrowserTab`, which makes a browser tab's requests
+    (upload, join the queue, read the event stream, apply each update's diff); once the
+    answer is complete it fetches each file the chat shows, once, as a page renders it.
+    `kind` "gradio_client": Gradio's Python client, one per session, with
+    `download_files=False` (its default re-downloads each file the chat shows on every
+    streamed update, which no browser does), the shown files then fetched once.
     """
-    from gradio_client import Client, handle_file
-
     if nice:
         os.nice(19)  # browsers are on other machines: give the server's processes the CPU
+    runner = _http_sessions if kind == "http" else _gradio_client_sessions
+    runner(url, Path(folder), ready, go, out)
+
+
+def _http_sessions(url: str, folder: Path, ready: Any, go: Any, out: Any) -> None:
+    from benchmarks.gradio_http import BrowserTab
+
+    async def run() -> None:
+        tabs = [BrowserTab(url) for _ in range(SESSIONS)]
+        await asyncio.gather(*(t.open() for t in tabs))
+
+        async def one(i: int) -> int:
+            tab = tabs[i]
+            message = {"text": QUESTION.format(i=i), "files": [await tab.upload(image(folder, i))]}
+            # The inputs as the page sends them: the box, the chat, the session (a State,
+            # empty in a new tab), the tool choice and the drawn region.
+            outputs = await tab.call("/send", message, [], None, "auto", "")
+            shown = _shown_files(url, outputs[1])
+            for file_url in shown:
+                (await tab.http.get(file_url)).raise_for_status()
+            return len(shown)
+
+        ready.set()
+        go.wait()
+        start, cpu = time.perf_counter(), time.process_time()
+        out.put(time.time())
+        fetched = await asyncio.gather(*(one(i) for i in range(SESSIONS)))
+        out.put(time.perf_counter() - start)
+        out.put(sum(fetched))
+        out.put(time.process_time() - cpu)
+        await asyncio.gather(*(t.close() for t in tabs))
+
+    asyncio.run(run())
+
+
+def _gradio_client_sessions(url: str, folder: Path, ready: Any, go: Any, out: Any) -> None:
+    import httpx
+    from gradio_client import Client, handle_file
+
     with ThreadPoolExecutor(SESSIONS) as pool:
         clients = list(
             pool.map(lambda _: Client(url, verbose=False, download_files=False), range(SESSIONS))
         )
 
     def one(i: int) -> int:
-        path = image(Path(folder), i)
+        path = image(folder, i)
         message = {"text": QUESTION.format(i=i), "files": [handle_file(str(path))]}
         result = clients[i].predict(message, [], "auto", "", api_name="/send")
-        return _fetch_shown_files(url, result)
+        shown = _shown_files(url, result)
+        with httpx.Client(timeout=60) as http:
+            for file_url in shown:
+                http.get(file_url).raise_for_status()
+        return len(shown)
 
     ready.set()
     go.wait()
     start, cpu = time.perf_counter(), time.process_time()
+    out.put(time.time())
     with ThreadPoolExecutor(SESSIONS) as pool:
         fetched = list(pool.map(one, range(SESSIONS)))
     out.put(time.perf_counter() - start)
@@ -170,16 +215,18 @@ def machine_cpu_s() -> float:
     return (user + nice + system) / os.sysconf("SC_CLK_TCK")
 
 
-CPU: dict[str, list[float]] = {"clients": [], "app": [], "rest": []}
-"""CPU seconds per UI round: the client process, the app's process, everything else."""
+def ui_round(
+    url: str, folder: Path, kind: str = "http", nice: bool = False
+) -> tuple[float, float, dict[str, float]]:
+    """Twenty `/send` calls at once from another process (`_ui_clients`); the timer starts
+    once its sessions are open, and each call's image upload is part of the time.
 
-
-def ui_round(url: str, folder: Path, nice: bool = False) -> float:
-    """Twenty `/send` calls at once from another process; the timer starts once its
-    clients are built, and each call's image upload is part of the time."""
+    Returns when the clients started (`time.time()`), the wall time and the CPU seconds
+    used meanwhile by the client process, by this (the app's) process and by everything
+    else (the model server)."""
     ctx = multiprocessing.get_context("spawn")
     ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    worker = ctx.Process(target=_ui_clients, args=(url, str(folder), nice, ready, go, out))
+    worker = ctx.Process(target=_ui_clients, args=(kind, url, str(folder), nice, ready, go, out))
     worker.start()
     try:
         deadline = time.monotonic() + 300
@@ -188,16 +235,15 @@ def ui_round(url: str, folder: Path, nice: bool = False) -> float:
                 raise RuntimeError("the client process did not get ready")
         app_cpu, all_cpu = time.process_time(), machine_cpu_s()
         go.set()
+        started: float = out.get(timeout=60)
         took: float = out.get(timeout=900)
         app_cpu, all_cpu = time.process_time() - app_cpu, machine_cpu_s() - all_cpu
         fetched = out.get(timeout=60)
         if fetched < SESSIONS:  # every chat shows its image: the clients did see the files
             raise RuntimeError(f"the clients fetched {fetched} shown files, not {SESSIONS}")
         client_cpu = out.get(timeout=60)
-        CPU["clients"].append(client_cpu)
-        CPU["app"].append(app_cpu)
-        CPU["rest"].append(all_cpu - client_cpu - app_cpu)
-        return took
+        cpu = {"clients": client_cpu, "app": app_cpu, "rest": all_cpu - client_cpu - app_cpu}
+        return started, took, cpu
     finally:
         worker.join(30)
 
@@ -224,6 +270,24 @@ async def main() -> None:
         action="store_true",
         help="run the UI's clients at the lowest CPU priority (browsers are on other machines)",
     )
+    parser.add_argument(
+        "--stream-updates-per-s",
+        type=float,
+        nargs="+",
+        default=[UISettings().stream_updates_per_s],
+        help="the UI's ui.stream_updates_per_s; several values are measured side by side, "
+        "each on a UI server of its own, rounds alternating (1000 gives every chat its "
+        "10 updates a second, as before the shared budget)",
+    )
+    parser.add_argument(
+        "--clients",
+        nargs="+",
+        choices=["http", "gradio_client"],
+        default=["http"],
+        help="how the UI's sessions talk to it: 'http' makes a browser tab's requests "
+        "(benchmarks/gradio_http.py), 'gradio_client' is Gradio's Python client; several "
+        "are measured side by side",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
     config = load_config(
@@ -246,42 +310,79 @@ async def main() -> None:
             served.append(took)
             plain.append(await bare_round(client, list(model.requests)))
         service_sessions, service_whole = await complete(assistant)
-    ui_folder = folder / "ui"
-    ui_folder.mkdir()
-    ui_config = config.model_copy(update={"data_dir": ui_folder / "data"})
-    # Its own client: the UI server runs on its own event loop, and an HTTP connection
-    # pool belongs to the loop that first used it.
-    ui_client = OpenAIChatModel(args.llm_url, load_profile(args.model).served_name)
-    ui_model = Recording(ui_client, args.tokens)
-    holder = AssistantHolder(ui_config, model=ui_model)
-    server = UIServer(create_app(ui_config, holder), "127.0.0.1", free_port())
-    server.start()
-    through_ui: list[float] = []
-    ui_plain: list[float] = []
+    sides = [
+        await UISide.start(config, args, folder / f"ui-{kind}-{rate:g}", rate, kind)
+        for kind in args.clients
+        for rate in args.stream_updates_per_s
+    ]
     try:
-        ui_round(server.url, ui_folder, args.nice_clients)  # warm-up
-        for _ in range(args.rounds):
-            ui_model.requests.clear()
-            through_ui.append(ui_round(server.url, ui_folder, args.nice_clients))
-            ui_plain.append(await bare_round(client, list(ui_model.requests)))
-        ui_sessions = len(holder.current.sessions.list(limit=10_000))
+        for side in sides:
+            ui_round(side.server.url, side.folder, side.kind, args.nice_clients)  # warm-up
+        for _ in range(args.rounds):  # the sides alternate, each with its bare round
+            for side in sides:
+                side.model.requests.clear()
+                side.model.sent_at.clear()
+                started, took, cpu = ui_round(
+                    side.server.url, side.folder, side.kind, args.nice_clients
+                )
+                at = side.model.sent_at
+                side.sent.append((min(at) - started, max(at) - started))
+                side.walls.append(took)
+                side.cpu.append(cpu)
+                side.bare.append(await bare_round(client, list(side.model.requests)))
+        stored = [len(side.holder.current.sessions.list(limit=10_000)) for side in sides]
     finally:
-        server.close()
+        for side in sides:
+            side.server.close()
     med = statistics.median
     print(f"{SESSIONS} concurrent sessions; {args.tokens} tokens per answer; model {args.model}")
-    print("| path | median wall s | bare median s | ratio |")
-    print("|---|---|---|---|")
+    print("| path | median wall s | bare median s | ratio | CPU s per round: clients, app, "
+          "model and rest | first, last model request after the start (s) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     print(f"| service (Assistant.run_turn) | {med(served):.2f} | {med(plain):.2f} | "
-          f"{med(served) / med(plain):.3f} |")  # fmt: skip
-    print(f"| UI HTTP (gradio_client) | {med(through_ui):.2f} | {med(ui_plain):.2f} | "
-          f"{med(through_ui) / med(ui_plain):.3f} |")  # fmt: skip
+          f"{med(served) / med(plain):.3f} | | |")  # fmt: skip
+    for side in sides:
+        cpu = " / ".join(f"{med(c[k] for c in side.cpu):.1f}" for k in ("clients", "app", "rest"))
+        sent = f"{med(a for a, _ in side.sent):.2f}, {med(b for _, b in side.sent):.2f}"
+        print(f"| UI HTTP ({side.kind} clients), ui.stream_updates_per_s {side.rate:g} | "
+              f"{med(side.walls):.2f} | {med(side.bare):.2f} | "
+              f"{med(side.walls) / med(side.bare):.3f} | {cpu} | {sent} |")  # fmt: skip
     print(f"service sessions stored: {service_sessions}, whole: {service_whole}")
-    print(f"UI sessions stored: {ui_sessions} (expected {SESSIONS * (args.rounds + 1)})")
-    timed = {k: v[1:] for k, v in CPU.items()}  # without the warm-up round
-    print(
-        "CPU seconds per UI round (median): clients {:.1f}, app process {:.1f}, "
-        "model server and the rest {:.1f}".format(*(med(v) for v in timed.values()))
-    )
+    print(f"UI sessions stored: {stored} (expected {SESSIONS * (args.rounds + 1)} each)")
+
+
+@dataclass
+class UISide:
+    """One UI server (its own data folder and recording model) with one update budget."""
+
+    rate: float
+    kind: str
+    folder: Path
+    model: Recording
+    holder: AssistantHolder
+    server: UIServer
+    walls: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    cpu: list[dict[str, float]] = field(default_factory=list)
+    sent: list[tuple[float, float]] = field(default_factory=list)
+    """Seconds from the start of a round to its first and its last answer request."""
+
+    @classmethod
+    async def start(
+        cls, config: AppConfig, args: argparse.Namespace, folder: Path, rate: float, kind: str
+    ) -> UISide:
+        folder.mkdir()
+        ui = config.ui.model_copy(update={"stream_updates_per_s": rate})
+        ui_config = config.model_copy(update={"data_dir": folder / "data", "ui": ui})
+        # Its own client: the UI server runs on its own event loop, and an HTTP connection
+        # pool belongs to the loop that first used it.
+        model = Recording(
+            OpenAIChatModel(args.llm_url, load_profile(args.model).served_name), args.tokens
+        )
+        holder = AssistantHolder(ui_config, model=model)
+        server = UIServer(create_app(ui_config, holder), "127.0.0.1", free_port())
+        server.start()
+        return cls(rate, kind, folder, model, holder, server)
 
 
 if __name__ == "__main__":
