@@ -163,17 +163,25 @@ def _http_sessions(url: str, folder: Path, ready: Any, go: Any, out: Any) -> Non
             shown = _shown_files(url, outputs[1])
             for file_url in shown:
                 (await tab.http.get(file_url)).raise_for_status()
+            # The events the page fires as the turn's outputs arrive (the panels following
+            # the new session and image) are part of the turn.
+            await tab.settle()
             return len(shown)
 
         ready.set()
         go.wait()
+        events = sum(t.events_run for t in tabs)
         start, cpu = time.perf_counter(), time.process_time()
         out.put(time.time())
         fetched = await asyncio.gather(*(one(i) for i in range(SESSIONS)))
         out.put(time.perf_counter() - start)
         out.put(sum(fetched))
         out.put(time.process_time() - cpu)
+        out.put(sum(t.events_run for t in tabs) - events)
         await asyncio.gather(*(t.close() for t in tabs))
+        failed = [f for t in tabs for f in t.failures]
+        if failed:
+            raise RuntimeError(f"events the page fired failed: {failed[:3]}")
 
     asyncio.run(run())
 
@@ -206,6 +214,7 @@ def _gradio_client_sessions(url: str, folder: Path, ready: Any, go: Any, out: An
     out.put(time.perf_counter() - start)
     out.put(sum(fetched))
     out.put(time.process_time() - cpu)
+    out.put(SESSIONS)  # one event each: gradio_client fires none of the page's own
 
 
 def machine_cpu_s() -> float:
@@ -243,6 +252,7 @@ def ui_round(
             raise RuntimeError(f"the clients fetched {fetched} shown files, not {SESSIONS}")
         client_cpu = out.get(timeout=60)
         cpu = {"clients": client_cpu, "app": app_cpu, "rest": all_cpu - client_cpu - app_cpu}
+        cpu["events"] = out.get(timeout=60)  # not CPU: the events the round ran
         return started, took, cpu
     finally:
         worker.join(30)
@@ -311,78 +321,80 @@ async def main() -> None:
             plain.append(await bare_round(client, list(model.requests)))
         service_sessions, service_whole = await complete(assistant)
     sides = [
-        await UISide.start(config, args, folder / f"ui-{kind}-{rate:g}", rate, kind)
+        UISide(rate, kind, folder / f"ui-{kind}-{rate:g}", config, args)
         for kind in args.clients
         for rate in args.stream_updates_per_s
     ]
-    try:
+    # One UI server at a time (several in one process slow each other down: measured 1.21x
+    # against 1.07x alone): each side's server starts, takes a warm-up round and a timed
+    # round, and stops; then its bare round; the sides alternate.
+    for _ in range(args.rounds):
         for side in sides:
-            ui_round(side.server.url, side.folder, side.kind, args.nice_clients)  # warm-up
-        for _ in range(args.rounds):  # the sides alternate, each with its bare round
-            for side in sides:
-                side.model.requests.clear()
-                side.model.sent_at.clear()
-                started, took, cpu = ui_round(
-                    side.server.url, side.folder, side.kind, args.nice_clients
-                )
-                at = side.model.sent_at
-                side.sent.append((min(at) - started, max(at) - started))
-                side.walls.append(took)
-                side.cpu.append(cpu)
-                side.bare.append(await bare_round(client, list(side.model.requests)))
-        stored = [len(side.holder.current.sessions.list(limit=10_000)) for side in sides]
-    finally:
-        for side in sides:
-            side.server.close()
+            await side.round(client, args.nice_clients)
     med = statistics.median
     print(f"{SESSIONS} concurrent sessions; {args.tokens} tokens per answer; model {args.model}")
     print("| path | median wall s | bare median s | ratio | CPU s per round: clients, app, "
-          "model and rest | first, last model request after the start (s) |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+          "model and rest | events | first, last model request after the start (s) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     print(f"| service (Assistant.run_turn) | {med(served):.2f} | {med(plain):.2f} | "
-          f"{med(served) / med(plain):.3f} | | |")  # fmt: skip
+          f"{med(served) / med(plain):.3f} | | | |")  # fmt: skip
     for side in sides:
         cpu = " / ".join(f"{med(c[k] for c in side.cpu):.1f}" for k in ("clients", "app", "rest"))
+        cpu += f" | {med(c['events'] for c in side.cpu):.0f}"
         sent = f"{med(a for a, _ in side.sent):.2f}, {med(b for _, b in side.sent):.2f}"
         print(f"| UI HTTP ({side.kind} clients), ui.stream_updates_per_s {side.rate:g} | "
               f"{med(side.walls):.2f} | {med(side.bare):.2f} | "
               f"{med(side.walls) / med(side.bare):.3f} | {cpu} | {sent} |")  # fmt: skip
     print(f"service sessions stored: {service_sessions}, whole: {service_whole}")
-    print(f"UI sessions stored: {stored} (expected {SESSIONS * (args.rounds + 1)} each)")
+    stored = [side.stored for side in sides]
+    print(f"UI sessions stored: {stored} (expected {2 * SESSIONS * args.rounds} each)")
 
 
 @dataclass
 class UISide:
-    """One UI server (its own data folder and recording model) with one update budget."""
+    """One kind of UI session and update budget; its own data folder, kept across rounds."""
 
     rate: float
     kind: str
     folder: Path
-    model: Recording
-    holder: AssistantHolder
-    server: UIServer
+    base: AppConfig
+    args: argparse.Namespace
     walls: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
     cpu: list[dict[str, float]] = field(default_factory=list)
     sent: list[tuple[float, float]] = field(default_factory=list)
     """Seconds from the start of a round to its first and its last answer request."""
+    stored: int = 0
 
-    @classmethod
-    async def start(
-        cls, config: AppConfig, args: argparse.Namespace, folder: Path, rate: float, kind: str
-    ) -> UISide:
-        folder.mkdir()
-        ui = config.ui.model_copy(update={"stream_updates_per_s": rate})
-        ui_config = config.model_copy(update={"data_dir": folder / "data", "ui": ui})
+    def serve(self) -> tuple[Recording, AssistantHolder, UIServer]:
+        """A UI server of this side's settings on its folder, started."""
+        self.folder.mkdir(exist_ok=True)
+        ui = self.base.ui.model_copy(update={"stream_updates_per_s": self.rate})
+        config = self.base.model_copy(update={"data_dir": self.folder / "data", "ui": ui})
         # Its own client: the UI server runs on its own event loop, and an HTTP connection
         # pool belongs to the loop that first used it.
-        model = Recording(
-            OpenAIChatModel(args.llm_url, load_profile(args.model).served_name), args.tokens
-        )
-        holder = AssistantHolder(ui_config, model=model)
-        server = UIServer(create_app(ui_config, holder), "127.0.0.1", free_port())
+        served = load_profile(self.args.model).served_name
+        model = Recording(OpenAIChatModel(self.args.llm_url, served), self.args.tokens)
+        holder = AssistantHolder(config, model=model)
+        server = UIServer(create_app(config, holder), "127.0.0.1", free_port())
         server.start()
-        return cls(rate, kind, folder, model, holder, server)
+        return model, holder, server
+
+    async def round(self, client: OpenAIChatModel, nice: bool) -> None:
+        """Start the server, a warm-up round, a timed round, stop; then the bare round."""
+        model, holder, server = self.serve()
+        try:
+            ui_round(server.url, self.folder, self.kind, nice)  # warm-up
+            model.requests.clear()
+            model.sent_at.clear()
+            started, took, cpu = ui_round(server.url, self.folder, self.kind, nice)
+            self.sent.append((min(model.sent_at) - started, max(model.sent_at) - started))
+            self.walls.append(took)
+            self.cpu.append(cpu)
+            self.stored = len(holder.current.sessions.list(limit=10_000))
+        finally:
+            server.close()
+        self.bare.append(await bare_round(client, list(model.requests)))
 
 
 if __name__ == "__main__":

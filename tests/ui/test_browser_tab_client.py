@@ -1,0 +1,70 @@
+"""The load benchmark's browser-like client against the real app: a turn through it stores
+what a browser's would, and the page's own events (load, change, then) run and succeed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from assistant.config import load_config
+from benchmarks.gradio_http import BrowserTab, apply_diff
+from tests.faults.fixture import FaultServer, fault_server  # noqa: F401 - the fixture
+from tests.vllm_servers import free_port
+
+
+def test_diffs_apply_in_place() -> None:
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "He"}]
+    edited = apply_diff(chat, [["append", [1, "content"], "llo"], ["add", [2], {"x": 1}]])
+    assert edited is chat and chat[1]["content"] == "Hello" and chat[2] == {"x": 1}
+    assert apply_diff("a", [["append", [], "b"]]) == "ab"
+    assert apply_diff([1, 2], [["delete", [0], None]]) == [2]
+    with pytest.raises(ValueError):
+        apply_diff({}, [["move", ["a"], 1]])
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_turn_through_a_browser_like_tab(
+    tmp_path: Path,
+    fault_server: FaultServer,  # noqa: F811 - the fixture
+) -> None:
+    from ui.app import UIServer, create_app
+    from ui.holder import AssistantHolder
+
+    fault_server.set("normal", delay_s=0.02)
+    config = load_config(
+        {"data_dir": str(tmp_path / "data"), "llm": {"base_url": fault_server.url}}
+    )
+    holder = AssistantHolder(config)
+    server = UIServer(create_app(config, holder), "127.0.0.1", free_port())
+    image = tmp_path / "scan.png"
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(image)
+
+    async def turn() -> tuple[BrowserTab, list[object], int]:
+        tab = BrowserTab(server.url)
+        await tab.open()  # the page's load events
+        opened = tab.events_run
+        message = {"text": "What is this?", "files": [await tab.upload(image)]}
+        outputs = await tab.call("/send", message, [], None, "auto", "")
+        await tab.settle()
+        await tab.close()
+        return tab, outputs, opened
+
+    server.start()
+    try:
+        tab, outputs, opened = asyncio.run(turn())
+        sessions = holder.current.list_sessions()
+    finally:
+        server.close()
+    assert opened >= 2, "the page's load events ran when it opened"
+    assert tab.failures == [], tab.failures
+    # The new session and image made the page fire the panels' change events.
+    assert tab.events_run > opened + 1, (opened, tab.events_run)
+    assert tab.updates > 1, "the answer streamed"
+    assert "What is this?" in str(outputs[1]) and "Hello there" in str(outputs[1])
+    assert len(sessions) == 1 and outputs[2] is None  # the State stays on the server
