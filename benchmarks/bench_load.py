@@ -3,10 +3,11 @@ twenty bare concurrent vLLM calls with the same messages and token budget.
 
 Each session uploads a small image and asks a question (through the UI, from a process of
 its own, as browsers are not in the server's process); its turn is one answer call
-(`max_steps=0`), generating exactly --tokens tokens (`ignore_eos`). The bare side sends the
-very requests the agent sent, all at once, to the same server; rounds alternate bare and
-agent so that both see the same machine. Afterwards every session's stored history is
-checked: question and answer, nothing lost.
+(`max_steps=0`), generating exactly --tokens tokens (`ignore_eos`). Through the UI, each
+session then asks a follow-up in the same session (text only), timed as a turn of its own.
+The bare side sends the very requests the agent sent, all at once, to the same server;
+rounds alternate bare and agent so that both see the same machine. Afterwards every
+session's stored history is checked: question and answer, nothing lost.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_load.py --llm-url http://127.0.0.1:8000/v1
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import statistics
@@ -40,6 +42,9 @@ from ui.holder import AssistantHolder
 
 SESSIONS = 20
 QUESTION = "Session {i}: describe what a radiologist checks first on this image."
+FOLLOW_UP_MARK = "and next"
+FOLLOW_UP = "Session {i}, and next: what would you compare it with?"
+TURNS = ("first turn, with an image", "follow-up, text only")
 
 
 def image(folder: Path, i: int) -> Path:
@@ -82,9 +87,12 @@ def cold(request: ChatRequest, nonce: str) -> ChatRequest:
     return replace(request, messages=[first, *rest])
 
 
-async def bare_round(client: OpenAIChatModel, requests: list[ChatRequest]) -> float:
-    nonce = uuid.uuid4().hex[:8]
-    sent = [cold(r, nonce) for r in requests]
+async def bare_round(
+    client: OpenAIChatModel, requests: list[ChatRequest], nonce: str | None = None
+) -> float:
+    """The requests all at once, behind `nonce` (new unless given: a follow-up's bare round
+    reuses its first turn's, so both sides find the same earlier turn in the prefix cache)."""
+    sent = [cold(r, nonce or uuid.uuid4().hex[:8]) for r in requests]
     start = time.perf_counter()
     await asyncio.gather(*(bare(client, r) for r in sent))
     return time.perf_counter() - start
@@ -128,39 +136,51 @@ def _shown_files(url: str, chat: Any) -> set[str]:
 
 
 def _ui_clients(
-    kind: str, url: str, folder: str, nice: bool, ready: Any, go: Any, out: Any
+    kind: str, url: str, folder: str, nice: bool, ready: Any, gos: list[Any], out: Any
 ) -> None:
     """In a process of its own (browsers are not in the server's process): open twenty
-    sessions (each loads the app's config), wait for the start, send twenty messages at
-    once, each with its image, and report the wall time.
+    sessions, then for each turn of `TURNS` wait for its start, send twenty messages at
+    once and report how it went (a dict on `out`).
+
+    The first turn uploads each session's image with its question; the follow-up asks
+    again in the same session, text only, with the chat as shown.
 
     `kind` "http": each session is a `BrowserTab`, which makes a browser tab's requests
-    (upload, join the queue, read the event stream, apply each update's diff); once the
-    answer is complete it fetches each file the chat shows, once, as a page renders it.
+    (its load events when it opens, upload, join the queue, the event stream, the change
+    events the page fires as outputs arrive); once a first answer is complete it fetches
+    each file the chat shows, once, as a page renders it.
     `kind` "gradio_client": Gradio's Python client, one per session, with
     `download_files=False` (its default re-downloads each file the chat shows on every
-    streamed update, which no browser does), the shown files then fetched once.
+    streamed update, which no browser does), the shown files then fetched once; it fires
+    none of the page's own events.
     """
     if nice:
         os.nice(19)  # browsers are on other machines: give the server's processes the CPU
     runner = _http_sessions if kind == "http" else _gradio_client_sessions
-    runner(url, Path(folder), ready, go, out)
+    runner(url, Path(folder), ready, gos, out)
 
 
-def _http_sessions(url: str, folder: Path, ready: Any, go: Any, out: Any) -> None:
+def _message(i: int, turn: int, files: list[Any]) -> dict[str, Any]:
+    text = (QUESTION if turn == 0 else FOLLOW_UP).format(i=i)
+    return {"text": text, "files": files if turn == 0 else []}
+
+
+def _http_sessions(url: str, folder: Path, ready: Any, gos: list[Any], out: Any) -> None:
     from benchmarks.gradio_http import BrowserTab
 
     async def run() -> None:
         tabs = [BrowserTab(url) for _ in range(SESSIONS)]
         await asyncio.gather(*(t.open() for t in tabs))
+        chats: list[Any] = [[] for _ in range(SESSIONS)]
 
-        async def one(i: int) -> int:
+        async def one(i: int, turn: int) -> int:
             tab = tabs[i]
-            message = {"text": QUESTION.format(i=i), "files": [await tab.upload(image(folder, i))]}
+            files = [await tab.upload(image(folder, i))] if turn == 0 else []
             # The inputs as the page sends them: the box, the chat, the session (a State,
-            # empty in a new tab), the tool choice and the drawn region.
-            outputs = await tab.call("/send", message, [], None, "auto", "")
-            shown = _shown_files(url, outputs[1])
+            # kept on the server), the tool choice and the drawn region.
+            outputs = await tab.call("/send", _message(i, turn, files), chats[i], None, "auto", "")
+            chats[i] = outputs[1]
+            shown = _shown_files(url, outputs[1]) if turn == 0 else set()
             for file_url in shown:
                 (await tab.http.get(file_url)).raise_for_status()
             # The events the page fires as the turn's outputs arrive (the panels following
@@ -169,15 +189,14 @@ def _http_sessions(url: str, folder: Path, ready: Any, go: Any, out: Any) -> Non
             return len(shown)
 
         ready.set()
-        go.wait()
-        events = sum(t.events_run for t in tabs)
-        start, cpu = time.perf_counter(), time.process_time()
-        out.put(time.time())
-        fetched = await asyncio.gather(*(one(i) for i in range(SESSIONS)))
-        out.put(time.perf_counter() - start)
-        out.put(sum(fetched))
-        out.put(time.process_time() - cpu)
-        out.put(sum(t.events_run for t in tabs) - events)
+        for turn, go in enumerate(gos):
+            go.wait()
+            events = sum(t.events_run for t in tabs)
+            start, cpu, started = time.perf_counter(), time.process_time(), time.time()
+            fetched = await asyncio.gather(*(one(i, turn) for i in range(SESSIONS)))
+            out.put({"started": started, "wall": time.perf_counter() - start,
+                     "fetched": sum(fetched), "client_cpu": time.process_time() - cpu,
+                     "events": sum(t.events_run for t in tabs) - events})  # fmt: skip
         await asyncio.gather(*(t.close() for t in tabs))
         failed = [f for t in tabs for f in t.failures]
         if failed:
@@ -186,7 +205,7 @@ def _http_sessions(url: str, folder: Path, ready: Any, go: Any, out: Any) -> Non
     asyncio.run(run())
 
 
-def _gradio_client_sessions(url: str, folder: Path, ready: Any, go: Any, out: Any) -> None:
+def _gradio_client_sessions(url: str, folder: Path, ready: Any, gos: list[Any], out: Any) -> None:
     import httpx
     from gradio_client import Client, handle_file
 
@@ -194,27 +213,29 @@ def _gradio_client_sessions(url: str, folder: Path, ready: Any, go: Any, out: An
         clients = list(
             pool.map(lambda _: Client(url, verbose=False, download_files=False), range(SESSIONS))
         )
+    chats: list[Any] = [[] for _ in range(SESSIONS)]
 
-    def one(i: int) -> int:
-        path = image(folder, i)
-        message = {"text": QUESTION.format(i=i), "files": [handle_file(str(path))]}
-        result = clients[i].predict(message, [], "auto", "", api_name="/send")
-        shown = _shown_files(url, result)
+    def one(i: int, turn: int) -> int:
+        files = [handle_file(str(image(folder, i)))] if turn == 0 else []
+        result = clients[i].predict(
+            _message(i, turn, files), chats[i], "auto", "", api_name="/send"
+        )
+        chats[i] = result[1]
+        shown = _shown_files(url, result) if turn == 0 else set()
         with httpx.Client(timeout=60) as http:
             for file_url in shown:
                 http.get(file_url).raise_for_status()
         return len(shown)
 
     ready.set()
-    go.wait()
-    start, cpu = time.perf_counter(), time.process_time()
-    out.put(time.time())
-    with ThreadPoolExecutor(SESSIONS) as pool:
-        fetched = list(pool.map(one, range(SESSIONS)))
-    out.put(time.perf_counter() - start)
-    out.put(sum(fetched))
-    out.put(time.process_time() - cpu)
-    out.put(SESSIONS)  # one event each: gradio_client fires none of the page's own
+    for turn, go in enumerate(gos):
+        go.wait()
+        start, cpu, started = time.perf_counter(), time.process_time(), time.time()
+        with ThreadPoolExecutor(SESSIONS) as pool:
+            fetched = list(pool.map(one, range(SESSIONS), [turn] * SESSIONS))
+        out.put({"started": started, "wall": time.perf_counter() - start,
+                 "fetched": sum(fetched), "client_cpu": time.process_time() - cpu,
+                 "events": SESSIONS})  # fmt: skip
 
 
 def machine_cpu_s() -> float:
@@ -224,38 +245,51 @@ def machine_cpu_s() -> float:
     return (user + nice + system) / os.sysconf("SC_CLK_TCK")
 
 
-def ui_round(
-    url: str, folder: Path, kind: str = "http", nice: bool = False
-) -> tuple[float, float, dict[str, float]]:
-    """Twenty `/send` calls at once from another process (`_ui_clients`); the timer starts
-    once its sessions are open, and each call's image upload is part of the time.
+@dataclass
+class TurnResult:
+    """One turn of twenty sessions through the UI."""
 
-    Returns when the clients started (`time.time()`), the wall time and the CPU seconds
-    used meanwhile by the client process, by this (the app's) process and by everything
-    else (the model server)."""
+    started: float
+    """When the clients started it (`time.time()`)."""
+    wall: float
+    cpu: dict[str, float]
+    """CPU seconds meanwhile: the client process, this (the app's) process, the rest."""
+    events: int
+    """Events the sessions ran (with a browser-like tab, the page's own included)."""
+
+
+def ui_round(url: str, folder: Path, kind: str = "http", nice: bool = False) -> list[TurnResult]:
+    """Twenty sessions from another process (`_ui_clients`), each turn of `TURNS` started
+    at once once the sessions are open; a first turn's image upload is part of its time."""
     ctx = multiprocessing.get_context("spawn")
-    ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    worker = ctx.Process(target=_ui_clients, args=(kind, url, str(folder), nice, ready, go, out))
+    ready, out = ctx.Event(), ctx.Queue()
+    gos = [ctx.Event() for _ in TURNS]
+    worker = ctx.Process(target=_ui_clients, args=(kind, url, str(folder), nice, ready, gos, out))
     worker.start()
+    results: list[TurnResult] = []
     try:
         deadline = time.monotonic() + 300
         while not ready.wait(0.5):
             if not worker.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the client process did not get ready")
-        app_cpu, all_cpu = time.process_time(), machine_cpu_s()
-        go.set()
-        started: float = out.get(timeout=60)
-        took: float = out.get(timeout=900)
-        app_cpu, all_cpu = time.process_time() - app_cpu, machine_cpu_s() - all_cpu
-        fetched = out.get(timeout=60)
-        if fetched < SESSIONS:  # every chat shows its image: the clients did see the files
-            raise RuntimeError(f"the clients fetched {fetched} shown files, not {SESSIONS}")
-        client_cpu = out.get(timeout=60)
-        cpu = {"clients": client_cpu, "app": app_cpu, "rest": all_cpu - client_cpu - app_cpu}
-        cpu["events"] = out.get(timeout=60)  # not CPU: the events the round ran
-        return started, took, cpu
+        for turn, go in enumerate(gos):
+            app_cpu, all_cpu = time.process_time(), machine_cpu_s()
+            go.set()
+            got = out.get(timeout=900)
+            app_cpu, all_cpu = time.process_time() - app_cpu, machine_cpu_s() - all_cpu
+            if turn == 0 and got["fetched"] < SESSIONS:  # every chat shows its image
+                raise RuntimeError(f"the clients fetched {got['fetched']} shown files")
+            client = got["client_cpu"]
+            cpu = {"clients": client, "app": app_cpu, "rest": all_cpu - client - app_cpu}
+            results.append(TurnResult(got["started"], got["wall"], cpu, got["events"]))
+        return results
     finally:
         worker.join(30)
+
+
+def turn_of(request: ChatRequest) -> str:
+    """Which of `TURNS` an answer request belongs to (by the follow-up's own words)."""
+    return TURNS[1] if FOLLOW_UP_MARK in json.dumps(request.messages) else TURNS[0]
 
 
 async def complete(assistant: Assistant) -> tuple[int, int]:
@@ -333,18 +367,23 @@ async def main() -> None:
             await side.round(client, args.nice_clients)
     med = statistics.median
     print(f"{SESSIONS} concurrent sessions; {args.tokens} tokens per answer; model {args.model}")
-    print("| path | median wall s | bare median s | ratio | CPU s per round: clients, app, "
+    print("| path | median wall s | bare median s | ratio | CPU s per round: clients / app / "
           "model and rest | events | first, last model request after the start (s) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     print(f"| service (Assistant.run_turn) | {med(served):.2f} | {med(plain):.2f} | "
           f"{med(served) / med(plain):.3f} | | | |")  # fmt: skip
     for side in sides:
-        cpu = " / ".join(f"{med(c[k] for c in side.cpu):.1f}" for k in ("clients", "app", "rest"))
-        cpu += f" | {med(c['events'] for c in side.cpu):.0f}"
-        sent = f"{med(a for a, _ in side.sent):.2f}, {med(b for _, b in side.sent):.2f}"
-        print(f"| UI HTTP ({side.kind} clients), ui.stream_updates_per_s {side.rate:g} | "
-              f"{med(side.walls):.2f} | {med(side.bare):.2f} | "
-              f"{med(side.walls) / med(side.bare):.3f} | {cpu} | {sent} |")  # fmt: skip
+        for turn in TURNS:
+            done, bare = side.turns[turn], side.bare[turn]
+            wall = med(t.wall for t in done)
+            cpu = " / ".join(
+                f"{med(t.cpu[k] for t in done):.1f}" for k in ("clients", "app", "rest")
+            )
+            first, last = (med(x[k] for x in side.sent[turn]) for k in (0, 1))
+            sent = f"{first:.2f}, {last:.2f}"
+            print(f"| UI HTTP, {side.kind} sessions, ui.stream_updates_per_s {side.rate:g}, "
+                  f"{turn} | {wall:.2f} | {med(bare):.2f} | {wall / med(bare):.3f} | {cpu} | "
+                  f"{med(t.events for t in done):.0f} | {sent} |")  # fmt: skip
     print(f"service sessions stored: {service_sessions}, whole: {service_whole}")
     stored = [side.stored for side in sides]
     print(f"UI sessions stored: {stored} (expected {2 * SESSIONS * args.rounds} each)")
@@ -359,11 +398,12 @@ class UISide:
     folder: Path
     base: AppConfig
     args: argparse.Namespace
-    walls: list[float] = field(default_factory=list)
-    bare: list[float] = field(default_factory=list)
-    cpu: list[dict[str, float]] = field(default_factory=list)
-    sent: list[tuple[float, float]] = field(default_factory=list)
-    """Seconds from the start of a round to its first and its last answer request."""
+    turns: dict[str, list[TurnResult]] = field(default_factory=lambda: {t: [] for t in TURNS})
+    bare: dict[str, list[float]] = field(default_factory=lambda: {t: [] for t in TURNS})
+    sent: dict[str, list[tuple[float, float]]] = field(
+        default_factory=lambda: {t: [] for t in TURNS}
+    )
+    """Seconds from the start of a turn to its first and its last answer request."""
     stored: int = 0
 
     def serve(self) -> tuple[Recording, AssistantHolder, UIServer]:
@@ -381,20 +421,26 @@ class UISide:
         return model, holder, server
 
     async def round(self, client: OpenAIChatModel, nice: bool) -> None:
-        """Start the server, a warm-up round, a timed round, stop; then the bare round."""
+        """Start the server, a warm-up round, a timed round, stop; then the bare rounds."""
         model, holder, server = self.serve()
         try:
             ui_round(server.url, self.folder, self.kind, nice)  # warm-up
             model.requests.clear()
             model.sent_at.clear()
-            started, took, cpu = ui_round(server.url, self.folder, self.kind, nice)
-            self.sent.append((min(model.sent_at) - started, max(model.sent_at) - started))
-            self.walls.append(took)
-            self.cpu.append(cpu)
+            results = ui_round(server.url, self.folder, self.kind, nice)
             self.stored = len(holder.current.sessions.list(limit=10_000))
         finally:
             server.close()
-        self.bare.append(await bare_round(client, list(model.requests)))
+        nonce = uuid.uuid4().hex[:8]
+        for turn, result in zip(TURNS, results, strict=True):
+            mine = [(r, at) for r, at in zip(model.requests, model.sent_at, strict=True)
+                    if turn_of(r) == turn]  # fmt: skip
+            if len(mine) != SESSIONS:
+                raise RuntimeError(f"{len(mine)} answer requests in the {turn}, not {SESSIONS}")
+            at = [a for _, a in mine]
+            self.sent[turn].append((min(at) - result.started, max(at) - result.started))
+            self.turns[turn].append(result)
+            self.bare[turn].append(await bare_round(client, [r for r, _ in mine], nonce))
 
 
 if __name__ == "__main__":
