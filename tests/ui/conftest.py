@@ -68,3 +68,12 @@ def drag_box(page: Any, element: Any, at: tuple[float, float], size: tuple[int, 
     page.mouse.down()
     page.mouse.move(left + size[0], top + size[1], steps=5)
     page.mouse.up()
+
+
+HTTP_CLIENT_WARNINGS = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+"""Marks for tests that talk to a served app over HTTP from this process (client sockets
+and event loops the app's threads close late)."""

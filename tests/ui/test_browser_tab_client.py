@@ -13,7 +13,10 @@ from PIL import Image
 from assistant.config import load_config
 from benchmarks.gradio_http import BrowserTab, apply_diff
 from tests.faults.fixture import FaultServer, fault_server  # noqa: F401 - the fixture
+from tests.ui.conftest import HTTP_CLIENT_WARNINGS
 from tests.vllm_servers import free_port
+
+pytestmark = HTTP_CLIENT_WARNINGS
 
 
 def test_diffs_apply_in_place() -> None:
@@ -26,9 +29,6 @@ def test_diffs_apply_in_place() -> None:
         apply_diff({}, [["move", ["a"], 1]])
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_turn_through_a_browser_like_tab(
     tmp_path: Path,
     fault_server: FaultServer,  # noqa: F811 - the fixture

@@ -12,9 +12,11 @@ import pytest
 
 from assistant.config import load_config
 from tests.faults.fixture import FaultServer, fault_server  # noqa: F401 - the fixture
+from tests.ui.conftest import HTTP_CLIENT_WARNINGS
 from tests.vllm_servers import free_port
 from ui.pacing import FramePacer
 
+pytestmark = HTTP_CLIENT_WARNINGS
 ANSWER = " ".join(f"word{i}" for i in range(40))
 
 
@@ -57,9 +59,6 @@ def _answer_in(chat: list[Any]) -> str:
     return ""
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_four_answers_at_once_update_less_often_than_one(
     tmp_path: Path,
     fault_server: FaultServer,  # noqa: F811 - the fixture
