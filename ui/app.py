@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -25,15 +25,17 @@ from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
 from assistant.events import Token, TurnDone
 from assistant.report import available_templates
+from tools.attachments import Attachment
 from tools.errors import InputError
 from tools.imaging.uploads import largest_upload
 from ui.access import Access, AccessMiddleware, user_of
 from ui.drawn import drawn_region
+from ui.follow import Focus, Follower, follow
 from ui.holder import AssistantHolder
 from ui.image_viewer import image_router, measured_listener_js
 from ui.pacing import FramePacer
 from ui.pacs_panel import build_pacs_panel
-from ui.quick_actions import report_template
+from ui.quick_actions import newest, report_template
 from ui.render import ChatMessage, apply_event, shown_inline
 from ui.report_panel import build_report_panel
 from ui.sessions_panel import CSS as SESSIONS_CSS
@@ -90,9 +92,18 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         tool: str,
         region_json: str,
         request: gr.Request,
+        listed: str | None = None,
     ) -> AsyncIterator[tuple[Any, ...]]:
+        """Store the uploads, run the turn, stream the answer into the chat.
+
+        Outputs the page already shows are given back as they are (`listed`, `tool`), not
+        as `gr.skip()`: Gradio rebuilds a component and its configuration for every
+        `gr.update`/`gr.skip()` output of every streamed update, a plain value costs a
+        tenth of that, and an unchanged one sends nothing to the browser.
+        """
         assistant = await holder.get()
         user = user_of(request)
+        started = not session_id
         if not session_id:
             session_id = assistant.new_session(owner=user).id
         history = list(history or [])
@@ -115,13 +126,9 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 )
             else:
                 history.append({"role": "user", "content": f"📎 {att.name} ({att.id})"})
-        keep = gr.skip()
-        # The tools panel and the viewer follow the newest upload as soon as it is stored.
-        followed = (
-            (await tools.refresh(session_id), await refresh_viewer(session_id))
-            if ids
-            else (keep, keep)
-        )
+        # The panels follow the newest upload as soon as it is stored (`ui.follow`): a new
+        # session by its id's change, an open one by `attached`.
+        attached = f"{session_id}/{' '.join(ids)}" if ids and not started else gr.skip()
         if refused:  # its own notice; the turn does not run on a refused file
             notice = "⚠️ Upload refused, nothing was sent to the assistant:\n" + "\n".join(
                 f"- {r}" for r in refused
@@ -135,19 +142,17 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                         "remove or replace the file, then send it again.",
                     }
                 )
-            # Plain values, not gr.update(): each property update makes Gradio rebuild the
-            # component and its whole configuration (measured in benchmarks/bench_load.py).
-            yield {"text": text, "files": []}, history, session_id, keep, keep, "", *followed
+            yield {"text": text, "files": []}, history, session_id, listed, tool, "", attached
             return
         if not text.strip() and not ids:
-            yield None, history, session_id, keep, keep, "", keep, keep
+            yield None, history, session_id, listed, tool, "", attached
             return
         if text.strip():
             history.append({"role": "user", "content": text})
-        listed = session_choices(assistant, user)
+        before = session_choices(assistant, user)
         # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
         # again when this handler ends (IDLE_JS): no property update on every turn.
-        yield None, history, session_id, keep, keep, "", *followed
+        yield None, history, session_id, listed, tool, "", attached
         force = None if tool == AUTO else tool
         region = drawn_region(region_json)
         session_dir = assistant.session_dir(session_id)
@@ -166,7 +171,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                     if isinstance(event, Token) and now - shown_at < pacer.interval_s():
                         continue
                     shown_at = now
-                    yield keep, history, session_id, keep, keep, keep, keep, keep
+                    yield None, history, session_id, listed, tool, "", attached
         except Exception:  # a bug in the UI itself: say so, keep the box usable
             log.exception("the chat handler failed in session %s", session_id)
             history.append(
@@ -178,17 +183,9 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             )
         # The tool resets to auto; the session list is sent again only when the turn
         # changed it (a new session, its title or time, the order).
-        now_listed = session_choices(assistant, user)
-        yield (
-            None,
-            history,
-            session_id,
-            gr.update(choices=now_listed, value=session_id) if now_listed != listed else keep,
-            AUTO,
-            "",
-            keep,
-            keep,
-        )
+        after = session_choices(assistant, user)
+        shown = gr.update(choices=after, value=session_id) if after != before else listed
+        yield None, history, session_id, shown, AUTO, "", attached
 
     demo = gr.Blocks(title="MedAssist")
     with demo:
@@ -225,23 +222,26 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                     show_label=False, container=False,
                 )  # fmt: skip
                 tools = build_tools_panel(holder, session_state, chatbot, region, demo)
-                viewer_image, refresh_viewer = build_viewer_panel(holder, session_state, chatbot)
-                tools.template.append(build_report_panel(holder, session_state))
+                viewer = build_viewer_panel(holder, session_state, chatbot)
+                template, report = build_report_panel(holder, session_state)
+                tools.template.append(template)
                 pacs = build_pacs_panel(holder, session_state)
         box.submit(
             send,
-            [box, chatbot, session_state, tool, region],
-            [box, chatbot, session_state, side.sessions, tool, region, tools.image, viewer_image],
+            [box, chatbot, session_state, tool, region, side.sessions],
+            [box, chatbot, session_state, side.sessions, tool, region, pacs.attached],
             api_name="send",
             js=BUSY_JS,
         ).then(None, None, None, js=IDLE_JS)  # success or not: the box is usable again
-        session_state.change(tools.refresh, session_state, tools.image)
-        session_state.change(refresh_viewer, session_state, viewer_image)
-        pacs.attached.change(tools.refresh, session_state, tools.image)  # a series from a PACS
-        pacs.attached.change(refresh_viewer, session_state, viewer_image)
-        tools.image.change(
-            partial(default_template, holder), [session_state, tools.image], tools.template[0]
+        # One event brings every panel to a new or reopened session, or its new uploads.
+        chosen_template = Follower(
+            "template", [template], partial(newest_template, set(available_templates()))
         )
+        followers = [side.follower, tools.follower, viewer, chosen_template, report, pacs.follower]
+        triggers = [session_state.change, pacs.attached.change]
+        follow(followers, session_state, triggers, partial(uploads, holder))
+        # The person picking another image in the tools panel (not the panel following).
+        tools.image.input(partial(default_template, holder), [session_state, tools.image], template)
     return demo
 
 
@@ -253,7 +253,18 @@ async def default_template(
         return gr.skip()
     assistant = await holder.get()
     name = report_template(assistant.attachments(session_id).get(image_id))
-    return gr.update(value=name) if name in available_templates() else gr.skip()
+    return name if name in available_templates() else gr.skip()
+
+
+async def uploads(holder: AssistantHolder, session_id: str) -> dict[str, Attachment]:
+    """A session's uploads, read once for every panel that follows it."""
+    return (await holder.get()).attachments(session_id)
+
+
+async def newest_template(known: Collection[str], focus: Focus) -> tuple[Any]:
+    """The template that fits the session's newest upload, as the tools panel chooses it."""
+    name = report_template(newest(list(focus.attachments.values())))
+    return (name if name in known else gr.skip(),)
 
 
 SHUTDOWN_GRACE_S = 5

@@ -25,6 +25,7 @@ from tools.attachments import Attachment
 from tools.errors import MedAssistError
 from tools.pacs import PacsSettings, SeriesHit
 from ui.access import user_of
+from ui.follow import Focus, Follower
 from ui.holder import AssistantHolder
 from ui.pacs_results import (
     COLUMNS,
@@ -65,9 +66,10 @@ NO_REPORT = ""
 
 @dataclass
 class PacsPanel:
-    """What app.py wires to the panel: `attached` holds the ids of the latest attach."""
+    """What app.py wires: the latest attach (`attached`) and how the panel follows."""
 
     attached: gr.State
+    follower: Follower
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,7 @@ def build_pacs_panel(holder: AssistantHolder, session_state: gr.State) -> PacsPa
     with gr.Accordion("PACS", open=False, elem_id="pacs-panel") as accordion:
         if not settings.endpoints:
             gr.Markdown(NOT_CONFIGURED, elem_id="pacs-not-configured")
-            return PacsPanel(attached)
+            return PacsPanel(attached, Follower("pacs", [], _nothing))
         choices = endpoint_choices(settings)
         first = settings.default or choices[0][1]
         endpoint = gr.Dropdown(label="PACS", choices=choices, value=first, elem_id="pacs-endpoint")
@@ -337,7 +339,11 @@ def build_pacs_panel(holder: AssistantHolder, session_state: gr.State) -> PacsPa
         session_id: str | None, name: str | None, picked: str | None, shown: list[Row],
         request: gr.Request, progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:  # fmt: skip
-        return await attach(holder, session_id, name, picked, shown, user_of(request), progress)
+        opened, ids, message = await attach(
+            holder, session_id, name, picked, shown, user_of(request), progress
+        )
+        # Named with the session: the same ids attached in another session still change it.
+        return opened, f"{opened}/{ids}" if ids else None, message
 
     async def on_export(
         session_id: str | None, run: str | None, chosen_report: str | None
@@ -353,9 +359,9 @@ def build_pacs_panel(holder: AssistantHolder, session_state: gr.State) -> PacsPa
     async def on_send(session_id: str | None, name: str | None, done: Any) -> str:
         return await send(holder, session_id, name, done)
 
-    async def on_session(session_id: str | None) -> tuple[Any, ...]:
+    async def on_session(focus: Focus) -> tuple[Any, ...]:
         hidden = gr.update(value=None, visible=False)  # another session's files are not shown
-        return *(await result_choices(holder, session_id)), None, hidden, ""
+        return *(await result_choices(holder, focus.session_id)), None, hidden, ""
 
     fields = [patient_id, accession, date_from, date_to, modality, description]
     search_btn.click(on_search, [endpoint, *fields], [rows, grid, choice, found])
@@ -366,8 +372,12 @@ def build_pacs_panel(holder: AssistantHolder, session_state: gr.State) -> PacsPa
                      [session_state, attached, attach_note])  # fmt: skip
     listing = partial(result_choices, holder)
     accordion.expand(listing, session_state, [result, report])
-    session_state.change(on_session, session_state, [result, report, exported, files, outcome])
     endpoint.change(on_endpoint, endpoint, [send_btn, send_why])
     export_btn.click(on_export, [session_state, result, report], [exported, files, outcome])
     send_btn.click(on_send, [session_state, endpoint, exported], outcome)
-    return PacsPanel(attached)
+    follower = Follower("pacs", [result, report, exported, files, outcome], on_session)
+    return PacsPanel(attached, follower)
+
+
+async def _nothing(focus: Focus) -> tuple[Any, ...]:
+    return ()

@@ -2,7 +2,7 @@
 
 Everything shown belongs to the current session: the panel refreshes whenever the
 session id in `session_state` changes (new session, a past session opened, the first
-message), and a save names the session its report came from, so an edit can never land
+message; `ui.follow`), and a save names the session its report came from, so an edit can never land
 in another session's report.
 """
 
@@ -15,6 +15,7 @@ import gradio as gr
 from assistant.report import DraftReport, Support, available_templates, to_markdown
 from assistant.service import Assistant
 from tools.errors import MedAssistError
+from ui.follow import Focus, Follower
 from ui.holder import AssistantHolder
 
 __all__ = ["build_report_panel", "report_choices"]
@@ -51,10 +52,13 @@ def _files(assistant: Assistant, session_id: str, report_id: str) -> list[str]:
     return [str(p) for p in assistant.report_files(session_id, report_id).exports]
 
 
-def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.Dropdown:
-    """Add the report accordion to the Blocks being built (it wires its own refresh).
+def build_report_panel(
+    holder: AssistantHolder, session_state: gr.State
+) -> tuple[gr.Dropdown, Follower]:
+    """Add the report accordion to the Blocks being built.
 
-    Returns the template chooser, which the app sets from the chosen image's kind.
+    Returns the template chooser, which the app sets from the chosen image's kind, and how
+    the panel follows the session (`ui.follow`).
     """
     templates = list(available_templates())
     shown = gr.State(None)
@@ -111,6 +115,13 @@ def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.D
 
     def _empty(note: str, choices: list[tuple[str, str]] | None = None) -> tuple[Any, ...]:
         return (None, gr.update(choices=choices or [], value=None), note, "", "", False, None, "")
+
+    def _nothing_shown(note: str) -> tuple[Any, ...]:
+        """As `_empty`, for a panel that shows no report, so lists none: plain values.
+
+        Gradio rebuilds a component for each `gr.update`, needed only to empty the list.
+        """
+        return (None, None, note, "", "", False, None, "")
 
     def _unchanged() -> tuple[Any, ...]:
         return tuple(gr.skip() for _ in view)
@@ -173,6 +184,19 @@ def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.D
         note = f"Saved your edits as version {report.version} ({report.status}) at {when} UTC."
         return _show(assistant, session_id, report, note)
 
+    async def follow(focus: Focus, current: Shown) -> tuple[Any, ...]:
+        """The newest report of the session followed (a panel showing none has none listed)."""
+        if current is None:
+            if not focus.session_id:
+                return _nothing_shown("")
+            assistant = await holder.get()
+            try:
+                if not assistant.list_reports(focus.session_id):
+                    return _nothing_shown("No report in this session yet.")
+            except MedAssistError as exc:
+                return _nothing_shown(f"⚠️ {exc}")
+        return await refresh(focus.session_id, current)
+
     async def ask(session_id: str | None, current: Shown, text: str) -> str:
         if not (session_id and current and current["session"] == session_id):
             return "⚠️ Draft or pick a report of this session first."
@@ -183,9 +207,8 @@ def build_report_panel(holder: AssistantHolder, session_state: gr.State) -> gr.D
             return f"⚠️ {exc}"
         return result.markdown()
 
-    session_state.change(refresh, [session_state, shown], view)
     reports.input(pick, [session_state, reports, shown], view)
     draft_btn.click(draft, [session_state, template], view)
     save_btn.click(save, [session_state, shown, editor, final], view)
     question.submit(ask, [session_state, shown, question], answer)
-    return template
+    return template, Follower("report", view, follow, [shown])

@@ -19,6 +19,7 @@ from assistant.service import Assistant
 from assistant.sessions import SessionInfo
 from tools.errors import MedAssistError, SessionNotFoundError
 from ui.access import user_of
+from ui.follow import Focus, Follower
 from ui.holder import AssistantHolder
 from ui.render import ChatMessage, from_messages
 
@@ -56,6 +57,8 @@ class SessionsPanel:
     sessions: gr.Dropdown
     new_button: gr.Button
     stored: gr.Textbox
+    follower: Follower
+    """The browser remembers the open session (`stored`, saved by SAVE_JS) as it changes."""
 
 
 async def _open(
@@ -191,8 +194,11 @@ def build_sessions_panel(
     delete_btn.click(ask, session_state, [confirm, question, note])
     no.click(lambda: gr.update(visible=False), None, confirm)
     yes.click(delete, session_state, [*switch, confirm, note])
-    session_state.change(lambda s: s or "", session_state, stored)
     stored.change(None, stored, None, js=SAVE_JS)
     demo.load(restore, stored, switch, js=LOAD_JS)
     demo.load(_signed_in, None, signed_in)
-    return SessionsPanel(sessions, new_btn, stored)
+    return SessionsPanel(sessions, new_btn, stored, Follower("sessions", [stored], _remember))
+
+
+async def _remember(focus: Focus) -> tuple[str]:
+    return (focus.session_id or "",)

@@ -23,6 +23,7 @@ from tools.attachments import Attachment, ImageClass
 from tools.errors import MedAssistError
 from tools.narrowing import Scope, defaults, image_schema, narrow_refs
 from ui.drawn import drawn_scope
+from ui.follow import Focus, Follower
 from ui.forms import BOX_KEYS, FieldSpec, collect, form_fields
 from ui.holder import AssistantHolder
 from ui.quick_actions import CLASS_LABELS, class_label, newest, quick_actions, tool_names_for
@@ -55,10 +56,10 @@ def ran_message(name: str) -> str:
 
 @dataclass
 class ToolsPanel:
-    """Handles app.py wires: the image chooser, its refresh, the report template to set."""
+    """What app.py wires: the image chooser, how the panel follows, the report template."""
 
     image: gr.Dropdown
-    refresh: Callable[[str | None], Any]
+    follower: Follower
     template: list[gr.Dropdown]
     """The report panel's template dropdown, filled in once that panel is built."""
 
@@ -209,8 +210,10 @@ def build_tools_panel(
                         )
 
         with gr.Accordion("All tools (a form for each)", open=False, elem_id="tool-forms") as forms:
+            # None chosen, as after every image: Gradio's default (the first tool) would be
+            # reset by the first upload, re-drawing the form for nothing.
             form_tool = gr.Dropdown(
-                label="Tool", choices=_tool_choices(None, Scope()), elem_id="form-tool"
+                label="Tool", choices=_tool_choices(None, Scope()), value=None, elem_id="form-tool"
             )
 
             @_render(
@@ -242,28 +245,46 @@ def build_tools_panel(
                     [chatbot, session_state],
                 )
 
-    async def refresh(session_id: str | None) -> Any:
-        """The image chooser for a session: its uploads, the newest chosen."""
-        if not session_id:
-            return gr.update(choices=[], value=None)
-        assistant = await holder.get()
-        atts = list(assistant.attachments(session_id).values())
-        options = [(f"{a.id} · {a.name}", a.id) for a in atts]
-        last = newest(atts)
-        return gr.update(choices=options, value=last.id if last else None)
-
-    async def describe(session_id: str | None, chosen: str | None, raw: str) -> tuple[Any, ...]:
-        att, scope, _ = _context(holder, session_id, chosen, raw)
+    def described(att: Attachment | None, scope: Scope) -> tuple[Any, ...]:
+        """What the panel says of the chosen image, its class and the tools that fit it."""
         if att is None:
             text = "Upload an image to see what can be done with it."
-            return text, gr.update(value=None), gr.update(choices=_tool_choices(None, scope))
+            return text, None, gr.update(choices=_tool_choices(None, scope), value=None)
         cls = att.facts.image_class
         text = f"**{att.id}** · {att.name} — detected: {class_label(att)}"
         return (
             text,
-            gr.update(value=cls.value if cls else None),
+            cls.value if cls else None,
             gr.update(choices=_tool_choices(att, scope), value=None),
         )
+
+    async def describe(session_id: str | None, chosen: str | None, raw: str) -> tuple[Any, ...]:
+        att, scope, _ = _context(holder, session_id, chosen, raw)
+        return described(att, scope)
+
+    async def follow(focus: Focus, raw: str) -> tuple[Any, ...]:
+        """The session's uploads to choose from, the newest chosen, and what fits it."""
+        atts = list(focus.attachments.values())
+        last = newest(atts)
+        chosen = last.id if last else None
+        scope = (
+            Scope.of(atts, holder.current.tool_deps, drawn_scope(raw))
+            if focus.session_id
+            else Scope()
+        )
+        return (
+            gr.update(choices=[(f"{a.id} · {a.name}", a.id) for a in atts], value=chosen),
+            key(focus.session_id, chosen),
+            *described(last, scope),
+        )
+
+    async def pick(
+        session_id: str | None, chosen: str | None, raw: str, current: str
+    ) -> tuple[Any, ...]:
+        """The person chose another image (the dropdown also fires on blur: then nothing)."""
+        if key(session_id, chosen) == current:
+            return tuple(gr.skip() for _ in range(4))
+        return key(session_id, chosen), *await describe(session_id, chosen, raw)
 
     async def correct(
         session_id: str | None, chosen: str | None, value: str | None, version: int
@@ -280,11 +301,11 @@ def build_tools_panel(
     def key(session_id: str | None, chosen: str | None) -> str:
         return f"{session_id or ''}/{chosen or ''}"
 
-    for changed in (session_state.change, image.change):
-        changed(key, [session_state, image], showing)
-    showing.change(describe, [session_state, image, region], [detected, shows, form_tool])
+    shown = [detected, shows, form_tool]
+    image.input(pick, [session_state, image, region, showing], [showing, *shown])
     shows.input(correct, [session_state, image, shows, panel_version], [detected, panel_version])
-    return ToolsPanel(image, refresh, template)
+    follower = Follower("tools", [image, showing, *shown], follow, [region])
+    return ToolsPanel(image, follower, template)
 
 
 def _tool_choices(att: Attachment | None, scope: Scope) -> list[tuple[str, str]]:

@@ -8,12 +8,13 @@ the chat so the step shows (`measured_listener_js` pokes the hidden field built 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 
 import gradio as gr
 
 from tools.attachments import Attachment
+from ui.follow import Focus, Follower
 from ui.holder import AssistantHolder
 from ui.image_viewer import image_viewer_html
 from ui.render import ChatMessage, from_messages
@@ -32,8 +33,8 @@ def opening_frame(att: Attachment) -> tuple[int, int]:
 
 def build_viewer_panel(
     holder: AssistantHolder, session_state: gr.State, chatbot: gr.Chatbot
-) -> tuple[gr.Dropdown, Callable[[str | None], Awaitable[Any]]]:
-    """Add the viewer accordion; returns its image chooser and the function refreshing it."""
+) -> Follower:
+    """Add the viewer accordion; returns how it follows the session (`ui.follow`)."""
     # Outside the accordion: a closed accordion's children are not in the page.
     measured = gr.Textbox(
         value="", elem_id="measured", elem_classes=["medassist-hidden"],
@@ -51,19 +52,22 @@ def build_viewer_panel(
         page = gr.HTML(elem_id="viewer-page")
         caption = gr.Markdown(elem_id="viewer-caption")
 
-    async def choices(session_id: str | None) -> Any:
+    def listed(atts: Mapping[str, Attachment], current: str | None) -> Any:
+        """The session's images to choose from; the current one stays chosen if listed."""
+        options = [(f"{a.id} · {a.name}", a.id) for a in atts.values()]
+        ids = [i for _, i in options]
+        value = current if current in ids else (ids[-1] if ids else None)
+        return gr.update(choices=options, value=value)
+
+    async def choices(session_id: str | None, current: str | None = None) -> Any:
         if not session_id:
             return gr.update(choices=[], value=None)
         assistant = await holder.get()
-        atts = assistant.attachments(session_id)
-        options = [(f"{a.id} · {a.name}", a.id) for a in atts.values()]
-        return gr.update(choices=options, value=options[-1][1] if options else None)
+        return listed(assistant.attachments(session_id), current)
 
-    async def show(session_id: str | None, chosen: str | None, compare: str | None) -> Any:
-        if not (session_id and chosen):
-            return "", "", gr.update(choices=[("none", NO_COMPARISON)], value=NO_COMPARISON)
-        assistant = await holder.get()
-        atts = assistant.attachments(session_id)
+    def shown(
+        session_id: str, atts: Mapping[str, Attachment], chosen: str, compare: str | None
+    ) -> tuple[Any, ...]:
         att = atts.get(chosen)
         if att is None:
             return "", "⚠️ That image is not in this session.", gr.skip()
@@ -88,6 +92,15 @@ def build_viewer_panel(
         )
         return image_viewer_html(session_id, att.id, pair), note, menu
 
+    def nothing() -> tuple[Any, ...]:
+        return "", "", gr.update(choices=[("none", NO_COMPARISON)], value=NO_COMPARISON)
+
+    async def show(session_id: str | None, chosen: str | None, compare: str | None) -> Any:
+        if not (session_id and chosen):
+            return nothing()
+        assistant = await holder.get()
+        return shown(session_id, assistant.attachments(session_id), chosen, compare)
+
     async def reload_chat(session_id: str | None) -> list[ChatMessage] | Any:
         """The chat as stored, now with the measurement's tool step."""
         if not session_id:
@@ -100,9 +113,17 @@ def build_viewer_panel(
             show_marks=assistant.config.ui.show_marks,
         )
 
+    async def follow(focus: Focus, compare: str | None) -> tuple[Any, ...]:
+        """The session's newest image, shown (beside the chosen prior, if still there)."""
+        menu = listed(focus.attachments, None)
+        chosen = menu["value"]
+        if not (focus.session_id and chosen):
+            return menu, *nothing()
+        return menu, *shown(focus.session_id, focus.attachments, chosen, compare)
+
     inputs = [session_state, image_id, other]
-    image_id.change(show, inputs, [page, caption, other])
+    image_id.input(show, inputs, [page, caption, other])
     other.input(show, inputs, [page, caption, other])
-    image_id.focus(choices, session_state, image_id)
+    image_id.focus(choices, [session_state, image_id], image_id)  # uploads since
     measured.change(reload_chat, session_state, chatbot)
-    return image_id, choices
+    return Follower("viewer", [image_id, page, caption, other], follow, [other])

@@ -59,6 +59,14 @@ def upload(page: Any, path: Path, text: str, image_id: str) -> None:
     )
 
 
+def template(page: Any) -> str:
+    """The report template chosen in the report panel (opened if closed)."""
+    head = page.locator("#report-panel button.label-wrap")
+    if "open" not in (head.get_attribute("class") or ""):
+        head.click()
+    return str(page.locator("#report-template input").input_value())
+
+
 def number(text: str, after: str) -> float:
     match = re.search(re.escape(after) + r" ([\d,.]+)", text)
     assert match, f"no number after {after!r} in {text!r}"
@@ -81,6 +89,7 @@ def test_quick_actions_and_forms(browser: Any, text_server: VLLMServer, tmp_path
         # H&E: detected at upload, one click segments and counts the nuclei (pixels).
         upload(page, he, "Here is a tissue image.", "img1")
         assert "stained tissue (H&E / IHC)" in page.locator("#qa-detected").inner_text()
+        assert template(page) == "pathology-slide"  # the report panel follows the image too
         assert page.get_by_role("button", name="Segment lungs (areas)").count() == 0
         tool, summary = new_step(page, page.get_by_role("button", name="Segment nuclei and count"))
         assert tool == "segment" and summary.startswith(f"{len(NUCLEUS_CENTRES)} nuclei"), summary
@@ -102,6 +111,7 @@ def test_quick_actions_and_forms(browser: Any, text_server: VLLMServer, tmp_path
         # A chest radiograph: the chooser follows the newest upload; lungs, not nuclei.
         upload(page, cxr, "And a chest film.", "img2")
         assert "radiograph" in page.locator("#qa-detected").inner_text()
+        assert template(page) == "chest-radiograph"
         assert page.get_by_role("button", name="Segment nuclei and count").count() == 0
         tool, summary = new_step(page, page.get_by_role("button", name="Segment lungs (areas)"))
         lungs = summary
@@ -113,6 +123,7 @@ def test_quick_actions_and_forms(browser: Any, text_server: VLLMServer, tmp_path
         # CT DICOM: the form offers the HU windows; the brain window is rendered.
         upload(page, ct, "A CT slice.", "img3")
         assert "CT" in page.locator("#qa-detected").inner_text()
+        assert template(page) == "ct"
         page.locator("#form-tool input").click()
         page.get_by_role("option", name="view_dicom — ", exact=False).first.click()
         page.locator("#form-window input").click()
