@@ -70,6 +70,8 @@ class BrowserTab:
         """Streamed updates received (over all events)."""
         self.events_run = 0
         """Events this tab ran, the ones a page fires by itself included."""
+        self.ran: list[str] = []
+        """Their names (Gradio's api_name of each), in the order they joined the queue."""
         self.failures: list[str] = []
         """Events fired by the page (change, then) that the app failed."""
         self._deps: dict[int, dict[str, Any]] = {}
@@ -130,8 +132,13 @@ class BrowserTab:
                 "meta": {"_type": "gradio.FileData"}}  # fmt: skip
 
     async def call(self, api_name: str, *data: Any) -> list[Any]:
-        """Run a named event with `data`, as the person triggers it; its final outputs."""
-        return await self.run(self.fn_index[api_name.lstrip("/")], *data)
+        """Run a named event with `data`, as the person triggers it; its final outputs.
+
+        Inputs after those given are sent as the page holds them.
+        """
+        fn_index = self.fn_index[api_name.lstrip("/")]
+        held = [self._values.get(i) for i in self._deps[fn_index]["inputs"][len(data) :]]
+        return await self.run(fn_index, *data, *held)
 
     async def run(self, fn_index: int, *data: Any) -> list[Any]:
         """Run event `fn_index` and follow its messages to the end; its final outputs."""
@@ -142,6 +149,7 @@ class BrowserTab:
         joined.raise_for_status()
         event_id = joined.json()["event_id"]
         self.events_run += 1
+        self.ran.append(str(dep.get("api_name")))
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read())
         messages = self._messages[event_id]

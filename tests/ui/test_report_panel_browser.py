@@ -96,7 +96,9 @@ def test_switching_sessions_switches_reports_and_save_edits_exports(
         _wait_status(page, "CT report")
         assert b_report[:8] in page.locator("#report-list input").input_value()
         page.locator("#report-list input").click()
-        listed = page.get_by_role("option").all_inner_texts()
+        # The report list's own options (the sessions list may not have closed yet).
+        page.locator("#report-list [role='option']").first.wait_for()
+        listed = page.locator("#report-list [role='option']").all_inner_texts()
         assert len(listed) == 1 and a_report[:8] not in listed[0], listed
         page.keyboard.press("Escape")
         _open_session(page, "Chest session A")
