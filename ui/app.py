@@ -268,6 +268,8 @@ async def newest_template(known: Collection[str], focus: Focus) -> tuple[Any]:
 
 
 SHUTDOWN_GRACE_S = 5
+NO_EVENT_SUMMARY = 2**62
+"""Gradio's `GRADIO_ANALYTICS_CACHE_FREQUENCY`: events between two summaries, i.e. never."""
 """Seconds a stopping server waits for open connections before closing them."""
 
 
@@ -343,6 +345,11 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     when the app is built), and each is deleted there as soon as it is stored or refused.
     """
     os.environ["GRADIO_TEMP_DIR"] = str(received_dir(config))
+    # Gradio summarises its past events for a monitoring dashboard this app does not serve,
+    # on every finished event: a pandas table of up to 10,000 events, grouped by function,
+    # in a worker thread holding the GIL (2 ms at a hundred events, 8 ms at ten thousand;
+    # benchmarks/bench_load.py). Read when the queue is built (`demo.queue` below).
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(NO_EVENT_SUMMARY))
     # Files of sessions (uploads shown in the chat, overlays, renders, exports) are served
     # from the session folder, not copied into Gradio's cache: a copy there would outlive
     # the session's deletion and be reachable without the per-user check.

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from PIL import Image
+from starlette.routing import Mount
 
 from assistant.config import load_config
 from benchmarks.gradio_http import BrowserTab, apply_diff
@@ -41,7 +44,8 @@ def test_a_turn_through_a_browser_like_tab(
         {"data_dir": str(tmp_path / "data"), "llm": {"base_url": fault_server.url}}
     )
     holder = AssistantHolder(config)
-    server = UIServer(create_app(config, holder), "127.0.0.1", free_port())
+    app = create_app(config, holder)
+    server = UIServer(app, "127.0.0.1", free_port())
     image = tmp_path / "scan.png"
     Image.fromarray(np.full((48, 64), 90, np.uint8)).save(image)
 
@@ -59,6 +63,7 @@ def test_a_turn_through_a_browser_like_tab(
     try:
         tab, outputs, opened = asyncio.run(turn())
         sessions = holder.current.list_sessions()
+        queue = _gradio_queue(app)
     finally:
         server.close()
     assert opened >= 2, "the page's load events ran when it opened"
@@ -71,3 +76,13 @@ def test_a_turn_through_a_browser_like_tab(
     assert tab.updates > 1, "the answer streamed"
     assert "What is this?" in str(outputs[1]) and "Hello there" in str(outputs[1])
     assert len(sessions) == 1 and outputs[2] is None  # the State stays on the server
+    # Gradio's per-event summary for a monitoring dashboard (a pandas table of past events on
+    # every finished event) is not computed: the app serves no such dashboard.
+    assert queue.events_recorded >= len(tab.ran), (queue.events_recorded, tab.ran)
+    assert queue.cached_event_analytics_summary == {"functions": {}}
+
+
+def _gradio_queue(app: FastAPI) -> Any:
+    """The queue of the Gradio app mounted in `app` (Gradio's own object)."""
+    mount = next(r for r in app.routes if isinstance(r, Mount))
+    return cast(Any, mount.app).get_blocks()._queue
