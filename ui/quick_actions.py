@@ -21,7 +21,7 @@ from tools.registry import Registry
 
 __all__ = [
     "CLASS_LABELS", "QuickAction", "class_label", "newest", "quick_actions", "report_template",
-    "tool_names_for",
+    "tool_names_for", "upload_choice",
 ]  # fmt: skip
 
 CLASS_LABELS: dict[ImageClass, str] = {
@@ -62,6 +62,11 @@ class QuickAction:
     tool: str
     arguments: dict[str, Any] = field(default_factory=dict)
     action: Literal["run", "report", "form"] = "run"
+
+
+def upload_choice(att: Attachment) -> tuple[str, str]:
+    """An upload as a chooser lists it: ('img2 · image-3f2a.png', 'img2')."""
+    return f"{att.id} · {att.name}", att.id
 
 
 def class_label(att: Attachment) -> str:

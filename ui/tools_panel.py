@@ -26,7 +26,14 @@ from ui.drawn import drawn_scope
 from ui.follow import Focus, Follower
 from ui.forms import BOX_KEYS, FieldSpec, collect, form_fields
 from ui.holder import AssistantHolder
-from ui.quick_actions import CLASS_LABELS, class_label, newest, quick_actions, tool_names_for
+from ui.quick_actions import (
+    CLASS_LABELS,
+    class_label,
+    newest,
+    quick_actions,
+    tool_names_for,
+    upload_choice,
+)
 from ui.render import ChatMessage, apply_event
 from ui.welcome import one_line
 
@@ -273,7 +280,7 @@ def build_tools_panel(
             else Scope()
         )
         return (
-            gr.update(choices=[(f"{a.id} · {a.name}", a.id) for a in atts], value=chosen),
+            gr.update(choices=[upload_choice(a) for a in atts], value=chosen),
             key(focus.session_id, chosen),
             *described(last, scope),
         )

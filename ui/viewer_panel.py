@@ -17,6 +17,7 @@ from tools.attachments import Attachment
 from ui.follow import Focus, Follower
 from ui.holder import AssistantHolder
 from ui.image_viewer import image_viewer_html
+from ui.quick_actions import upload_choice
 from ui.render import ChatMessage, from_messages
 from ui.slide_viewer import viewer_html
 
@@ -54,7 +55,7 @@ def build_viewer_panel(
 
     def listed(atts: Mapping[str, Attachment], current: str | None) -> Any:
         """The session's images to choose from; the current one stays chosen if listed."""
-        options = [(f"{a.id} · {a.name}", a.id) for a in atts.values()]
+        options = [upload_choice(a) for a in atts.values()]
         ids = [i for _, i in options]
         value = current if current in ids else (ids[-1] if ids else None)
         return gr.update(choices=options, value=value)
@@ -77,8 +78,7 @@ def build_viewer_panel(
                 "visited; draw a box to ask about it."
             )
             return viewer_html(session_id, att.id), note, gr.update(visible=False)
-        others = [(f"{a.id} · {a.name}", a.id) for a in atts.values()
-                  if a.id != att.id and not a.kind.is_slide]  # fmt: skip
+        others = [upload_choice(a) for a in atts.values() if a.id != att.id and not a.kind.is_slide]
         pair = compare if compare in {i for _, i in others} else None
         note = (
             f"{att.name}" + (f" beside {atts[pair].name}" if pair else "") + ": wheel zooms; "
