@@ -19,6 +19,7 @@ from assistant.checkpoints import open_checkpointer
 from assistant.config import AppConfig, ModelProfile, load_profile
 from assistant.database import Database
 from assistant.deid_secret import deid_secret
+from assistant.detached import DetachedTurns
 from assistant.events import STREAMED, TurnDone, TurnEvent, TurnFailed, TurnQueued
 from assistant.graph import build_graph
 from assistant.limits import TurnLimiter
@@ -103,6 +104,7 @@ class Assistant:
         self.limiter = TurnLimiter(
             config.agent.concurrent_turns, config.agent.concurrent_turns_per_user
         )
+        self._runs = DetachedTurns()
 
     def _record(
         self, action: AuditAction, session_id: str, detail: str = "", owner: str | None = None
@@ -136,6 +138,7 @@ class Assistant:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._runs.aclose()  # turns still running unread end here
         if self._saver_cm is not None:
             await self._saver_cm.__aexit__(None, None, None)
         self.database.close()
@@ -358,6 +361,10 @@ class Assistant:
             self.model, report, question, max_tokens=self.profile.sampling.max_tokens
         )
 
+    def turn_running(self, session_id: str) -> bool:
+        """Whether a turn or tool run of the session is still running (read or not)."""
+        return self._runs.running(session_id)
+
     async def run_turn(
         self,
         session_id: str,
@@ -373,7 +380,8 @@ class Assistant:
         directly). A `region` drawn on an attached slide (the slide viewer sends one), or a
         message naming one in words, starts with `slide_zoom` on exactly that box. The
         user's message is checkpointed before the model is called, so it survives a dead
-        model server or a killed process.
+        model server or a killed process. The turn runs to its end and is stored even when
+        its reader goes away (a closed browser tab): see `assistant.detached`.
         """
         try:
             inputs, context = self._turn_inputs(
@@ -387,7 +395,8 @@ class Assistant:
             log.exception("preparing a turn of session %s failed", session_id)
             yield TurnFailed(_bug_message(exc))
             return
-        async with aclosing(self._limited(user, session_id, inputs, context)) as events:
+        turn = self._runs.stream(session_id, self._limited(user, session_id, inputs, context))
+        async with aclosing(turn) as events:
             async for event in events:
                 yield event
 
@@ -464,7 +473,8 @@ class Assistant:
             "direct": True,
             "route": "end",
         }
-        async with aclosing(self._limited(info.owner, session_id, inputs, context)) as events:
+        steps = self._limited(info.owner, session_id, inputs, context)
+        async with aclosing(self._runs.stream(session_id, steps)) as events:
             async for event in events:
                 yield event
 

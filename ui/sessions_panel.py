@@ -71,12 +71,22 @@ async def _open(
     except SessionNotFoundError:
         return None, [{"role": "assistant", "content": "⚠️ That session no longer exists."}]
     messages = await assistant.history(session_id)
-    return session_id, from_messages(
+    chat = from_messages(
         messages,
         assistant.attachments(session_id),
         assistant.session_dir(session_id),
         show_marks=assistant.config.ui.show_marks,
     )
+    if assistant.turn_running(session_id):  # its page was closed or reloaded mid-answer
+        chat.append({"role": "assistant", "content": STILL_RUNNING})
+    return session_id, chat
+
+
+STILL_RUNNING = (
+    "The answer to the last message is still being written. "
+    "Open this session again in a moment to read it."
+)
+"""Shown after a session's stored history while a turn of it runs unread."""
 
 
 def _signed_in(request: gr.Request) -> str:

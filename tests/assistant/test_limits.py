@@ -167,9 +167,10 @@ async def test_one_users_runs_queue_while_another_users_turn_runs(
         assert assistant.limiter.running == 0
 
 
-async def test_a_caller_that_stops_reading_frees_its_place_at_once(tmp_path: Path) -> None:
-    """The UI stops at TurnDone, a closed browser tab closes a queued turn: no slot is held
-    until the garbage collector gets round to the abandoned generator."""
+async def test_a_sent_message_keeps_its_place_when_its_reader_leaves(tmp_path: Path) -> None:
+    """The UI stops reading at TurnDone: the slot is freed with the answer, not when the
+    generator is collected. A browser tab closed while its turn is queued does not take the
+    message back: the turn keeps its place, runs, and is stored for the session's return."""
     config = load_config(
         {"data_dir": str(tmp_path / "data"), "agent": {"concurrent_turns": 1}}, environ={}
     )
@@ -182,12 +183,18 @@ async def test_a_caller_that_stops_reading_frees_its_place_at_once(tmp_path: Pat
         second = assistant.run_turn(s2, "Second", max_steps=0)
         assert isinstance(await anext(second), TurnQueued)
         await second.aclose()  # the person went away while queued
-        assert assistant.limiter.waiting == 0 and assistant.limiter.running == 1
+        assert assistant.limiter.waiting == 1 and assistant.turn_running(s2)
         model.gate.set()
         event = await nexts
         while not isinstance(event, TurnDone):
             event = await anext(first)
-        assert assistant.limiter.running == 0  # freed with the answer, not when collected
+        for _ in range(500):
+            if not assistant.turn_running(s2):
+                break
+            await asyncio.sleep(0.01)
+        assert assistant.limiter.running == 0 and assistant.limiter.waiting == 0
+        history = await assistant.history(s2)
+        assert [str(m.content) for m in history] == ["Second", "An answer."]
         del first
 
 
