@@ -109,7 +109,9 @@ def _wait_rendered(page: Any) -> None:
 
 
 def _canvas_pixels(page: Any, pane: int = 0) -> np.ndarray:
-    """The pane's pixels as drawn, less a 4-pixel rim (where a focus ring may be drawn).
+    """The pane's pixels as drawn, less a 4-pixel rim (where a focus ring may be drawn) and
+    the navigator (the overview in its corner redraws on a timer of its own: one run of the
+    module compared the same window, typed and preset, and differed only there).
 
     OpenSeadragon draws in animation frames, after the tiles it reports loaded: the pixels
     are read once two shots a couple of frames apart agree, so a comparison never meets a
@@ -117,7 +119,8 @@ def _canvas_pixels(page: Any, pane: int = 0) -> np.ndarray:
     """
 
     def grab() -> np.ndarray:
-        png = page.locator(".pane .osd").nth(pane).screenshot()
+        osd = page.locator(".pane .osd").nth(pane)
+        png = osd.screenshot(mask=[osd.locator("[id^='navigator-']")])
         return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.int16)[4:-4, 4:-4]
 
     shown = grab()
