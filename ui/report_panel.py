@@ -98,10 +98,16 @@ def build_report_panel(
     view = [shown, reports, status, preview, editor, final, files, answer]
 
     def _show(
-        assistant: Assistant, session_id: str, report: DraftReport, note: str
+        assistant: Assistant,
+        session_id: str,
+        report: DraftReport,
+        note: str,
+        listed: list[DraftReport] | None = None,
     ) -> tuple[Any, ...]:
         text = to_markdown(report)
-        choices = report_choices(assistant.list_reports(session_id))
+        if listed is None:
+            listed = assistant.list_reports(session_id)
+        choices = report_choices(listed)
         return (
             {"session": session_id, "report": report.id},
             gr.update(choices=choices, value=report.id),
@@ -138,7 +144,7 @@ def build_report_panel(
             return _empty(f"⚠️ {exc}")
         if not listed:
             return _empty("No report in this session yet.")
-        return _show(assistant, session_id, listed[0], "")
+        return _show(assistant, session_id, listed[0], "", listed)
 
     async def pick(
         session_id: str | None, report_id: str | None, current: Shown
@@ -186,16 +192,18 @@ def build_report_panel(
 
     async def follow(focus: Focus, current: Shown) -> tuple[Any, ...]:
         """The newest report of the session followed (a panel showing none has none listed)."""
-        if current is None:
-            if not focus.session_id:
-                return _nothing_shown("")
-            assistant = await holder.get()
-            try:
-                if not assistant.list_reports(focus.session_id):
-                    return _nothing_shown("No report in this session yet.")
-            except MedAssistError as exc:
-                return _nothing_shown(f"⚠️ {exc}")
-        return await refresh(focus.session_id, current)
+        if current is not None:
+            return await refresh(focus.session_id, current)
+        if not focus.session_id:
+            return _nothing_shown("")
+        assistant = await holder.get()
+        try:
+            listed = assistant.list_reports(focus.session_id)
+        except MedAssistError as exc:
+            return _nothing_shown(f"⚠️ {exc}")
+        if not listed:
+            return _nothing_shown("No report in this session yet.")
+        return _show(assistant, focus.session_id, listed[0], "", listed)
 
     async def ask(session_id: str | None, current: Shown, text: str) -> str:
         if not (session_id and current and current["session"] == session_id):
