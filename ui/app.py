@@ -252,8 +252,7 @@ async def default_template(
     if not (session_id and image_id):
         return gr.skip()
     assistant = await holder.get()
-    name = report_template(assistant.attachments(session_id).get(image_id))
-    return name if name in available_templates() else gr.skip()
+    return _fitting(assistant.attachments(session_id).get(image_id), available_templates())
 
 
 async def uploads(holder: AssistantHolder, session_id: str) -> dict[str, Attachment]:
@@ -263,14 +262,19 @@ async def uploads(holder: AssistantHolder, session_id: str) -> dict[str, Attachm
 
 async def newest_template(known: Collection[str], focus: Focus) -> tuple[Any]:
     """The template that fits the session's newest upload, as the tools panel chooses it."""
-    name = report_template(newest(list(focus.attachments.values())))
-    return (name if name in known else gr.skip(),)
+    return (_fitting(newest(list(focus.attachments.values())), known),)
+
+
+def _fitting(attachment: Attachment | None, known: Collection[str]) -> Any:
+    """The name of the template that fits an upload, or no change where none is installed."""
+    name = report_template(attachment)
+    return name if name in known else gr.skip()
 
 
 SHUTDOWN_GRACE_S = 5
+"""Seconds a stopping server waits for open connections before closing them."""
 NO_EVENT_SUMMARY = 2**62
 """Gradio's `GRADIO_ANALYTICS_CACHE_FREQUENCY`: events between two summaries, i.e. never."""
-"""Seconds a stopping server waits for open connections before closing them."""
 
 
 class UIServer:
