@@ -114,6 +114,9 @@ class VLLMServer:
         }
         # Only hub profiles may download; local and built-in models never touch the network.
         env.setdefault("HF_HUB_OFFLINE", "0" if self.profile.source.kind == "hub" else "1")
+        # vLLM reports usage (model architecture, GPU, cloud provider) to stats.vllm.ai, and
+        # Hugging Face's libraries send telemetry, unless told not to.
+        env.update(VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1", HF_HUB_DISABLE_TELEMETRY="1")
         env.pop("PYTHONPATH", None)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
@@ -151,6 +154,11 @@ class VLLMServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    @property
+    def pid(self) -> int | None:
+        """The child process's id, once started."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def running(self) -> bool:

@@ -187,7 +187,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         shown = gr.update(choices=after, value=session_id) if after != before else listed
         yield None, history, session_id, shown, AUTO, "", attached
 
-    demo = gr.Blocks(title="MedAssist")
+    demo = gr.Blocks(title="MedAssist", analytics_enabled=False)
     with demo:
         session_state = gr.State(None)
         with gr.Row():
@@ -354,6 +354,9 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     # in a worker thread holding the GIL (2 ms at a hundred events, 8 ms at ten thousand;
     # benchmarks/bench_load.py). Read when the queue is built (`demo.queue` below).
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(NO_EVENT_SUMMARY))
+    # Gradio's usage telemetry (api.gradio.app, huggingface.co) and its version check on
+    # PyPI: a hospital's app asks no one outside for anything. Read at each call.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     # Files of sessions (uploads shown in the chat, overlays, renders, exports) are served
     # from the session folder, not copied into Gradio's cache: a copy there would outlive
     # the session's deletion and be reachable without the per-user check.
