@@ -35,6 +35,7 @@ from ui.holder import AssistantHolder
 from ui.image_viewer import image_router, measured_listener_js
 from ui.pacing import FramePacer
 from ui.pacs_panel import build_pacs_panel
+from ui.prepared import prepared
 from ui.quick_actions import newest, report_template
 from ui.render import ChatMessage, apply_event, shown_inline
 from ui.report_panel import build_report_panel
@@ -74,6 +75,11 @@ IDLE_JS = """() => {
   window.medassistBusy = [];
 }"""
 """Runs in the browser when the turn's handler has ended, however it ended."""
+SEND_FAILED = (
+    "⚠️ Something went wrong on the server while handling this message (it is logged). "
+    "What was stored is kept: reload the session to see it. A message that was not sent "
+    "is back in the box; attach its files again."
+)
 CSS = "<style>.medassist-hidden{display:none !important}" + SESSIONS_CSS + "</style>"
 
 
@@ -85,6 +91,9 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
     if profile.test_only:
         banner += "\n\n⚠️ **Test model: its statements about images are meaningless.**"
 
+    sent_to: list[Any] = []
+    """The outputs of `send`, in order (built below, with the page)."""
+
     async def send(
         message: dict[str, Any],
         history: list[ChatMessage],
@@ -94,6 +103,37 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         request: gr.Request,
         listed: str | None = None,
     ) -> AsyncIterator[tuple[Any, ...]]:
+        """`updates`, made ready for the page; a bug in them ends the turn with a notice.
+
+        Never an exception to Gradio: the page would show its text (which may name a
+        file) and the message box would stay locked.
+        """
+        last: tuple[Any, ...] | None = None
+        try:
+            async for update in updates(
+                message, history, session_id, tool, region_json, user_of(request), listed
+            ):
+                last = update
+                yield prepared(sent_to, update)
+        except Exception:
+            log.exception("the chat handler failed in session %s", session_id)
+            if last is None:  # nothing shown yet: the message goes back into the box
+                text = (message or {}).get("text", "") or ""
+                last = ({"text": text, "files": []}, list(history or []), session_id,
+                        listed, tool, region_json, gr.skip())  # fmt: skip
+            shown = list(last[1])
+            shown.append({"role": "assistant", "content": SEND_FAILED})
+            yield prepared(sent_to, (last[0], shown, *last[2:]))
+
+    async def updates(
+        message: dict[str, Any],
+        history: list[ChatMessage],
+        session_id: str | None,
+        tool: str,
+        region_json: str,
+        user: str,
+        listed: str | None,
+    ) -> AsyncIterator[tuple[Any, ...]]:
         """Store the uploads, run the turn, stream the answer into the chat.
 
         Outputs the page already shows are given back as they are (`listed`, `tool`), not
@@ -102,7 +142,6 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         tenth of that, and an unchanged one sends nothing to the browser.
         """
         assistant = await holder.get()
-        user = user_of(request)
         started = not session_id
         if not session_id:
             session_id = assistant.new_session(owner=user).id
@@ -142,17 +181,17 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                         "remove or replace the file, then send it again.",
                     }
                 )
-            yield {"text": text, "files": []}, history, session_id, listed, tool, "", attached
+            yield ({"text": text, "files": []}, history, session_id, listed, tool, "", attached)
             return
         if not text.strip() and not ids:
-            yield None, history, session_id, listed, tool, "", attached
+            yield (None, history, session_id, listed, tool, "", attached)
             return
         if text.strip():
             history.append({"role": "user", "content": text})
         before = session_choices(assistant, user)
         # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
         # again when this handler ends (IDLE_JS): no property update on every turn.
-        yield None, history, session_id, listed, tool, "", attached
+        yield (None, history, session_id, listed, tool, "", attached)
         force = None if tool == AUTO else tool
         region = drawn_region(region_json)
         session_dir = assistant.session_dir(session_id)
@@ -171,7 +210,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                     if isinstance(event, Token) and now - shown_at < pacer.interval_s():
                         continue
                     shown_at = now
-                    yield None, history, session_id, listed, tool, "", attached
+                    yield (None, history, session_id, listed, tool, "", attached)
         except Exception:  # a bug in the UI itself: say so, keep the box usable
             log.exception("the chat handler failed in session %s", session_id)
             history.append(
@@ -185,7 +224,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         # changed it (a new session, its title or time, the order).
         after = session_choices(assistant, user)
         shown = gr.update(choices=after, value=session_id) if after != before else listed
-        yield None, history, session_id, shown, AUTO, "", attached
+        yield (None, history, session_id, shown, AUTO, "", attached)
 
     demo = gr.Blocks(title="MedAssist", analytics_enabled=False)
     with demo:
@@ -226,12 +265,14 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 template, report = build_report_panel(holder, session_state)
                 tools.template.append(template)
                 pacs = build_pacs_panel(holder, session_state)
+        sent_to.extend([box, chatbot, session_state, side.sessions, tool, region, pacs.attached])
         box.submit(
             send,
             [box, chatbot, session_state, tool, region, side.sessions],
-            [box, chatbot, session_state, side.sessions, tool, region, pacs.attached],
+            sent_to,
             api_name="send",
             js=BUSY_JS,
+            postprocess=False,  # `send` gives its outputs `prepared`
         ).then(None, None, None, js=IDLE_JS)  # success or not: the box is usable again
         # One event brings every panel to a new or reopened session, or its new uploads.
         chosen_template = Follower(
