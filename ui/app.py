@@ -35,7 +35,6 @@ from ui.holder import AssistantHolder
 from ui.image_viewer import image_router, measured_listener_js
 from ui.pacing import FramePacer
 from ui.pacs_panel import build_pacs_panel
-from ui.prepared import prepared
 from ui.quick_actions import newest, report_template
 from ui.render import ChatMessage, apply_event, shown_inline
 from ui.report_panel import build_report_panel
@@ -91,9 +90,6 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
     if profile.test_only:
         banner += "\n\n⚠️ **Test model: its statements about images are meaningless.**"
 
-    sent_to: list[Any] = []
-    """The outputs of `send`, in order (built below, with the page)."""
-
     async def send(
         message: dict[str, Any],
         history: list[ChatMessage],
@@ -103,7 +99,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         request: gr.Request,
         listed: str | None = None,
     ) -> AsyncIterator[tuple[Any, ...]]:
-        """`updates`, made ready for the page; a bug in them ends the turn with a notice.
+        """`updates`; a bug in them ends the turn with a notice.
 
         Never an exception to Gradio: the page would show its text (which may name a
         file) and the message box would stay locked.
@@ -114,7 +110,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 message, history, session_id, tool, region_json, user_of(request), listed
             ):
                 last = update
-                yield prepared(sent_to, update)
+                yield update
         except Exception:
             log.exception("the chat handler failed in session %s", session_id)
             if last is None:  # nothing shown yet: the message goes back into the box
@@ -123,7 +119,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                         listed, tool, region_json, gr.skip())  # fmt: skip
             shown = list(last[1])
             shown.append({"role": "assistant", "content": SEND_FAILED})
-            yield prepared(sent_to, (last[0], shown, *last[2:]))
+            yield (last[0], shown, *last[2:])
 
     async def updates(
         message: dict[str, Any],
@@ -265,14 +261,12 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 template, report = build_report_panel(holder, session_state)
                 tools.template.append(template)
                 pacs = build_pacs_panel(holder, session_state)
-        sent_to.extend([box, chatbot, session_state, side.sessions, tool, region, pacs.attached])
         box.submit(
             send,
             [box, chatbot, session_state, tool, region, side.sessions],
-            sent_to,
+            [box, chatbot, session_state, side.sessions, tool, region, pacs.attached],
             api_name="send",
             js=BUSY_JS,
-            postprocess=False,  # `send` gives its outputs `prepared`
         ).then(None, None, None, js=IDLE_JS)  # success or not: the box is usable again
         # One event brings every panel to a new or reopened session, or its new uploads.
         chosen_template = Follower(
