@@ -84,9 +84,21 @@ async def _open(
 
 STILL_RUNNING = (
     "The answer to the last message is still being written. "
-    "Open this session again in a moment to read it."
+    "It will show here when it is done."
 )
 """Shown after a session's stored history while a turn of it runs unread."""
+WATCH_S = 2.0
+"""How often a page showing `STILL_RUNNING` asks whether the answer is done."""
+
+
+def _waiting(chat: list[Any] | None) -> bool:
+    """Whether the chat ends with `STILL_RUNNING` (as shown, or as the page sends it back)."""
+    if not chat:
+        return False
+    content = chat[-1].get("content") if isinstance(chat[-1], dict) else None
+    if isinstance(content, list):  # Gradio 6 sends [{"type": "text", "text": ...}]
+        content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+    return content == STILL_RUNNING
 
 
 def _signed_in(request: gr.Request) -> str:
@@ -196,16 +208,34 @@ def build_sessions_panel(
         user = user_of(request)
         return None, [], listing(assistant, None, user), "", gr.update(visible=False), done
 
+    # A reopened session whose answer is still being written shows it when it is done.
+    watch = gr.Timer(WATCH_S, active=False)
+
+    def arm(chat: list[Any] | None) -> Any:
+        return gr.Timer(active=True) if _waiting(chat) else gr.skip()
+
+    async def done_yet(
+        session_id: str | None, chat: list[Any] | None, request: gr.Request
+    ) -> tuple[Any, Any]:
+        if not (session_id and _waiting(chat)):  # another session by now, or nothing to wait for
+            return gr.skip(), gr.Timer(active=False)
+        assistant = await holder.get()
+        if assistant.turn_running(session_id):
+            return gr.skip(), gr.skip()
+        _, fresh = await _open(assistant, session_id, user_of(request))
+        return fresh, gr.Timer(active=False)
+
     switch = [session_state, chatbot, sessions, title]
+    watch.tick(done_yet, [session_state, chatbot], [chatbot, watch])
     new_btn.click(new_session, None, switch)
-    sessions.input(open_session, [sessions, session_state], switch)
+    sessions.input(open_session, [sessions, session_state], switch).then(arm, chatbot, watch)
     rename_btn.click(rename, [session_state, title], [sessions, note])
     title.submit(rename, [session_state, title], [sessions, note])
     delete_btn.click(ask, session_state, [confirm, question, note])
     no.click(lambda: gr.update(visible=False), None, confirm)
     yes.click(delete, session_state, [*switch, confirm, note])
     stored.change(None, stored, None, js=SAVE_JS)
-    demo.load(restore, stored, switch, js=LOAD_JS)
+    demo.load(restore, stored, switch, js=LOAD_JS).then(arm, chatbot, watch)
     demo.load(_signed_in, None, signed_in)
     return SessionsPanel(sessions, new_btn, stored, Follower("sessions", [stored], _remember))
 
