@@ -157,22 +157,24 @@ def build_sessions_panel(
         if session_id and session_id == current:
             # Gradio's dropdown also fires `input` on blur; reopening the open session
             # would reload the chat and every panel for nothing.
-            return tuple(gr.skip() for _ in switch)
+            return tuple(gr.skip() for _ in opening)
         assistant = await holder.get()
         user = user_of(request)
         opened, chat = await _open(assistant, session_id, user)
-        return opened, chat, listing(assistant, opened, user), title_of(assistant, opened)
+        title_ = title_of(assistant, opened)
+        return opened, chat, listing(assistant, opened, user), title_, arm(chat)
 
     async def restore(remembered: str | None, request: gr.Request) -> tuple[Any, ...]:
         """On page load: reopen the session this browser had open, if it still exists."""
         assistant = await holder.get()
         user = user_of(request)
         if not remembered:
-            return None, [], listing(assistant, None, user), ""
+            return None, [], listing(assistant, None, user), "", gr.skip()
         opened, chat = await _open(assistant, remembered, user)
         if opened is None:
             chat = []  # a deleted (or another user's) session is simply not reopened
-        return opened, chat, listing(assistant, opened, user), title_of(assistant, opened)
+        title_ = title_of(assistant, opened)
+        return opened, chat, listing(assistant, opened, user), title_, arm(chat)
 
     async def rename(session_id: str | None, text: str, request: gr.Request) -> tuple[Any, ...]:
         if not session_id:
@@ -226,16 +228,17 @@ def build_sessions_panel(
         return fresh, gr.Timer(active=False)
 
     switch = [session_state, chatbot, sessions, title]
+    opening = [*switch, watch]  # an opened session still being answered starts the watch
     watch.tick(done_yet, [session_state, chatbot], [chatbot, watch])
     new_btn.click(new_session, None, switch)
-    sessions.input(open_session, [sessions, session_state], switch).then(arm, chatbot, watch)
+    sessions.input(open_session, [sessions, session_state], opening)
     rename_btn.click(rename, [session_state, title], [sessions, note])
     title.submit(rename, [session_state, title], [sessions, note])
     delete_btn.click(ask, session_state, [confirm, question, note])
     no.click(lambda: gr.update(visible=False), None, confirm)
     yes.click(delete, session_state, [*switch, confirm, note])
     stored.change(None, stored, None, js=SAVE_JS)
-    demo.load(restore, stored, switch, js=LOAD_JS).then(arm, chatbot, watch)
+    demo.load(restore, stored, opening, js=LOAD_JS)
     demo.load(_signed_in, None, signed_in)
     return SessionsPanel(sessions, new_btn, stored, Follower("sessions", [stored], _remember))
 
