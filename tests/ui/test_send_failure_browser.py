@@ -45,7 +45,13 @@ def test_a_bug_before_the_turn_leaves_the_box_usable_with_the_message(
         area.wait_for()
         area.fill("What does this show?")
         area.press("Enter")
-        wait_turn_done(page, timeout_s=60)
+        # The failure is quick: the box may be usable again before a poll sees it locked.
+        page.wait_for_function(
+            "(t) => document.querySelector('#chat').innerText.includes(t)"
+            " && !document.querySelector('#message textarea').disabled",
+            arg=SEND_FAILED.split(" (")[0],
+            timeout=60_000,
+        )
         assert area.input_value() == "What does this show?"
         chat = page.locator("#chat").inner_text()
         assert SEND_FAILED.split(" (")[0] in chat, chat
