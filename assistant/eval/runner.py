@@ -143,8 +143,6 @@ class EvalRunner:
             stats.reused += len(group) - len(left)
             if left:
                 todo.append((mode, left))
-        # delete_session fails on a fresh database before any turn made the tables (bare mode)
-        await self.assistant.graph.checkpointer.setup()
         self._start = time.monotonic()
         gate = asyncio.Semaphore(self.options.concurrency)
         bar = tqdm(
