@@ -74,17 +74,15 @@ class Recording(FixedLength):
 
 
 def cold(request: ChatRequest, nonce: str) -> ChatRequest:
-    """The same request with a few tokens in front, so vLLM's prefix cache cannot serve it.
+    """The same request under vLLM's `cache_salt`, so its prefix cache cannot serve it.
 
     The agent's requests of a round arrive together and find nothing cached; replayed as
     they are right after, they would find their whole prompts cached (measured: 2560 of
-    3566 prompt tokens) and the bare side would skip most of its prefill.
+    3566 prompt tokens) and the bare side would skip most of its prefill. The salt keeps
+    the messages, and so the prompt tokens, exactly the agent's (a nonce written into the
+    text, as before, made every bare prompt longer than the one it replays).
     """
-    first, *rest = request.messages
-    content = first.get("content")
-    if isinstance(content, str):
-        first = {**first, "content": f"[{nonce}] {content}"}
-    return replace(request, messages=[first, *rest])
+    return replace(request, extra_body={**(request.extra_body or {}), "cache_salt": nonce})
 
 
 async def bare_round(
