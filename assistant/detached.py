@@ -20,11 +20,32 @@ from assistant.events import TurnEvent
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class _Raised:
     """An exception of the turn, passed to its reader."""
 
     error: Exception
+
+
+@dataclass
+class _Reader:
+    """Whether a turn's events are still read (its queue still filled)."""
+
+    reading: bool = True
+
+
+async def _read(
+    queue: asyncio.Queue[TurnEvent | _Raised | None], reader: _Reader
+) -> AsyncGenerator[TurnEvent]:
+    """A turn's events from its queue, until its end or the reader is done or gone."""
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        reader.reading = False  # the turn goes on unread
 
 
 class DetachedTurns:
@@ -37,24 +58,24 @@ class DetachedTurns:
         """Whether a turn of this session is still running (read or not)."""
         return session_id in self._tasks.values()
 
-    async def stream(
+    def start(
         self, session_id: str, events: AsyncGenerator[TurnEvent]
     ) -> AsyncGenerator[TurnEvent]:
-        """Run `events` to its end in a task of its own; yield its events while read.
+        """Run `events` to its end in a task of its own, started now; read them from the result.
 
         An exception `events` raises reaches the reader, or the log once nobody reads.
         """
         queue: asyncio.Queue[TurnEvent | _Raised | None] = asyncio.Queue()
-        reading = True
+        reader = _Reader()
 
         async def run() -> None:
             try:
                 async with aclosing(events) as source:
                     async for event in source:
-                        if reading:
+                        if reader.reading:
                             queue.put_nowait(event)
             except Exception as exc:
-                if reading:
+                if reader.reading:
                     queue.put_nowait(_Raised(exc))
                 else:
                     log.exception("a turn of session %s failed unread", session_id)
@@ -64,13 +85,15 @@ class DetachedTurns:
         task = asyncio.create_task(run(), name=f"turn of session {session_id}")
         self._tasks[task] = session_id
         task.add_done_callback(self._tasks.pop)
-        try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, _Raised):
-                    raise item.error
-                yield item
-        finally:
-            reading = False  # the reader is done or gone; the turn goes on unread
+        return _read(queue, reader)
+
+    async def stream(
+        self, session_id: str, events: AsyncGenerator[TurnEvent]
+    ) -> AsyncGenerator[TurnEvent]:
+        """`start`, as this is first read."""
+        async with aclosing(self.start(session_id, events)) as started:
+            async for event in started:
+                yield event
 
     async def aclose(self) -> None:
         """Cancel the turns still running and wait until they have ended."""

@@ -365,6 +365,38 @@ class Assistant:
         """Whether a turn or tool run of the session is still running (read or not)."""
         return self._runs.running(session_id)
 
+    def start_turn(
+        self,
+        session_id: str,
+        text: str,
+        attachment_ids: Sequence[str] = (),
+        force_tool: str | None = None,
+        max_steps: int | None = None,
+        region: DrawnRegion | None = None,
+    ) -> AsyncGenerator[TurnEvent]:
+        """Start one user turn now (on the running loop); read its events from the result.
+
+        Failures end in TurnFailed, never raise. `max_steps` overrides the configured
+        tool-step budget for this turn (0: answer directly). A `region` drawn on an attached
+        slide (the slide viewer sends one), or a message naming one in words, starts with
+        `slide_zoom` on exactly that box. The user's message is checkpointed before the
+        model is called, so it survives a dead model server or a killed process. The turn
+        runs to its end and is stored even when its reader goes away (a closed browser tab)
+        or never reads: see
+        `assistant.detached`.
+        """
+        try:
+            inputs, context = self._turn_inputs(
+                session_id, text, attachment_ids, force_tool, max_steps, region
+            )
+            user = self.sessions.get(session_id).owner
+        except MedAssistError as exc:
+            return _failed(str(exc))
+        except Exception as exc:  # a bug before the graph started: logged, turn ends
+            log.exception("preparing a turn of session %s failed", session_id)
+            return _failed(_bug_message(exc))
+        return self._runs.start(session_id, self._limited(user, session_id, inputs, context))
+
     async def run_turn(
         self,
         session_id: str,
@@ -374,28 +406,8 @@ class Assistant:
         max_steps: int | None = None,
         region: DrawnRegion | None = None,
     ) -> AsyncGenerator[TurnEvent]:
-        """Run one user turn, streaming its events. Failures end in TurnFailed, never raise.
-
-        `max_steps` overrides the configured tool-step budget for this turn (0: answer
-        directly). A `region` drawn on an attached slide (the slide viewer sends one), or a
-        message naming one in words, starts with `slide_zoom` on exactly that box. The
-        user's message is checkpointed before the model is called, so it survives a dead
-        model server or a killed process. The turn runs to its end and is stored even when
-        its reader goes away (a closed browser tab): see `assistant.detached`.
-        """
-        try:
-            inputs, context = self._turn_inputs(
-                session_id, text, attachment_ids, force_tool, max_steps, region
-            )
-            user = self.sessions.get(session_id).owner
-        except MedAssistError as exc:
-            yield TurnFailed(str(exc))
-            return
-        except Exception as exc:  # a bug before the graph started: logged, turn ends
-            log.exception("preparing a turn of session %s failed", session_id)
-            yield TurnFailed(_bug_message(exc))
-            return
-        turn = self._runs.stream(session_id, self._limited(user, session_id, inputs, context))
+        """`start_turn`, started as this is first read."""
+        turn = self.start_turn(session_id, text, attachment_ids, force_tool, max_steps, region)
         async with aclosing(turn) as events:
             async for event in events:
                 yield event
@@ -546,6 +558,11 @@ class _ReportIndex:
 
     def ids(self) -> list[str]:
         return self.sessions.report_ids(self.session_id)
+
+
+async def _failed(message: str) -> AsyncGenerator[TurnEvent]:
+    """A turn that ended before it started: its one event."""
+    yield TurnFailed(message)
 
 
 def _bug_message(exc: Exception) -> str:

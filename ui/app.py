@@ -185,28 +185,32 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         if text.strip():
             history.append({"role": "user", "content": text})
         before = session_choices(assistant, user)
-        # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
-        # again when this handler ends (IDLE_JS): no property update on every turn.
-        yield (None, history, session_id, listed, tool, "", attached)
         force = None if tool == AUTO else tool
         region = drawn_region(region_json)
         session_dir = assistant.session_dir(session_id)
+        # The turn starts now, its model request on its way while Gradio sends the message
+        # to the page and the page's panels follow the new session and image (first in the
+        # queue, they held twenty turns' model requests back: benchmarks/bench_load.py).
+        # Were the page gone meanwhile, the turn goes on unread and is stored.
+        events = assistant.start_turn(session_id, text, ids, force_tool=force, region=region)
+        # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
+        # again when this handler ends (IDLE_JS): no property update on every turn.
+        yield (None, history, session_id, listed, tool, "", attached)
         try:
             shown_at = 0.0
             with pacer.turn():
-                async for event in assistant.run_turn(
-                    session_id, text, ids, force_tool=force, region=region
-                ):
-                    apply_event(history, event, session_dir, config.ui.show_marks)
-                    if isinstance(event, TurnDone):
-                        break
-                    # Tokens are shown in steps (each update re-sends the chat, and
-                    # per-token updates of twenty chats starve a CPU-bound model server).
-                    now = time.monotonic()
-                    if isinstance(event, Token) and now - shown_at < pacer.interval_s():
-                        continue
-                    shown_at = now
-                    yield (None, history, session_id, listed, tool, "", attached)
+                async with contextlib.aclosing(events) as turn:
+                    async for event in turn:
+                        apply_event(history, event, session_dir, config.ui.show_marks)
+                        if isinstance(event, TurnDone):
+                            break
+                        # Tokens are shown in steps (each update re-sends the chat, and
+                        # per-token updates of twenty chats starve a CPU-bound model server).
+                        now = time.monotonic()
+                        if isinstance(event, Token) and now - shown_at < pacer.interval_s():
+                            continue
+                        shown_at = now
+                        yield (None, history, session_id, listed, tool, "", attached)
         except Exception:  # a bug in the UI itself: say so, keep the box usable
             log.exception("the chat handler failed in session %s", session_id)
             history.append(

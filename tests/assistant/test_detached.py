@@ -80,3 +80,21 @@ async def test_shutting_down_ends_a_turn_nobody_reads(tmp_path: Path) -> None:
         await _read_first_token_then_leave(assistant, session)
         assert assistant.turn_running(session)
     assert not assistant.turn_running(session)  # cancelled by the close, not left behind
+
+
+async def test_a_started_turn_runs_and_is_stored_though_never_read(tmp_path: Path) -> None:
+    """`start_turn` starts the turn at once (the UI shows the message meanwhile); were its
+    reader never to read, the turn still ends and is stored."""
+    script = ScriptedChatModel(['{"tool": "answer"}', "Stored anyway."])
+    config = load_config({"data_dir": str(tmp_path / "data")})
+    async with Assistant(config, model=script) as assistant:
+        session = assistant.new_session().id
+        events = assistant.start_turn(session, "What is it?")
+        for _ in range(500):
+            if script.requests and not assistant.turn_running(session):
+                break
+            await asyncio.sleep(0.01)
+        assert len(script.requests) == 2  # the action, then the answer: nobody read them
+        await events.aclose()
+        history = await assistant.history(session)
+        assert [m.content for m in history] == ["What is it?", "Stored anyway."]

@@ -1,0 +1,78 @@
+"""The chat handler starts the turn before Gradio sends the message to the page, so the
+model request is not queued behind the page's own events (benchmarks/bench_load.py); a page
+gone at that moment does not stop the turn."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import load_config
+from assistant.llm import ChatChunk, ChatRequest
+from ui.app import build_app
+from ui.holder import AssistantHolder
+
+
+@dataclass
+class GatedModel:
+    """Answers once `go` is set; `asked` is set as each request arrives."""
+
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        self.asked.set()
+        await self.go.wait()
+        yield ChatChunk(text="Fine.")
+        yield ChatChunk(completion_tokens=1, finish_reason="stop")
+
+
+def _send_handler(demo: Any) -> Any:
+    return next(f.fn for f in demo.fns.values() if f.name == "send")
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Any, GatedModel, AssistantHolder]:
+    config = load_config({"data_dir": str(tmp_path / "data"), "agent": {"max_steps": 0}})
+    model = GatedModel()
+    holder = AssistantHolder(config, model=model)
+    return _send_handler(build_app(config, holder)), model, holder
+
+
+async def test_the_model_is_asked_before_the_message_is_shown(
+    setup: tuple[Any, GatedModel, AssistantHolder],
+) -> None:
+    send, model, holder = setup
+    async with holder.lifespan(None):
+        updates = send({"text": "What is this?", "files": []}, [], None, "auto", "", None)
+        shown = await anext(updates)  # the message, as Gradio sends it to the page
+        assert shown[1][-1] == {"role": "user", "content": "What is this?"}
+        # Suspended there (Gradio sending it), the handler has already started the turn.
+        await asyncio.wait_for(model.asked.wait(), 10)
+        model.go.set()
+        last = [u async for u in updates][-1]
+        assert {"role": "assistant", "content": "Fine."} in last[1]
+
+
+async def test_a_page_gone_as_the_message_is_shown_leaves_the_turn_running(
+    setup: tuple[Any, GatedModel, AssistantHolder],
+) -> None:
+    send, model, holder = setup
+    async with holder.lifespan(None):
+        updates = send({"text": "What is this?", "files": []}, [], None, "auto", "", None)
+        session_id = (await anext(updates))[2]
+        await updates.aclose()  # the tab closed: Gradio closes the handler
+        model.go.set()
+        assistant = await holder.get()
+        for _ in range(200):  # the turn goes on unread and is stored
+            if not assistant._runs.running(session_id):
+                break
+            await asyncio.sleep(0.05)
+        history = await assistant.history(session_id)
+        assert [m.type for m in history][-2:] == ["human", "ai"]
+        assert history[-1].content == "Fine."
