@@ -113,26 +113,6 @@ async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[f
     return time.perf_counter() - start, sessions
 
 
-def _shown_files(url: str, chat: Any) -> set[str]:
-    """The URL of each file the chat shows."""
-    paths: set[str] = set()
-
-    def walk(x: Any) -> None:
-        if isinstance(x, dict):
-            if isinstance(x.get("path"), str) and "url" in x:  # a FileData
-                paths.add(x["url"] or f"{url}gradio_api/file={x['path']}")
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list | tuple):
-            for v in x:
-                walk(v)
-        elif hasattr(x, "__dict__"):
-            walk(vars(x))
-
-    walk(chat)
-    return paths
-
-
 def _ui_clients(
     kind: str, url: str, folder: str, nice: bool, ready: Any, gos: list[Any], out: Any
 ) -> None:
@@ -145,8 +125,8 @@ def _ui_clients(
 
     `kind` "http": each session is a `BrowserTab`, which makes a browser tab's requests
     (its load events when it opens, upload, join the queue, the event stream, the change
-    events the page fires as outputs arrive); once a first answer is complete it fetches
-    each file the chat shows, once, as a page renders it.
+    events the page fires as outputs arrive, each file the chat shows fetched once as it
+    is first shown, as the page's `<img>` loads it).
     `kind` "gradio_client": Gradio's Python client, one per session, with
     `download_files=False` (its default re-downloads each file the chat shows on every
     streamed update, which no browser does), the shown files then fetched once; it fires
@@ -176,15 +156,13 @@ def _http_sessions(url: str, folder: Path, ready: Any, gos: list[Any], out: Any)
             files = [await tab.upload(image(folder, i))] if turn == 0 else []
             # The inputs as the page sends them: the box, the chat, the session (a State,
             # kept on the server), the tool choice and the drawn region.
+            fetched = len(tab.fetched)
             outputs = await tab.call("/send", _message(i, turn, files), chats[i], None, "auto", "")
             chats[i] = outputs[1]
-            shown = _shown_files(url, outputs[1]) if turn == 0 else set()
-            for file_url in shown:
-                (await tab.http.get(file_url)).raise_for_status()
             # The events the page fires as the turn's outputs arrive (the panels following
-            # the new session and image) are part of the turn.
+            # the new session and image, the image loading) are part of the turn.
             await tab.settle()
-            return len(shown)
+            return len(tab.fetched) - fetched
 
         ready.set()
         for turn, go in enumerate(gos):
@@ -207,6 +185,8 @@ def _gradio_client_sessions(url: str, folder: Path, ready: Any, gos: list[Any], 
     import httpx
     from gradio_client import Client, handle_file
 
+    from benchmarks.gradio_http import shown_files
+
     with ThreadPoolExecutor(SESSIONS) as pool:
         clients = list(
             pool.map(lambda _: Client(url, verbose=False, download_files=False), range(SESSIONS))
@@ -219,7 +199,7 @@ def _gradio_client_sessions(url: str, folder: Path, ready: Any, gos: list[Any], 
             _message(i, turn, files), chats[i], "auto", "", api_name="/send"
         )
         chats[i] = result[1]
-        shown = _shown_files(url, result) if turn == 0 else set()
+        shown = shown_files(url, result) if turn == 0 else set()
         with httpx.Client(timeout=60) as http:
             for file_url in shown:
                 http.get(file_url).raise_for_status()

@@ -11,7 +11,9 @@ makes the requests of Gradio's JavaScript client instead, on one connection pool
   update's diff applied in place;
 - when an event's output changes a component's value, the events listening to that
   component's `change` run (as the page fires them), and so do events chained with
-  `.then`; `settle()` waits until none is left.
+  `.then`; `settle()` waits until none is left;
+- a file an output shows (an image in the chat) is fetched once, as soon as it is shown,
+  as the page's `<img>` loads it.
 
 JavaScript the page would run (`js=` of an event) is not run; only events with a Python
 function reach the server.
@@ -24,12 +26,13 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["BrowserTab", "apply_diff"]
+__all__ = ["BrowserTab", "apply_diff", "shown_files"]
 
 
 def apply_diff(value: Any, diff: list[list[Any]]) -> Any:
@@ -58,6 +61,26 @@ def apply_diff(value: Any, diff: list[list[Any]]) -> Any:
     return value
 
 
+def shown_files(url: str, value: Any) -> set[str]:
+    """The URL of each file (a Gradio FileData) in an output value of the app at `url`."""
+    paths: set[str] = set()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            if isinstance(x.get("path"), str) and "url" in x:  # a FileData
+                paths.add(x["url"] or f"{url}gradio_api/file={x['path']}")
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list | tuple):
+            for v in x:
+                walk(v)
+        elif hasattr(x, "__dict__"):
+            walk(vars(x))
+
+    walk(value)
+    return paths
+
+
 class BrowserTab:
     """One browser tab on a Gradio app: its own session hash, connections and values."""
 
@@ -73,7 +96,10 @@ class BrowserTab:
         self.ran: list[str] = []
         """Their names (Gradio's api_name of each), in the order they joined the queue."""
         self.failures: list[str] = []
-        """Events fired by the page (change, then) that the app failed."""
+        """Events fired by the page (change, then) that the app failed, files it could not
+        fetch."""
+        self.fetched: set[str] = set()
+        """URLs of the files shown, each fetched once."""
         self._deps: dict[int, dict[str, Any]] = {}
         self._on_change: dict[int, list[int]] = defaultdict(list)
         self._then: dict[int, list[int]] = defaultdict(list)
@@ -205,7 +231,11 @@ class BrowserTab:
                 queue.put_nowait({"msg": "stream_ended"})
 
     def _show(self, dep: dict[str, Any], outputs: list[Any]) -> None:
-        """Take the outputs as the page does; fire `change` of each component that changed."""
+        """Take the outputs as the page does: fire `change` of each component that changed,
+        load each file shown for the first time."""
+        for file_url in shown_files(self.url, outputs) - self.fetched:
+            self.fetched.add(file_url)
+            self._track(self._fetch(file_url))
         for component, value in zip(dep["outputs"], outputs, strict=False):
             if isinstance(value, dict) and value.get("__type__") == "update":
                 if "value" not in value:
@@ -223,9 +253,19 @@ class BrowserTab:
         if fn_index in self._running:  # as "always_last": once more after this one
             self._again.add(fn_index)
             return
-        task = asyncio.create_task(self._fired_event(fn_index))
+        self._track(self._fired_event(fn_index))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as the page does by itself; `settle()` waits for it."""
+        task = asyncio.create_task(work)
         self._fired.add(task)
         task.add_done_callback(self._fired.discard)
+
+    async def _fetch(self, file_url: str) -> None:
+        try:
+            (await self.http.get(file_url)).raise_for_status()
+        except httpx.HTTPError as exc:
+            self.failures.append(f"{file_url}: {exc}")
 
     async def _fired_event(self, fn_index: int) -> None:
         self._running.add(fn_index)

@@ -68,6 +68,7 @@ def test_a_turn_through_a_browser_like_tab(
         server.close()
     assert opened >= 2, "the page's load events ran when it opened"
     assert tab.failures == [], tab.failures
+    assert len(tab.fetched) == 1, tab.fetched  # the chat's image, loaded once as shown
     # The new session and image brought every panel along in one event (ui.follow), and
     # the tools panel re-drew its actions for the image: no cascade of change events.
     turn_events = tab.ran[opened:]
