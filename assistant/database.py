@@ -164,7 +164,7 @@ class Database:
             self._pool = _open_pool(url, pool_size)
         self._spare: list[sqlite3.Connection] = []
         self._spare_lock = threading.Lock()
-        self._turn = _file_lock(sqlite_path) if self.dialect == "sqlite" else None
+        self._turn = _file_lock(sqlite_path)  # SQLite only; unused on PostgreSQL
 
     def __repr__(self) -> str:
         where = self.sqlite_path if self.dialect == "sqlite" else redact_url(self.url)
@@ -192,7 +192,6 @@ class Database:
                     conn.execute("SET LOCAL synchronous_commit TO OFF")
                 yield _PostgresTx(conn)
             return
-        assert self._turn is not None
         db = self._take()
         tx = _SqliteTx(db, self._turn)
         try:

@@ -87,14 +87,6 @@ class DetachedTurns:
         task.add_done_callback(self._tasks.pop)
         return _read(queue, reader)
 
-    async def stream(
-        self, session_id: str, events: AsyncGenerator[TurnEvent]
-    ) -> AsyncGenerator[TurnEvent]:
-        """`start`, as this is first read."""
-        async with aclosing(self.start(session_id, events)) as started:
-            async for event in started:
-                yield event
-
     async def aclose(self) -> None:
         """Cancel the turns still running and wait until they have ended."""
         tasks = list(self._tasks)

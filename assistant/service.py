@@ -382,8 +382,7 @@ class Assistant:
         `slide_zoom` on exactly that box. The user's message is checkpointed before the
         model is called, so it survives a dead model server or a killed process. The turn
         runs to its end and is stored even when its reader goes away (a closed browser tab)
-        or never reads: see
-        `assistant.detached`.
+        or never reads: see `assistant.detached`.
         """
         try:
             inputs, context = self._turn_inputs(
@@ -486,7 +485,7 @@ class Assistant:
             "route": "end",
         }
         steps = self._limited(info.owner, session_id, inputs, context)
-        async with aclosing(self._runs.stream(session_id, steps)) as events:
+        async with aclosing(self._runs.start(session_id, steps)) as events:
             async for event in events:
                 yield event
 
