@@ -170,9 +170,9 @@ class Assistant:
         self.audit.record(owner, "open", session_id)
         return info
 
-    def list_sessions(self, owner: str | None = None) -> list[SessionInfo]:
-        """Known sessions, most recent first (only `owner`'s when given)."""
-        return self.sessions.list(owner=owner)
+    def list_sessions(self, owner: str | None = None, limit: int = 100) -> list[SessionInfo]:
+        """Known sessions, most recent first, at most `limit` (only `owner`'s when given)."""
+        return self.sessions.list(limit=limit, owner=owner)
 
     def get_session(self, session_id: str, owner: str | None = None) -> SessionInfo:
         """One session's catalogue entry.

@@ -123,9 +123,14 @@ class SessionStore:
                 self._index_stored_reports(db)
 
     def _migrate(self, db: Tx) -> None:
-        """Add the upload columns of newer versions and fill them in from the stored files."""
+        """Bring an older catalogue up to date: columns, the list's index, upload facts.
+
+        The upload columns of newer versions are filled in from the stored files.
+        """
         if "owner" not in {r[1] for r in db.execute("PRAGMA table_info(sessions)").fetchall()}:
             db.execute("ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        # The session list's index (PostgreSQL's schema has had it from the start).
+        db.execute("CREATE INDEX IF NOT EXISTS sessions_owner_updated ON sessions (owner, updated)")
         have = {row[1] for row in db.execute("PRAGMA table_info(uploads)").fetchall()}
         for column, sql_type in _ADDED_COLUMNS.items():
             if column not in have:

@@ -79,6 +79,8 @@ SEND_FAILED = (
     "What was stored is kept: reload the session to see it. A message that was not sent "
     "is back in the box; attach its files again."
 )
+_STATIC_DIRS: set[Path] = set()
+"""Session folders already given to `gr.set_static_paths` by this process."""
 CSS = "<style>.medassist-hidden{display:none !important}" + SESSIONS_CSS + "</style>"
 
 
@@ -184,7 +186,10 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             return
         if text.strip():
             history.append({"role": "user", "content": text})
-        before = session_choices(assistant, user)
+        # A turn changes the session list exactly when it changes its first entry (a new
+        # or renamed session, one moved to the top, a later minute): one row is compared,
+        # and the whole list read and sent again only then.
+        top = session_choices(assistant, user, limit=1)
         force = None if tool == AUTO else tool
         region = drawn_region(region_json)
         session_dir = assistant.session_dir(session_id)
@@ -221,9 +226,10 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 }
             )
         # The tool resets to auto; the session list is sent again only when the turn
-        # changed it (a new session, its title or time, the order).
-        after = session_choices(assistant, user)
-        shown = gr.update(choices=after, value=session_id) if after != before else listed
+        # changed it.
+        shown: Any = listed
+        if session_choices(assistant, user, limit=1) != top:
+            shown = gr.update(choices=session_choices(assistant, user), value=session_id)
         yield (None, history, session_id, shown, AUTO, "", attached)
 
     demo = gr.Blocks(title="MedAssist", analytics_enabled=False)
@@ -399,7 +405,12 @@ def create_app(config: AppConfig, holder: AssistantHolder | None = None) -> Fast
     # Files of sessions (uploads shown in the chat, overlays, renders, exports) are served
     # from the session folder, not copied into Gradio's cache: a copy there would outlive
     # the session's deletion and be reachable without the per-user check.
-    gr.set_static_paths([config.data_dir / "sessions"])
+    # Gradio checks every file of every streamed update against each static path (two
+    # path resolutions apiece) and keeps adding to one process-wide list: each folder once.
+    sessions_dir = (config.data_dir / "sessions").resolve()
+    if sessions_dir not in _STATIC_DIRS:
+        gr.set_static_paths([sessions_dir])
+        _STATIC_DIRS.add(sessions_dir)
     holder = holder or AssistantHolder(config)
     demo = build_app(config, holder)
     demo.queue(default_concurrency_limit=config.ui.concurrent_turns)

@@ -45,9 +45,9 @@ def session_label(info: SessionInfo) -> str:
     return f"{info.title} · {when}"
 
 
-def session_choices(assistant: Assistant, user: str) -> list[tuple[str, str]]:
-    """Dropdown entries for the user's sessions, most recent first."""
-    return [(session_label(s), s.id) for s in assistant.list_sessions(owner=user)]
+def session_choices(assistant: Assistant, user: str, limit: int = 100) -> list[tuple[str, str]]:
+    """Dropdown entries for the user's sessions, most recent first (the first `limit`)."""
+    return [(session_label(s), s.id) for s in assistant.list_sessions(owner=user, limit=limit)]
 
 
 @dataclass

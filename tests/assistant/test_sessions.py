@@ -25,6 +25,24 @@ def test_sessions_persist_and_order(tmp_path: Path) -> None:
         reopened.get("nope")
 
 
+def test_a_users_session_list_is_read_through_its_index(tmp_path: Path) -> None:
+    """The chat compares the list's first entry before and after every turn: one index step,
+    not a scan and sort of every user's sessions."""
+    store = SessionStore(tmp_path)
+    for owner in ("ana", "ben", "ana"):
+        store.create(owner=owner)
+    assert [s.owner for s in store.list(limit=1, owner="ana")] == ["ana"]
+    with sqlite3.connect(tmp_path / "sessions.sqlite") as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE owner = ? "
+            "ORDER BY updated DESC LIMIT 1",
+            ("ana",),
+        ).fetchall()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "USING INDEX sessions_owner_updated" in details
+    assert "TEMP B-TREE" not in details  # no sort: the index gives the order
+
+
 def test_uploads_are_hashed_deduplicated_and_numbered(tmp_path: Path, gradient_png: Path) -> None:
     store = SessionStore(tmp_path / "data")
     sid = store.create().id

@@ -53,3 +53,17 @@ def test_drawn_region_from_the_viewer_field() -> None:
     assert drawn_region("") is None
     assert drawn_region("not json") is None
     assert drawn_region(json.dumps({"image_id": "img2", "box": {"x": -1}})) is None
+
+
+def test_the_session_folder_is_one_static_path_however_many_apps(tmp_path: Path) -> None:
+    """Gradio checks each file of each streamed chat update against every static path, and
+    its list is process-wide: an app built again on the same folder does not lengthen it."""
+    from gradio.data_classes import _StaticFiles  # the list gr.set_static_paths extends
+
+    from ui.app import create_app
+
+    config = load_config({"data_dir": str(tmp_path / "data")})
+    folder = (tmp_path / "data" / "sessions").resolve()
+    for _ in range(3):
+        create_app(config)
+    assert _StaticFiles.all_paths.count(folder) == 1
