@@ -88,9 +88,12 @@ def cold(request: ChatRequest, nonce: str) -> ChatRequest:
 async def bare_round(
     client: OpenAIChatModel, requests: list[ChatRequest], nonce: str | None = None
 ) -> float:
-    """The requests all at once, behind `nonce` (new unless given: a follow-up's bare round
-    reuses its first turn's, so both sides find the same earlier turn in the prefix cache)."""
-    sent = [cold(r, nonce or uuid.uuid4().hex[:8]) for r in requests]
+    """The requests all at once, behind one `nonce` (new unless given: a follow-up's bare
+    round reuses its first turn's, so both sides find the same earlier turn in the prefix
+    cache). One salt for all, as the agent's requests of a round share one cache: a salt
+    per request kept each bare prompt from the others' cached system prompt."""
+    salt = nonce or uuid.uuid4().hex[:8]
+    sent = [cold(r, salt) for r in requests]
     start = time.perf_counter()
     await asyncio.gather(*(bare(client, r) for r in sent))
     return time.perf_counter() - start
@@ -114,7 +117,14 @@ async def service_round(assistant: Assistant, folder: Path, tag: str) -> tuple[f
 
 
 def _ui_clients(
-    kind: str, url: str, folder: str, nice: bool, ready: Any, gos: list[Any], out: Any
+    kind: str,
+    url: str,
+    folder: str,
+    nice: bool,
+    page_events: bool,
+    ready: Any,
+    gos: list[Any],
+    out: Any,
 ) -> None:
     """In a process of its own (browsers are not in the server's process): open twenty
     sessions, then for each turn of `TURNS` wait for its start, send twenty messages at
@@ -134,8 +144,10 @@ def _ui_clients(
     """
     if nice:
         os.nice(19)  # browsers are on other machines: give the server's processes the CPU
-    runner = _http_sessions if kind == "http" else _gradio_client_sessions
-    runner(url, Path(folder), ready, gos, out)
+    if kind == "http":
+        _http_sessions(url, Path(folder), page_events, ready, gos, out)
+    else:
+        _gradio_client_sessions(url, Path(folder), ready, gos, out)
 
 
 def _message(i: int, turn: int, files: list[Any]) -> dict[str, Any]:
@@ -143,11 +155,13 @@ def _message(i: int, turn: int, files: list[Any]) -> dict[str, Any]:
     return {"text": text, "files": files if turn == 0 else []}
 
 
-def _http_sessions(url: str, folder: Path, ready: Any, gos: list[Any], out: Any) -> None:
+def _http_sessions(
+    url: str, folder: Path, page_events: bool, ready: Any, gos: list[Any], out: Any
+) -> None:
     from benchmarks.gradio_http import BrowserTab
 
     async def run() -> None:
-        tabs = [BrowserTab(url) for _ in range(SESSIONS)]
+        tabs = [BrowserTab(url, page_events) for _ in range(SESSIONS)]
         await asyncio.gather(*(t.open() for t in tabs))
         chats: list[Any] = [[] for _ in range(SESSIONS)]
 
@@ -236,13 +250,16 @@ class TurnResult:
     """Events the sessions ran (with a browser-like tab, the page's own included)."""
 
 
-def ui_round(url: str, folder: Path, kind: str = "http", nice: bool = False) -> list[TurnResult]:
+def ui_round(
+    url: str, folder: Path, kind: str = "http", nice: bool = False, page_events: bool = True
+) -> list[TurnResult]:
     """Twenty sessions from another process (`_ui_clients`), each turn of `TURNS` started
     at once once the sessions are open; a first turn's image upload is part of its time."""
     ctx = multiprocessing.get_context("spawn")
     ready, out = ctx.Event(), ctx.Queue()
     gos = [ctx.Event() for _ in TURNS]
-    worker = ctx.Process(target=_ui_clients, args=(kind, url, str(folder), nice, ready, gos, out))
+    args = (kind, url, str(folder), nice, page_events, ready, gos, out)
+    worker = ctx.Process(target=_ui_clients, args=args)
     worker.start()
     results: list[TurnResult] = []
     try:
@@ -287,6 +304,13 @@ async def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--no-page-events",
+        action="store_true",
+        help="the browser-like clients do not run the events the page fires as outputs "
+        "change (the panels following the session, the quick actions drawn): a diagnostic "
+        "of what those events cost, not a person's turn",
+    )
     parser.add_argument(
         "--nice-clients",
         action="store_true",
@@ -402,10 +426,11 @@ class UISide:
         """Start the server, a warm-up round, a timed round, stop; then the bare rounds."""
         model, holder, server = self.serve()
         try:
-            ui_round(server.url, self.folder, self.kind, nice)  # warm-up
+            events = not self.args.no_page_events
+            ui_round(server.url, self.folder, self.kind, nice, events)  # warm-up
             model.requests.clear()
             model.sent_at.clear()
-            results = ui_round(server.url, self.folder, self.kind, nice)
+            results = ui_round(server.url, self.folder, self.kind, nice, events)
             self.stored = len(holder.current.sessions.list(limit=10_000))
         finally:
             server.close()

@@ -84,8 +84,12 @@ def shown_files(url: str, value: Any) -> set[str]:
 class BrowserTab:
     """One browser tab on a Gradio app: its own session hash, connections and values."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, page_events: bool = True) -> None:
+        """`page_events` False: the tab does not run the events the page fires as outputs
+        change (a diagnostic, to see what those events cost; the page's load events and
+        the images it shows still run)."""
         self.url = url.rstrip("/") + "/"
+        self.page_events = page_events
         self.session_hash = uuid.uuid4().hex[:11]
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, read=None))
         self.fn_index: dict[str, int] = {}
@@ -185,7 +189,8 @@ class BrowserTab:
                 message = await messages.get()
                 kind = message.get("msg")
                 # A State is kept on the server; the page learns only that it changed.
-                for state in (message.get("output") or {}).get("changed_state_ids") or []:
+                changed = (message.get("output") or {}).get("changed_state_ids") or []
+                for state in changed if self.page_events else ():
                     for listener in self._on_change[state]:
                         self._fire(listener)
                 if kind == "process_generating":
@@ -243,7 +248,7 @@ class BrowserTab:
                 value = value["value"]
             if self._values.get(component) != value:
                 self._values[component] = value
-                for listener in self._on_change[component]:
+                for listener in self._on_change[component] if self.page_events else ():
                     self._fire(listener)
 
     def _fire(self, fn_index: int) -> None:
