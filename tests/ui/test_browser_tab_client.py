@@ -49,8 +49,8 @@ def test_a_turn_through_a_browser_like_tab(
     image = tmp_path / "scan.png"
     Image.fromarray(np.full((48, 64), 90, np.uint8)).save(image)
 
-    async def turn() -> tuple[BrowserTab, list[object], int]:
-        tab = BrowserTab(server.url)
+    async def turn(page_events: bool = True) -> tuple[BrowserTab, list[object], int]:
+        tab = BrowserTab(server.url, page_events)
         await tab.open()  # the page's load events
         opened = tab.events_run
         message = {"text": "What is this?", "files": [await tab.upload(image)]}
@@ -64,8 +64,12 @@ def test_a_turn_through_a_browser_like_tab(
         tab, outputs, opened = asyncio.run(turn())
         sessions = holder.current.list_sessions()
         queue = _gradio_queue(app)
+        quiet, _, quiet_opened = asyncio.run(turn(page_events=False))
     finally:
         server.close()
+    # The diagnostic tab (bench_load --no-page-events) runs the turn and loads its image,
+    # and none of the events the page fires as outputs change.
+    assert quiet.ran[quiet_opened:] == ["send"] and len(quiet.fetched) == 1, quiet.ran
     assert opened >= 2, "the page's load events ran when it opened"
     assert tab.failures == [], tab.failures
     assert len(tab.fetched) == 1, tab.fetched  # the chat's image, loaded once as shown
