@@ -266,8 +266,12 @@ class SessionStore:
             size = tmp.stat().st_size
             tmp.replace(stored)
             with self._db() as db:
+                # Counted and inserted in one write turn: two uploads to the session at once
+                # must not both count the same uploads and claim the same image id.
                 if db.dialect == "postgres":  # another instance may add to this session now
                     db.execute("SELECT id FROM sessions WHERE id = ? FOR UPDATE", (session_id,))
+                else:  # this process's writers' turn, and SQLite's write lock, from here
+                    db.execute("BEGIN IMMEDIATE")
                 count = db.execute(
                     "SELECT COUNT(*) FROM uploads WHERE session_id = ?", (session_id,)
                 ).fetchone()[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,54 @@ def test_a_users_session_list_is_read_through_its_index(tmp_path: Path) -> None:
     details = " ".join(str(row[-1]) for row in plan)
     assert "USING INDEX sessions_owner_updated" in details
     assert "TEMP B-TREE" not in details  # no sort: the index gives the order
+
+
+def test_two_uploads_to_a_session_at_once_get_their_own_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each upload counts the session's uploads and inserts the next id in one write turn:
+    with both counts taken before either insert, the second failed on a duplicate id."""
+    import threading
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from assistant import database
+
+    counted = database._SqliteTx.execute
+
+    def slow_count(self: database._SqliteTx, sql: str, params: Any = ()) -> Any:
+        rows = counted(self, sql, params)
+        if sql.startswith("SELECT COUNT(*) FROM uploads"):
+            time.sleep(0.3)  # the other upload's count, were it not waiting, comes now
+        return rows
+
+    monkeypatch.setattr(database._SqliteTx, "execute", slow_count)
+    store = SessionStore(tmp_path / "data")
+    sid = store.create().id
+    files = []
+    for i in range(2):
+        files.append(tmp_path / f"scan{i}.png")
+        Image.fromarray(np.full((32, 32), 40 * (i + 1), np.uint8)).save(files[-1])
+    start = threading.Barrier(2)
+    ids: list[str] = []
+    failed: list[BaseException] = []
+
+    def upload(path: Path) -> None:
+        start.wait()
+        try:
+            ids.append(store.add_upload(sid, path, path.name).id)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failed == [] and sorted(ids) == ["img1", "img2"], (failed, ids)
+    assert sorted(store.attachments(sid)) == ["img1", "img2"]
 
 
 def test_uploads_are_hashed_deduplicated_and_numbered(tmp_path: Path, gradient_png: Path) -> None:
