@@ -67,15 +67,13 @@ async def ui_events(url: str, folder: Path, repeat: int) -> dict[str, float]:
     await quiet.close()
     tab = BrowserTab(url)
     await tab.open()
-    followers = {str(d.get("api_name")): i for i, d in tab._deps.items()}
     upload = await tab.upload(image(folder, 1))
     await tab.call("/send", {"text": "What is this?", "files": [upload]}, [], None, "auto", "")
     await tab.settle()  # the page's own events after a first turn with an image ran once
     for name in ("follow_session", "apply"):
-        index = followers[name]
 
-        async def again(_: int, index: int = index) -> None:
-            await tab.run(index, *[tab._values.get(c) for c in tab._deps[index]["inputs"]])
+        async def again(_: int, name: str = name) -> None:
+            await tab.call(name)  # with the values the page holds, as it fires it
 
         results[f"page event `{name}`"] = await cpu_ms(repeat, again)
     await tab.close()
