@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -61,12 +63,19 @@ def apply_diff(value: Any, diff: list[list[Any]]) -> Any:
     return value
 
 
+MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+"""A Markdown image, as the chat shows pictures (`ui.render.image_message`)."""
+
+
 def shown_files(url: str, value: Any) -> set[str]:
-    """The URL of each file (a Gradio FileData) in an output value of the app at `url`."""
+    """The URL of each file in an output value of the app at `url`: a Gradio FileData, or
+    a Markdown image in a text (resolved against the page, as the browser does)."""
     paths: set[str] = set()
 
     def walk(x: Any) -> None:
-        if isinstance(x, dict):
+        if isinstance(x, str):
+            paths.update(urljoin(url, src) for src in MARKDOWN_IMAGE.findall(x))
+        elif isinstance(x, dict):
             if isinstance(x.get("path"), str) and "url" in x:  # a FileData
                 paths.add(x["url"] or f"{url}gradio_api/file={x['path']}")
             for v in x.values():

@@ -36,7 +36,7 @@ from ui.image_viewer import image_router, measured_listener_js
 from ui.pacing import FramePacer
 from ui.pacs_panel import build_pacs_panel
 from ui.quick_actions import newest, report_template
-from ui.render import ChatMessage, apply_event, shown_inline
+from ui.render import ChatMessage, apply_event, image_message, shown_inline
 from ui.report_panel import build_report_panel
 from ui.sessions_panel import CSS as SESSIONS_CSS
 from ui.sessions_panel import build_sessions_panel, session_choices
@@ -81,7 +81,13 @@ SEND_FAILED = (
 )
 _STATIC_DIRS: set[Path] = set()
 """Session folders already given to `gr.set_static_paths` by this process."""
-CSS = "<style>.medassist-hidden{display:none !important}" + SESSIONS_CSS + "</style>"
+CSS = (
+    "<style>.medassist-hidden{display:none !important}"
+    # Pictures in the chat (Markdown, `ui.render.image_message`) at a thumbnail's height.
+    "#chat .message-content .md img{max-height:320px;width:auto;max-width:100%}"
+    + SESSIONS_CSS
+    + "</style>"
+)
 
 
 def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
@@ -158,9 +164,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 _discard_received(file_path, config)
             ids.append(att.id)
             if shown_inline(att):
-                history.append(
-                    {"role": "user", "content": {"path": str(att.path), "alt_text": att.name}}
-                )
+                history.append(image_message("user", att.path, att.name))
             else:
                 history.append({"role": "user", "content": f"📎 {att.name} ({att.id})"})
         # The panels follow the newest upload as soon as it is stored (`ui.follow`): a new

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
@@ -26,6 +28,28 @@ from tools.attachments import Attachment
 
 ChatMessage = dict[str, Any]
 MAX_RESULT_CHARS = 4000
+IMAGE_ID = "image"
+FILE_ROUTE = "gradio_api/file="
+"""Where the page fetches a session's file (relative: it resolves against the page's own
+address, behind a reverse proxy's path too; the access check covers it as any file URL)."""
+_ALT_UNSAFE = re.compile(r"[\[\]\\\n\r]")
+
+
+def image_message(role: str, path: Path | str, alt: str) -> ChatMessage:
+    """A picture in the chat: Markdown pointing at the file on this server.
+
+    Marked as a picture (`metadata.id`, no title: shown as a plain message) so that an
+    answer's tokens streaming after it start a message of their own.
+
+    Not a Gradio file message, which Gradio checks against its static folders (a stat and
+    two path resolutions per folder) twice for every streamed update of the chat, and again
+    in the chat the page sends back with each message: for twenty answers streaming at
+    once, a sixth of the UI's CPU per turn (benchmarks/bench_load.py). The page shows the
+    Markdown image as it showed the file message's, from the same URL.
+    """
+    shown_alt = _ALT_UNSAFE.sub(" ", alt).strip()
+    content = f"![{shown_alt}]({FILE_ROUTE}{quote(str(path))})"
+    return {"role": role, "content": content, "metadata": {"id": IMAGE_ID}}
 
 
 def _pretty(content: str) -> str:
@@ -155,15 +179,8 @@ def apply_event(
         step["metadata"].update(title=f"{title}: {summary}" if summary else title, status="done")
         for art in event.artifacts:
             if art.get("kind") == "image":
-                history.append(
-                    {
-                        "role": "assistant",
-                        "content": {
-                            "path": str(session_dir / art["path"]),
-                            "alt_text": art.get("caption", ""),
-                        },
-                    }
-                )
+                shown = session_dir / art["path"]
+                history.append(image_message("assistant", shown, art.get("caption", "")))
     elif isinstance(event, Notice):
         history.append(
             {
@@ -214,9 +231,7 @@ def from_messages(
             for image_id in msg.additional_kwargs.get(ATTACHMENTS_KEY, []):
                 att = attachments.get(image_id)
                 if att is not None and shown_inline(att):
-                    out.append(
-                        {"role": "user", "content": {"path": str(att.path), "alt_text": att.name}}
-                    )
+                    out.append(image_message("user", att.path, att.name))
                 elif att is not None:
                     out.append({"role": "user", "content": f"📎 {att.name} ({att.id})"})
             if msg.content:

@@ -14,7 +14,7 @@ from PIL import Image
 from starlette.routing import Mount
 
 from assistant.config import load_config
-from benchmarks.gradio_http import BrowserTab, apply_diff
+from benchmarks.gradio_http import BrowserTab, apply_diff, shown_files
 from tests.faults.fixture import FaultServer, fault_server  # noqa: F401 - the fixture
 from tests.ui.conftest import HTTP_CLIENT_WARNINGS
 from tests.vllm_servers import free_port
@@ -30,6 +30,19 @@ def test_diffs_apply_in_place() -> None:
     assert apply_diff([1, 2], [["delete", [0], None]]) == [2]
     with pytest.raises(ValueError):
         apply_diff({}, [["move", ["a"], 1]])
+
+
+def test_the_files_a_chat_shows_are_its_file_data_and_markdown_images() -> None:
+    """A Markdown picture resolves against the page, as the browser's `<img>` does."""
+    chat = [
+        {"role": "user", "content": "![img1 · x.png](gradio_api/file=/d/s/img1.png)"},
+        {"role": "assistant", "content": "no ![picture here, only [brackets] and (words)"},
+        {"content": {"file": {"path": "/d/s/o.png", "url": "http://h/gradio_api/file=/d/s/o.png"}}},
+    ]
+    assert shown_files("http://h:1/", chat) == {
+        "http://h:1/gradio_api/file=/d/s/img1.png",
+        "http://h/gradio_api/file=/d/s/o.png",
+    }
 
 
 def test_a_turn_through_a_browser_like_tab(

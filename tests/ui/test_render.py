@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -21,9 +22,10 @@ def test_events_build_streamed_answer_and_collapsible_steps(tmp_path: Path) -> N
     step = history[0]
     assert step["metadata"] == {"title": "Tool · describe_image", "id": "c1", "status": "done"}
     assert '"width_px": 5' in step["content"]
-    assert history[1]["content"] == {
-        "path": str(tmp_path / "artifacts/o.png"),
-        "alt_text": "overlay",
+    assert history[1] == {
+        "role": "assistant",
+        "content": f"![overlay](gradio_api/file={tmp_path}/artifacts/o.png)",
+        "metadata": {"id": "image"},
     }
     for piece in ["The", " image", " is small."]:
         apply_event(history, Token(piece), tmp_path)
@@ -51,7 +53,7 @@ def test_stored_session_rebuilds_without_synthetic_messages(
     ]
     view = from_messages(messages, {"img1": att}, tmp_path)
     assert [m["role"] for m in view] == ["user", "user", "assistant", "assistant"]
-    assert view[0]["content"]["path"] == str(gradient_png)
+    assert view[0]["content"] == f"![{att.name}](gradio_api/file={quote(str(gradient_png))})"
     assert view[2]["metadata"]["title"] == "Tool · describe_image"
     assert view[-1]["content"] == "64 pixels wide."
 
@@ -110,3 +112,15 @@ async def test_the_ui_setting_hides_the_marks_of_a_reopened_session(
     last = str(chat[-1]["content"])
     assert last.startswith("*No tool was used for this answer.*")
     assert ("claims an action that did not run" in last) is show, last
+
+
+def test_an_image_is_markdown_whose_url_and_alt_text_cannot_break_out(tmp_path: Path) -> None:
+    """Spaces and brackets in a folder or caption stay inside the image's URL and alt text."""
+    from ui.render import image_message
+
+    shown = image_message("user", tmp_path / "a (b) [c]" / "img1.png", "lungs [left]\n](x)")
+    folder = quote(str(tmp_path))
+    assert (
+        shown["content"]
+        == f"![lungs  left   (x)](gradio_api/file={folder}/a%20%28b%29%20%5Bc%5D/img1.png)"
+    )
