@@ -28,13 +28,23 @@ from tests.vllm_servers import free_port
 from ui.app import UIServer, create_app
 from ui.holder import AssistantHolder
 
+STREAMED = "(streamed)"
+"""A question with this mark is answered in `WORDS` words, `GAP_S` apart."""
+WORDS, GAP_S = 32, 0.02
+
 
 class Instant:
-    """A model server that answers every request at once."""
+    """A model server that answers every request at once (or streams a short answer)."""
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        yield ChatChunk(text="Fine.")
-        yield ChatChunk(completion_tokens=1, finish_reason="stop")
+        if STREAMED not in str(request.messages[-1]):
+            yield ChatChunk(text="Fine.")
+            yield ChatChunk(completion_tokens=1, finish_reason="stop")
+            return
+        for _ in range(WORDS):  # the chat updates several times (`ui.pacing`)
+            yield ChatChunk(text=" word")
+            await asyncio.sleep(GAP_S)
+        yield ChatChunk(completion_tokens=WORDS, finish_reason="stop")
 
 
 async def cpu_ms(repeat: int, one: Callable[[int], Awaitable[Any]]) -> float:
@@ -64,6 +74,11 @@ async def ui_events(url: str, folder: Path, repeat: int) -> dict[str, float]:
         await quiet.call("/send", {"text": f"Question {i}?", "files": []}, [], None, "auto", "")
 
     results = {"chat turn, text only, new session": await cpu_ms(repeat, text_turn)}
+    name = (
+        f"follow-up, text only, in a chat showing a picture; {WORDS} words streamed over "
+        f"{WORDS * GAP_S:.2f} s"
+    )
+    results[name] = await follow_up_cpu_ms(quiet, folder, repeat)
     await quiet.close()
     tab = BrowserTab(url)
     await tab.open()
@@ -78,6 +93,21 @@ async def ui_events(url: str, folder: Path, repeat: int) -> dict[str, float]:
         results[f"page event `{name}`"] = await cpu_ms(repeat, again)
     await tab.close()
     return results
+
+
+async def follow_up_cpu_ms(tab: BrowserTab, folder: Path, repeat: int) -> float:
+    """CPU per follow-up in a session whose first turn showed an uploaded picture (each
+    a new session, its first turn not counted): the chat re-sent on each update holds it."""
+    total = 0.0
+    for i in range(-1, repeat):  # the first is a warm-up
+        upload = await tab.upload(image(folder, i % 250))
+        first = {"text": "What is this?", "files": [upload]}
+        _, chat, session, *_ = await tab.call("/send", first, [], None, "auto", "")
+        start = time.process_time()
+        follow_up = {"text": f"And then? {STREAMED}", "files": []}
+        await tab.call("/send", follow_up, chat, session, "auto", "")
+        total += time.process_time() - start if i >= 0 else 0.0
+    return total / repeat * 1000
 
 
 async def main() -> None:
