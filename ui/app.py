@@ -275,12 +275,19 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 template, report = build_report_panel(holder, session_state)
                 tools.template.append(template)
                 pacs = build_pacs_panel(holder, session_state)
+        # The inputs reach `send` as the page sent them (`preprocess=False`): the message
+        # with its files' stored paths (checked to be uploads by Gradio all the same), the
+        # chat as message dicts whose content is a list of parts. Gradio's preprocessing
+        # adds nothing `send` needs, and runs each input in a worker thread, which waits
+        # for the event loop's lock: with twenty messages at once it held the follow-up's
+        # model requests back by about 0.1 s (benchmarks/bench_load.py).
         box.submit(
             send,
             [box, chatbot, session_state, tool, region, side.sessions],
             [box, chatbot, session_state, side.sessions, tool, region, pacs.attached],
             api_name="send",
             js=BUSY_JS,
+            preprocess=False,
         ).then(None, None, None, js=IDLE_JS)  # success or not: the box is usable again
         # One event brings every panel to a new or reopened session, or its new uploads.
         chosen_template = Follower(
