@@ -280,7 +280,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         # chat as message dicts whose content is a list of parts. Gradio's preprocessing
         # adds nothing `send` needs, and runs each input in a worker thread, which waits
         # for the event loop's lock: with twenty messages at once it held the follow-up's
-        # model requests back by about 0.1 s (benchmarks/bench_load.py).
+        # model requests back by about 0.1 s (BENCHMARKS.md, "preprocess=False").
         box.submit(
             send,
             [box, chatbot, session_state, tool, region, side.sessions],

@@ -44,7 +44,8 @@ def image_message(role: str, path: Path | str, alt: str) -> ChatMessage:
     Not a Gradio file message, which Gradio checks against its static folders (a stat and
     two path resolutions per folder) twice for every streamed update of the chat, and again
     in the chat the page sends back with each message: for twenty answers streaming at
-    once, a sixth of the UI's CPU per turn (benchmarks/bench_load.py). The page shows the
+    once, a fifth to a quarter of the app's CPU per turn (BENCHMARKS.md, "the chat's
+    pictures as Markdown"). The page shows the
     Markdown image as it showed the file message's, from the same URL.
     """
     shown_alt = _ALT_UNSAFE.sub(" ", alt).strip()
