@@ -35,6 +35,7 @@ from ui.holder import AssistantHolder
 from ui.image_viewer import image_router, measured_listener_js
 from ui.pacing import FramePacer
 from ui.pacs_panel import build_pacs_panel
+from ui.page_chat import for_page
 from ui.quick_actions import newest, report_template
 from ui.render import ChatMessage, apply_event, image_message, shown_inline
 from ui.report_panel import build_report_panel
@@ -118,7 +119,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                 message, history, session_id, tool, region_json, user_of(request), listed
             ):
                 last = update
-                yield update
+                yield _shown(update)
         except Exception:
             log.exception("the chat handler failed in session %s", session_id)
             if last is None:  # nothing shown yet: the message goes back into the box
@@ -127,7 +128,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
                         listed, tool, region_json, gr.skip())  # fmt: skip
             shown = list(last[1])
             shown.append({"role": "assistant", "content": SEND_FAILED})
-            yield (last[0], shown, *last[2:])
+            yield _shown((last[0], shown, *last[2:]))
 
     async def updates(
         message: dict[str, Any],
@@ -281,6 +282,8 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         # adds nothing `send` needs, and runs each input in a worker thread, which waits
         # for the event loop's lock: with twenty messages at once it held the follow-up's
         # model requests back by about 0.1 s (BENCHMARKS.md, "preprocess=False").
+        # Its outputs leave as the page receives them (`postprocess=False`): the chat by
+        # `ui.page_chat`, the other values already in their components' form.
         box.submit(
             send,
             [box, chatbot, session_state, tool, region, side.sessions],
@@ -288,6 +291,7 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             api_name="send",
             js=BUSY_JS,
             preprocess=False,
+            postprocess=False,
         ).then(None, None, None, js=IDLE_JS)  # success or not: the box is usable again
         # One event brings every panel to a new or reopened session, or its new uploads.
         chosen_template = Follower(
@@ -299,6 +303,16 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         # The person picking another image in the tools panel (not the panel following).
         tools.image.input(partial(default_template, holder), [session_state, tools.image], template)
     return demo
+
+
+EMPTY_BOX = {"text": "", "files": []}
+"""The message box emptied, as its postprocessing gives `None`."""
+
+
+def _shown(update: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A send update in the page's form: the box's value, the chat (`ui.page_chat`)."""
+    box = EMPTY_BOX if update[0] is None else update[0]
+    return (box, for_page(update[1]), *update[2:])
 
 
 async def default_template(

@@ -32,6 +32,12 @@ class GatedModel:
         yield ChatChunk(completion_tokens=1, finish_reason="stop")
 
 
+def page_line(role: str, text: str) -> dict[str, Any]:
+    """A chat line as the send event gives it to the page (`ui.page_chat`)."""
+    return {"role": role, "metadata": None, "content": [{"text": text, "type": "text"}],
+            "options": None}  # fmt: skip
+
+
 def _send_handler(demo: Any) -> Any:
     return next(f.fn for f in demo.fns.values() if f.name == "send")
 
@@ -51,12 +57,12 @@ async def test_the_model_is_asked_before_the_message_is_shown(
     async with holder.lifespan(None):
         updates = send({"text": "What is this?", "files": []}, [], None, "auto", "", None)
         shown = await anext(updates)  # the message, as Gradio sends it to the page
-        assert shown[1][-1] == {"role": "user", "content": "What is this?"}
+        assert shown[1][-1] == page_line("user", "What is this?")
         # Suspended there (Gradio sending it), the handler has already started the turn.
         await asyncio.wait_for(model.asked.wait(), 10)
         model.go.set()
         last = [u async for u in updates][-1]
-        assert {"role": "assistant", "content": "Fine."} in last[1]
+        assert page_line("assistant", "Fine.") in last[1]
 
 
 async def test_a_page_gone_as_the_message_is_shown_leaves_the_turn_running(
