@@ -18,6 +18,7 @@ from assistant.events import (
     ToolFinished,
     ToolStarted,
     TurnDone,
+    TurnEvent,
     TurnFailed,
     TurnQueued,
 )
@@ -36,7 +37,7 @@ def a_whole_turn(tmp_path: Path) -> list[dict[str, Any]]:
         image_message("user", tmp_path / "case [1].png", "chest (PA).png"),
         {"role": "user", "content": "What do you see?\n    Indented line."},
     ]
-    events = [
+    events: list[TurnEvent] = [
         TurnQueued(position=2, running=4, reason="four turns are running"),
         ToolStarted("c1", "segment", {"image_id": "img1", "target": "lung_fields"}),
         ToolFinished(
