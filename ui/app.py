@@ -305,13 +305,13 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
     return demo
 
 
-EMPTY_BOX = {"text": "", "files": []}
-"""The message box emptied, as its postprocessing gives `None`."""
-
-
 def _shown(update: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A send update in the page's form: the box's value, the chat (`ui.page_chat`)."""
-    box = EMPTY_BOX if update[0] is None else update[0]
+    """A send update in the page's form: the box's value, the chat (`ui.page_chat`).
+
+    The box emptied (`None`) as its postprocessing gives it. New objects each time: Gradio
+    keeps the last update to send only what changed, and the handler goes on editing its own.
+    """
+    box = {"text": "", "files": []} if update[0] is None else update[0]
     return (box, for_page(update[1]), *update[2:])
 
 

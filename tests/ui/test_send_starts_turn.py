@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 
 from assistant.config import load_config
@@ -58,6 +59,8 @@ async def test_the_model_is_asked_before_the_message_is_shown(
         updates = send({"text": "What is this?", "files": []}, [], None, "auto", "", None)
         shown = await anext(updates)  # the message, as Gradio sends it to the page
         assert shown[1][-1] == page_line("user", "What is this?")
+        # The box emptied, in the form Gradio's own postprocessing would have sent.
+        assert shown[0] == gr.MultimodalTextbox(render=False).postprocess(None).model_dump()
         # Suspended there (Gradio sending it), the handler has already started the turn.
         await asyncio.wait_for(model.asked.wait(), 10)
         model.go.set()
