@@ -60,7 +60,7 @@ def _text_parts(content: Any) -> list[dict[str, str]] | None:
     return parts
 
 
-def page_message(message: dict[str, Any]) -> list[dict[str, Any]]:
+def _page_message(message: dict[str, Any]) -> list[dict[str, Any]]:
     """One chat message in the page's form (Gradio's may split or drop a message: a list)."""
     metadata = message.get("metadata")
     parts = _text_parts(message.get("content"))
@@ -79,4 +79,4 @@ def page_message(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 def for_page(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The chat `history` as `gr.Chatbot.postprocess(history).model_dump()` gives it."""
-    return [shown for message in history for shown in page_message(message)]
+    return [shown for message in history for shown in _page_message(message)]

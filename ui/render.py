@@ -45,8 +45,8 @@ def image_message(role: str, path: Path | str, alt: str) -> ChatMessage:
     two path resolutions per folder) twice for every streamed update of the chat, and again
     in the chat the page sends back with each message: for twenty answers streaming at
     once, a fifth to a quarter of the app's CPU per turn (BENCHMARKS.md, "the chat's
-    pictures as Markdown"). The page shows the
-    Markdown image as it showed the file message's, from the same URL.
+    pictures as Markdown"). The page shows the Markdown image as it showed the file
+    message's, from the same URL.
     """
     shown_alt = _ALT_UNSAFE.sub(" ", alt).strip()
     content = f"![{shown_alt}]({FILE_ROUTE}{quote(str(path))})"
