@@ -183,6 +183,13 @@ class AgentSettings(Strict):
     concurrent_turns_per_user: int = Field(
         4, ge=1, le=4096, description="turns one signed-in user runs at once; more are queued"
     )
+    starting_turns: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="turns preparing their first model request at once; turns arriving "
+        "together then send their requests one after another (assistant/starts.py)",
+    )
 
 
 class UISettings(Strict):

@@ -38,6 +38,7 @@ from assistant.report import (
     related_passages,
 )
 from assistant.sessions import ReportEntry, SessionInfo, SessionStore, UploadCheck
+from assistant.starts import Admitted, StartGate, announcing
 from assistant.state import AgentContext
 from retrieval.tool import KnowledgeSource, close_knowledge_bases
 from tools.attachments import Attachment, ImageClass
@@ -105,6 +106,7 @@ class Assistant:
             config.agent.concurrent_turns, config.agent.concurrent_turns_per_user
         )
         self._runs = DetachedTurns()
+        self.starts = StartGate(config.agent.starting_turns)
 
     def _record(
         self, action: AuditAction, session_id: str, detail: str = "", owner: str | None = None
@@ -373,6 +375,7 @@ class Assistant:
         force_tool: str | None = None,
         max_steps: int | None = None,
         region: DrawnRegion | None = None,
+        admitted: Admitted | None = None,
     ) -> AsyncGenerator[TurnEvent]:
         """Start one user turn now (on the running loop); read its events from the result.
 
@@ -383,6 +386,10 @@ class Assistant:
         model is called, so it survives a dead model server or a killed process. The turn
         runs to its end and is stored even when its reader goes away (a closed browser tab)
         or never reads: see `assistant.detached`.
+
+        A caller that let the turn through the start gate (`assistant.starts`, for turns
+        arriving together) passes its place as `admitted`; the turn gives it back as its
+        first model request leaves.
         """
         try:
             inputs, context = self._turn_inputs(
@@ -390,11 +397,16 @@ class Assistant:
             )
             user = self.sessions.get(session_id).owner
         except MedAssistError as exc:
+            if admitted is not None:
+                admitted.release()
             return _failed(str(exc))
         except Exception as exc:  # a bug before the graph started: logged, turn ends
             log.exception("preparing a turn of session %s failed", session_id)
+            if admitted is not None:
+                admitted.release()
             return _failed(_bug_message(exc))
-        return self._runs.start(session_id, self._limited(user, session_id, inputs, context))
+        steps = self._limited(user, session_id, inputs, context, admitted)
+        return self._runs.start(session_id, steps)
 
     async def run_turn(
         self,
@@ -490,26 +502,40 @@ class Assistant:
                 yield event
 
     async def _limited(
-        self, user: str, session_id: str, inputs: dict[str, Any], context: AgentContext
+        self,
+        user: str,
+        session_id: str,
+        inputs: dict[str, Any],
+        context: AgentContext,
+        admitted: Admitted | None = None,
     ) -> AsyncGenerator[TurnEvent]:
         """`_stream` within the turn limits: a busy server says where the run waits, at once.
 
         The slot is freed as the last event (TurnDone or TurnFailed) goes out, so a caller
-        that stops reading there does not hold it until its generator is collected.
+        that stops reading there does not hold it until its generator is collected. The
+        place at the start gate is given back at the first model request or event.
         """
-        async with aclosing(self.limiter.acquire(user)) as places:
-            async for place in places:
-                yield TurnQueued(place.position, place.running, place.reason)
-        held = True
+        if admitted is None:
+            admitted = Admitted.none()
+        context.model = announcing(context.model, admitted.release)
         try:
-            async for event in self._stream(session_id, inputs, context):
-                if isinstance(event, TurnDone | TurnFailed):
-                    held = False
+            async with aclosing(self.limiter.acquire(user)) as places:
+                async for place in places:
+                    admitted.release()
+                    yield TurnQueued(place.position, place.running, place.reason)
+            held = True
+            try:
+                async for event in self._stream(session_id, inputs, context):
+                    admitted.release()
+                    if isinstance(event, TurnDone | TurnFailed):
+                        held = False
+                        self.limiter.release(user)
+                    yield event
+            finally:
+                if held:  # cancelled or closed mid-turn
                     self.limiter.release(user)
-                yield event
         finally:
-            if held:  # cancelled or closed mid-turn
-                self.limiter.release(user)
+            admitted.release()
 
     async def _stream(
         self, session_id: str, inputs: dict[str, Any], context: AgentContext

@@ -25,6 +25,8 @@ from assistant.catalog import REGISTRY
 from assistant.config import AppConfig, load_profile
 from assistant.events import Token, TurnDone
 from assistant.report import available_templates
+from assistant.service import Assistant
+from assistant.starts import Admitted
 from tools.attachments import Attachment
 from tools.errors import InputError
 from tools.imaging.uploads import largest_upload
@@ -114,10 +116,16 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         file) and the message box would stay locked.
         """
         last: tuple[Any, ...] | None = None
+        admitted: Admitted | None = None
         try:
+            assistant = await holder.get()
+            # The turn's place at the start gate (`assistant.starts`) covers storing its
+            # uploads too; the turn gives it back as its model request leaves.
+            admitted = await assistant.starts.enter()
             async for update in updates(
-                message, history, session_id, tool, region_json, user_of(request), listed
-            ):
+                assistant, admitted, message, history, session_id, tool, region_json,
+                user_of(request), listed,
+            ):  # fmt: skip
                 last = update
                 yield _shown(update)
         except Exception:
@@ -129,8 +137,13 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             shown = list(last[1])
             shown.append({"role": "assistant", "content": SEND_FAILED})
             yield _shown((last[0], shown, *last[2:]))
+        finally:
+            if admitted is not None:
+                admitted.release()
 
     async def updates(
+        assistant: Assistant,
+        admitted: Admitted,
         message: dict[str, Any],
         history: list[ChatMessage],
         session_id: str | None,
@@ -146,7 +159,6 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         `gr.update`/`gr.skip()` output of every streamed update, a plain value costs a
         tenth of that, and an unchanged one sends nothing to the browser.
         """
-        assistant = await holder.get()
         started = not session_id
         if not session_id:
             session_id = assistant.new_session(owner=user).id
@@ -171,6 +183,8 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         # The panels follow the newest upload as soon as it is stored (`ui.follow`): a new
         # session by its id's change, an open one by `attached`.
         attached = f"{session_id}/{' '.join(ids)}" if ids and not started else gr.skip()
+        if refused or not (text.strip() or ids):
+            admitted.release()  # no turn: the next one may start
         if refused:  # its own notice; the turn does not run on a refused file
             notice = "⚠️ Upload refused, nothing was sent to the assistant:\n" + "\n".join(
                 f"- {r}" for r in refused
@@ -202,7 +216,9 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         # to the page and the page's panels follow the new session and image (first in the
         # queue, they held twenty turns' model requests back: benchmarks/bench_load.py).
         # Were the page gone meanwhile, the turn goes on unread and is stored.
-        events = assistant.start_turn(session_id, text, ids, force_tool=force, region=region)
+        events = assistant.start_turn(
+            session_id, text, ids, force_tool=force, region=region, admitted=admitted
+        )
         # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
         # again when this handler ends (IDLE_JS): no property update on every turn.
         yield (None, history, session_id, listed, tool, "", attached)
@@ -299,7 +315,8 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         )
         followers = [side.follower, tools.follower, viewer, chosen_template, report, pacs.follower]
         triggers = [session_state.change, pacs.attached.change]
-        follow(followers, session_state, triggers, partial(uploads, holder))
+        follow(followers, session_state, triggers, partial(uploads, holder),
+               partial(turns_started, holder))  # fmt: skip
         # The person picking another image in the tools panel (not the panel following).
         tools.image.input(partial(default_template, holder), [session_state, tools.image], template)
     return demo
@@ -323,6 +340,15 @@ async def default_template(
         return gr.skip()
     assistant = await holder.get()
     return _fitting(assistant.attachments(session_id).get(image_id), available_templates())
+
+
+FOLLOW_WAIT_S = 1.0
+"""The longest the panels wait to follow a session while turns are starting."""
+
+
+async def turns_started(holder: AssistantHolder) -> None:
+    """Until no turn is waiting to send its model request (`FOLLOW_WAIT_S` at most)."""
+    await (await holder.get()).starts.quiet(FOLLOW_WAIT_S)
 
 
 async def uploads(holder: AssistantHolder, session_id: str) -> dict[str, Attachment]:

@@ -56,10 +56,13 @@ def follow(
     session_state: gr.State,
     triggers: Sequence[Any],
     uploads: Callable[[str], Awaitable[Mapping[str, Attachment]]],
+    wait: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Wire one event that runs every follower when any of `triggers` fires.
 
     `uploads(session_id)` reads a session's uploads (once per event, for every follower).
+    `wait()`, if given, is awaited first: the panels can follow a moment later, while
+    turns arriving together get their model requests out (`assistant.starts`).
 
     A follower that fails is logged and leaves its own outputs as they were; the others
     still follow.
@@ -68,6 +71,8 @@ def follow(
     outputs = [c for f in followers for c in f.outputs]
 
     async def follow_session(session_id: str | None, *extra: Any) -> list[Any]:
+        if wait is not None:
+            await wait()
         atts: Mapping[str, Attachment] = {}
         try:
             atts = await uploads(session_id) if session_id else {}

@@ -66,3 +66,32 @@ def test_one_event_gives_every_panel_its_values(caplog: pytest.LogCaptureFixture
 
 async def _done(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
+
+
+async def test_the_panels_follow_once_the_wait_is_over() -> None:
+    """With `wait` (the app passes: until no turn is starting), the event computes nothing
+    before it returns: twenty turns arriving together send their model requests first."""
+    read: list[str] = []
+    starting = asyncio.Event()
+
+    async def uploads(session_id: str) -> Mapping[str, Attachment]:
+        read.append(session_id)
+        return {}
+
+    with gr.Blocks() as demo:
+        session = gr.State(None)
+        shown = gr.Textbox()
+        follow(
+            [Follower("title", [shown], lambda f: _done((f.session_id,)))],
+            session,
+            [session.change],
+            uploads,
+            starting.wait,
+        )
+    [fn] = [f for f in demo.fns.values() if f.name == "follow_session"]
+    task = asyncio.create_task(fn.fn("s1"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done() and read == []
+    starting.set()
+    assert await asyncio.wait_for(task, 1) == ["s1"] and read == ["s1"]

@@ -85,3 +85,25 @@ async def test_a_page_gone_as_the_message_is_shown_leaves_the_turn_running(
         history = await assistant.history(session_id)
         assert [m.type for m in history][-2:] == ["human", "ai"]
         assert history[-1].content == "Fine."
+
+
+async def test_the_turn_gives_the_start_gate_back_as_its_request_leaves(
+    setup: tuple[Any, GatedModel, AssistantHolder],
+) -> None:
+    """The handler waits at `assistant.starts` before storing anything; its turn gives the
+    place back as the model is asked, long before the answer ends; a message that starts
+    no turn gives it back at once."""
+    send, model, holder = setup
+    async with holder.lifespan(None):
+        assistant = await holder.get()
+        updates = send({"text": "What is this?", "files": []}, [], None, "auto", "", None)
+        await anext(updates)
+        await asyncio.wait_for(model.asked.wait(), 10)
+        assert assistant.starts.at_gate == 0, "given back while the answer is still awaited"
+        model.go.set()
+        [u async for u in updates]
+        empty = send({"text": "  ", "files": []}, [], None, "auto", "", None)
+        entered = asyncio.create_task(anext(empty))
+        await asyncio.wait_for(entered, 10)
+        assert assistant.starts.at_gate == 0  # no turn: nothing held while Gradio sends it
+        [u async for u in empty]
