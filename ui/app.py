@@ -219,6 +219,11 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
         events = assistant.start_turn(
             session_id, text, ids, force_tool=force, region=region, admitted=admitted
         )
+        # The message is shown once no turn is still preparing its model request (at once
+        # for one person; under a burst of turns, `SHOW_WAIT_S` at most): showing it makes
+        # the page fetch its picture and follow the new session, work that would hold the
+        # other turns' requests back (BENCHMARKS.md, "start gate").
+        await assistant.starts.quiet(SHOW_WAIT_S)
         # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
         # again when this handler ends (IDLE_JS): no property update on every turn.
         yield (None, history, session_id, listed, tool, "", attached)
@@ -344,6 +349,8 @@ async def default_template(
 
 FOLLOW_WAIT_S = 1.0
 """The longest the panels wait to follow a session while turns are starting."""
+SHOW_WAIT_S = 1.0
+"""The longest a sent message waits to be shown while other turns are starting."""
 
 
 async def turns_started(holder: AssistantHolder) -> None:

@@ -107,3 +107,28 @@ async def test_the_turn_gives_the_start_gate_back_as_its_request_leaves(
         await asyncio.wait_for(entered, 10)
         assert assistant.starts.at_gate == 0  # no turn: nothing held while Gradio sends it
         [u async for u in empty]
+
+
+async def test_the_message_is_shown_once_no_other_turn_is_starting(tmp_path: Path) -> None:
+    """Under a burst, showing a message (the page then fetches its picture and follows the
+    session) waits until the other turns' model requests are out; alone, it does not."""
+    config = load_config(
+        {"data_dir": str(tmp_path / "data"), "agent": {"max_steps": 0, "starting_turns": 2}}
+    )
+    model = GatedModel()
+    holder = AssistantHolder(config, model=model)
+    send = _send_handler(build_app(config, holder))
+    async with holder.lifespan(None):
+        assistant = await holder.get()
+        other = await assistant.starts.enter()  # another turn, still preparing its request
+        updates = send({"text": "What is this?", "files": []}, [], None, "auto", "", None)
+        shown = asyncio.create_task(anext(updates))
+        await asyncio.wait_for(model.asked.wait(), 10)  # this turn's request is out ...
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not shown.done(), "... but its message waits for the other turn"
+        other.release()
+        first = await asyncio.wait_for(shown, 5)
+        assert first[1][-1] == page_line("user", "What is this?")
+        model.go.set()
+        [u async for u in updates]
