@@ -5,11 +5,14 @@ its upload stored, the session's state read and written, the prompt built. Twent
 arriving together share the loop evenly, so each waits for nearly all the others' work
 and all twenty requests leave together, late, while the model server sits idle. Let
 through one at a time instead, the first request leaves after its own work and the server
-starts on it while the next is prepared (`benchmarks/bench_load.py`; BENCHMARKS.md).
+starts on it while the next is prepared (`benchmarks/bench_arrivals.py`,
+`benchmarks/bench_load.py`; BENCHMARKS.md, "A start gate").
 
 The gate only orders the starts; it never holds a turn up for long. A turn keeps its
 place until its first model request is on its way, or it reports anything (queued, a
-tool run, a failure), or it ends, or `hold_s` has passed: whichever comes first.
+tool run, a failure), or it ends, or `hold_s` has passed: whichever comes first. Under
+load a place is held for 10–25 ms; `hold_s` bounds what a slow start (a large upload being
+stored) can cost the turns behind it.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class StartGate:
     waits for `quiet`: until no turn is at the gate, or `max_s` at most.
     """
 
-    def __init__(self, slots: int = 1, hold_s: float = 0.5) -> None:
+    def __init__(self, slots: int = 1, hold_s: float = 0.25) -> None:
         if slots < 1 or hold_s <= 0:
             raise ValueError("slots must be at least 1 and hold_s positive")
         self.hold_s = hold_s
