@@ -30,11 +30,11 @@ import time
 import uuid
 from pathlib import Path
 
-from assistant.config import load_config, load_profile
+from assistant.config import load_profile
 from assistant.llm import ChatRequest, OpenAIChatModel
 from assistant.service import Assistant
 from benchmarks.bench_agent_overhead import bare
-from benchmarks.bench_load import SESSIONS, Recording, cold, service_round
+from benchmarks.bench_load import SESSIONS, Recording, answer_only, cold, service_round
 
 
 def _even(first: float, last: float) -> list[float]:
@@ -71,14 +71,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-arrivals-"))
-    config = load_config(
-        {
-            "model": args.model,
-            "data_dir": str(folder / "data"),
-            "llm": {"base_url": args.llm_url},
-            "agent": {"max_steps": 0},  # one answer call per turn, as in the load bench
-        }
-    )
+    config = answer_only(args.model, folder / "data", args.llm_url)
     client = OpenAIChatModel(args.llm_url, load_profile(args.model).served_name)
     model = Recording(client, args.tokens)
     async with Assistant(config, model=model) as assistant:

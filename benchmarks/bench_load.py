@@ -282,6 +282,19 @@ def ui_round(
         worker.join(30)
 
 
+def answer_only(model: str, data_dir: Path, llm_url: str) -> AppConfig:
+    """The app's configuration for these benchmarks: each turn is one answer call
+    (`agent.max_steps` 0), like the bare side's one request."""
+    return load_config(
+        {
+            "model": model,
+            "data_dir": str(data_dir),
+            "llm": {"base_url": llm_url},
+            "agent": {"max_steps": 0},
+        }
+    )
+
+
 def turn_of(request: ChatRequest) -> str:
     """Which of `TURNS` an answer request belongs to (by the follow-up's own words)."""
     return TURNS[1] if FOLLOW_UP_MARK in json.dumps(request.messages) else TURNS[0]
@@ -336,14 +349,7 @@ async def main() -> None:
     )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    config = load_config(
-        {
-            "model": args.model,
-            "data_dir": str(folder / "data"),
-            "llm": {"base_url": args.llm_url},
-            "agent": {"max_steps": 0},  # one answer call per turn, like the bare side
-        }
-    )
+    config = answer_only(args.model, folder / "data", args.llm_url)
     client = OpenAIChatModel(args.llm_url, load_profile(args.model).served_name)
     model = Recording(client, args.tokens)
     plain: list[float] = []

@@ -34,9 +34,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.config import load_config
 from assistant.llm import ChatChunk, ChatRequest
-from benchmarks.bench_load import TURNS, ui_round
+from benchmarks.bench_load import TURNS, answer_only, ui_round
 from tests.vllm_servers import free_port
 from ui.app import UIServer, create_app
 from ui.holder import AssistantHolder
@@ -74,14 +73,9 @@ def main() -> None:
     if args.cpus:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[-args.cpus :])
     folder = Path(tempfile.mkdtemp(prefix="bench-ui-ends-"))
-    config = load_config(
-        {
-            "model": args.model,  # its prompt and profile; the model itself is `Waiting`
-            "data_dir": str(folder / "data"),
-            "llm": {"base_url": "http://127.0.0.1:9/v1"},  # never called: the model is here
-            "agent": {"max_steps": 0},  # one answer call per turn, as in the load bench
-        }
-    )
+    # The profile's prompt as in the load bench; the model itself is `Waiting`, in-process
+    # (the URL is never called).
+    config = answer_only(args.model, folder / "data", "http://127.0.0.1:9/v1")
     model = Waiting(args.wait, args.words, args.gap)
     holder = AssistantHolder(config, model=model)
     server = UIServer(create_app(config, holder), "127.0.0.1", free_port())
