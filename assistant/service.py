@@ -391,19 +391,18 @@ class Assistant:
         arriving together) passes its place as `admitted`; the turn gives it back as its
         first model request leaves.
         """
+        admitted = admitted or Admitted.none()
         try:
             inputs, context = self._turn_inputs(
                 session_id, text, attachment_ids, force_tool, max_steps, region
             )
             user = self.sessions.get(session_id).owner
         except MedAssistError as exc:
-            if admitted is not None:
-                admitted.release()
+            admitted.release()
             return _failed(str(exc))
         except Exception as exc:  # a bug before the graph started: logged, turn ends
             log.exception("preparing a turn of session %s failed", session_id)
-            if admitted is not None:
-                admitted.release()
+            admitted.release()
             return _failed(_bug_message(exc))
         steps = self._limited(user, session_id, inputs, context, admitted)
         return self._runs.start(session_id, steps)
@@ -496,7 +495,7 @@ class Assistant:
             "direct": True,
             "route": "end",
         }
-        steps = self._limited(info.owner, session_id, inputs, context)
+        steps = self._limited(info.owner, session_id, inputs, context, Admitted.none())
         async with aclosing(self._runs.start(session_id, steps)) as events:
             async for event in events:
                 yield event
@@ -507,7 +506,7 @@ class Assistant:
         session_id: str,
         inputs: dict[str, Any],
         context: AgentContext,
-        admitted: Admitted | None = None,
+        admitted: Admitted,
     ) -> AsyncGenerator[TurnEvent]:
         """`_stream` within the turn limits: a busy server says where the run waits, at once.
 
@@ -515,8 +514,6 @@ class Assistant:
         that stops reading there does not hold it until its generator is collected. The
         place at the start gate is given back at the first model request or event.
         """
-        if admitted is None:
-            admitted = Admitted.none()
         context.model = announcing(context.model, admitted.release)
         try:
             async with aclosing(self.limiter.acquire(user)) as places:

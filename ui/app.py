@@ -220,10 +220,10 @@ def build_app(config: AppConfig, holder: AssistantHolder) -> gr.Blocks:
             session_id, text, ids, force_tool=force, region=region, admitted=admitted
         )
         # The message is shown once no turn is still preparing its model request (at once
-        # for one person; under a burst of turns, `SHOW_WAIT_S` at most): showing it makes
+        # for one person; under a burst of turns, `STARTING_WAIT_S` at most): showing it makes
         # the page fetch its picture and follow the new session, work that would hold the
         # other turns' requests back (BENCHMARKS.md, "start gate").
-        await assistant.starts.quiet(SHOW_WAIT_S)
+        await assistant.starts.quiet(STARTING_WAIT_S)
         # The box was disabled in the browser as the message left (BUSY_JS), and is enabled
         # again when this handler ends (IDLE_JS): no property update on every turn.
         yield (None, history, session_id, listed, tool, "", attached)
@@ -347,15 +347,14 @@ async def default_template(
     return _fitting(assistant.attachments(session_id).get(image_id), available_templates())
 
 
-FOLLOW_WAIT_S = 1.0
-"""The longest the panels wait to follow a session while turns are starting."""
-SHOW_WAIT_S = 1.0
-"""The longest a sent message waits to be shown while other turns are starting."""
+STARTING_WAIT_S = 1.0
+"""The longest page work waits while turns are starting (`assistant.starts`): a sent
+message shown in the chat, the panels following a session."""
 
 
 async def turns_started(holder: AssistantHolder) -> None:
-    """Until no turn is waiting to send its model request (`FOLLOW_WAIT_S` at most)."""
-    await (await holder.get()).starts.quiet(FOLLOW_WAIT_S)
+    """Until no turn is waiting to send its model request (`STARTING_WAIT_S` at most)."""
+    await (await holder.get()).starts.quiet(STARTING_WAIT_S)
 
 
 async def uploads(holder: AssistantHolder, session_id: str) -> dict[str, Attachment]:
